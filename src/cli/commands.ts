@@ -1,0 +1,5 @@
+// The list of subcommands, in the order `abupdate --help` shows them. Each lives in its own file.
+
+import type { Command } from './command.js';
+
+export const COMMANDS: Command[] = [];

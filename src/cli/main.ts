@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// The abupdate command: finds the subcommand, parses its options, runs it, prints errors as data.
+
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { UpdaterError, toUpdaterError } from '../../common/errors.js';
+import type { Command, CommandContext } from './command.js';
+import { COMMANDS } from './commands.js';
+
+const VERSION = readVersion();
+
+function readVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'abupdate' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // try the next location (source tree or dist/)
+    }
+  }
+  return 'unknown';
+}
+
+function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return [
+    'Usage: abupdate COMMAND [OPTIONS]',
+    '',
+    'Atomic A/B OS updates: signed full images written to the passive slot, verified,',
+    'booted once on trial, committed by a health check or rolled back automatically.',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Every command takes --help; commands that report take --json.',
+    '  --version   print the version',
+  ].join('\n');
+}
+
+function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  const [first, second] = argv;
+  if (second !== undefined) {
+    const two = COMMANDS.find((c) => c.name === `${first} ${second}`);
+    if (two) return { command: two, rest: argv.slice(2) };
+  }
+  const one = COMMANDS.find((c) => c.name === first);
+  if (one) return { command: one, rest: argv.slice(1) };
+  return undefined;
+}
+
+export interface MainIo {
+  stdout: CommandContext['stdout'];
+  stderr: CommandContext['stderr'];
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+export async function main(argv: string[], io: MainIo): Promise<number> {
+  const json = argv.includes('--json');
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    io.stdout.write(`${topHelp()}\n`);
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    io.stdout.write(json ? `${JSON.stringify({ version: VERSION })}\n` : `abupdate ${VERSION}\n`);
+    return 0;
+  }
+  try {
+    const found = findCommand(argv);
+    if (!found) {
+      const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
+      if (group.length > 0 && (argv[1] === undefined || argv[1] === '--help')) {
+        io.stdout.write(`Usage: abupdate ${argv[0]} SUBCOMMAND\n\n${group.map((c) => `  ${c.name}  ${c.summary}`).join('\n')}\n`);
+        return argv[1] === '--help' ? 0 : 2;
+      }
+      throw new UpdaterError('ERR_USAGE', `Cannot run "abupdate ${argv.slice(0, 2).join(' ')}": no such command`, {
+        hint: 'Run "abupdate --help" for the list of commands.',
+      });
+    }
+    const { command, rest } = found;
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout.write(`${command.help.trimEnd()}\n`);
+      return 0;
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    } catch (error) {
+      throw new UpdaterError('ERR_USAGE', `Cannot parse the options of "abupdate ${command.name}": ${(error as Error).message}`, {
+        hint: `See "abupdate ${command.name} --help".`,
+      });
+    }
+    const max = command.maxPositionals ?? 0;
+    if (parsed.positionals.length > max) {
+      throw new UpdaterError('ERR_USAGE', `Cannot run "abupdate ${command.name}": unexpected argument "${parsed.positionals[max]}"`, {
+        hint: `See "abupdate ${command.name} --help".`,
+      });
+    }
+    const ctx: CommandContext = {
+      values: parsed.values as CommandContext['values'],
+      positionals: parsed.positionals,
+      json,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      env: io.env,
+      signal: io.signal,
+    };
+    return await command.run(ctx);
+  } catch (caught) {
+    const error = toUpdaterError(caught, `run "abupdate ${argv[0] ?? ''}"`);
+    printError(error, json, io);
+    return error.code === 'ERR_USAGE' ? 2 : 1;
+  }
+}
+
+export function printError(error: UpdaterError, json: boolean, io: Pick<MainIo, 'stdout' | 'stderr' | 'env'>): void {
+  if (json) io.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
+  io.stderr.write(`abupdate: ${error.message} [${error.code}]\n`);
+  if (error.hint) io.stderr.write(`abupdate: ${error.hint}\n`);
+  if (error.code === 'ERR_INTERNAL' && io.env.ABUPDATE_DEBUG && error.cause instanceof Error) {
+    io.stderr.write(`${error.cause.stack ?? ''}\n`);
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry || process.argv[1]?.endsWith('/abupdate')) {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new UpdaterError('ERR_ABORTED', 'Cannot continue: stopped by a signal'));
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`abupdate: internal error: ${String(error)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}
