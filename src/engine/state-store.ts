@@ -1,0 +1,178 @@
+// The engine's persistent state (one JSON file in the state dir), written atomically: temp, fsync, rename, fsync dir.
+
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { UpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
+
+/** update_engine's status names, plus the post-boot ones. */
+export const ENGINE_STATES = [
+  'IDLE',
+  'CHECKING_FOR_UPDATE',
+  'UPDATE_AVAILABLE',
+  'DOWNLOADING',
+  'VERIFYING',
+  'FINALIZING',
+  'UPDATED_NEED_REBOOT',
+  'REPORTING_ERROR_EVENT',
+  'HEALTH_CHECK',
+  'ROLLED_BACK',
+] as const;
+export type EngineStateName = (typeof ENGINE_STATES)[number];
+
+export type SlotName = 'A' | 'B';
+
+/** What a slot holds, as far as the engine knows (it wrote it, or it was recorded at first run). */
+export interface SlotRecord {
+  version: string;
+  manifestSha256: string;
+  installedAt: string;
+}
+
+/** An install in progress (or finished and waiting for the reboot). */
+export interface InstallRecord {
+  targetSlot: SlotName;
+  version: string;
+  /** The bundle's path or URL. */
+  source: string;
+  /** SHA-256 (hex) of the exact manifest bytes; a resume continues only when it is the same. */
+  manifestSha256: string;
+  keyId: string;
+  imageSize: number;
+  chunkCount: number;
+  /** Chunks written, fsynced and verified: a ChunkBitmap in base64. Never claims unsynced data. */
+  chunksDone: string;
+  /** How many times an install of this manifest was started (1 = first run). */
+  attempts: number;
+  /** Bundle bytes received from the source, over every attempt. */
+  bytesDownloaded: number;
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface EngineState {
+  schema: 1;
+  state: EngineStateName;
+  install: InstallRecord | null;
+  lastError: UpdaterErrorJson | null;
+  slots: Partial<Record<SlotName, SlotRecord>>;
+  /** The version last committed (mark-good after a healthy boot). */
+  committedVersion: string | null;
+  /** The anti-rollback floor: no version below it is installed. */
+  floorVersion: string | null;
+  /** Versions that failed their health check; not offered again until a newer one exists. */
+  badVersions: string[];
+  updatedAt: string | null;
+}
+
+export const STATE_FILE = 'state.json';
+
+export function emptyEngineState(): EngineState {
+  return {
+    schema: 1,
+    state: 'IDLE',
+    install: null,
+    lastError: null,
+    slots: {},
+    committedVersion: null,
+    floorVersion: null,
+    badVersions: [],
+    updatedAt: null,
+  };
+}
+
+export interface LoadOptions {
+  /** Told when the file exists but cannot be used (it is then treated as empty). */
+  warn?: (message: string) => void;
+}
+
+/** Reads the state; a missing file is the empty state, a corrupt one is moved aside and treated as empty. */
+export async function loadEngineState(stateDir: string, options: LoadOptions = {}): Promise<EngineState> {
+  const file = path.join(stateDir, STATE_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyEngineState();
+    throw new UpdaterError('ERR_IO', `Cannot read the engine state "${file}": ${(error as Error).message}`, { cause: error });
+  }
+  const problem = checkEngineState(text);
+  if (typeof problem !== 'string') return problem;
+  const aside = `${file}.corrupt`;
+  await rename(file, aside).catch(() => undefined);
+  options.warn?.(`ignoring the engine state "${file}" (${problem}); starting from an empty state, the old file is kept as "${aside}"`);
+  return emptyEngineState();
+}
+
+/** The parsed state, or why it cannot be used. */
+function checkEngineState(text: string): EngineState | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `not JSON: ${(error as Error).message}`;
+  }
+  if (typeof value !== 'object' || value === null) return 'not a JSON object';
+  const s = value as Partial<EngineState>;
+  if (s.schema !== 1) return `unknown schema ${JSON.stringify(s.schema)}`;
+  if (!ENGINE_STATES.includes(s.state as EngineStateName)) return `unknown state ${JSON.stringify(s.state)}`;
+  if (!Array.isArray(s.badVersions) || typeof s.slots !== 'object' || s.slots === null) return 'missing fields';
+  const install = s.install;
+  if (install !== null && install !== undefined) {
+    if (
+      (install.targetSlot !== 'A' && install.targetSlot !== 'B') ||
+      typeof install.manifestSha256 !== 'string' ||
+      typeof install.chunksDone !== 'string' ||
+      !Number.isSafeInteger(install.chunkCount) ||
+      !Number.isSafeInteger(install.imageSize)
+    ) {
+      return 'malformed install record';
+    }
+  }
+  return { ...emptyEngineState(), ...s, install: install ?? null } as EngineState;
+}
+
+/** Replaces the state file atomically; after it returns, the new state survives a power cut. */
+export async function saveEngineState(stateDir: string, state: EngineState): Promise<void> {
+  await mkdir(stateDir, { recursive: true });
+  const file = path.join(stateDir, STATE_FILE);
+  const temp = path.join(stateDir, `.${STATE_FILE}.${process.pid}.tmp`);
+  const body = `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 1)}\n`;
+  try {
+    const handle = await open(temp, 'w', 0o644);
+    try {
+      await handle.writeFile(body, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+    await syncDir(stateDir);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw new UpdaterError('ERR_IO', `Cannot write the engine state "${file}": ${(error as Error).message}`, {
+      cause: error,
+      hint: 'Check that the state dir is writable and has free space (--state-dir).',
+    });
+  }
+}
+
+/** Reads, changes and writes the state in one step (the caller holds the run lock). */
+export async function updateEngineState(
+  stateDir: string,
+  change: (state: EngineState) => EngineState | void,
+  options: LoadOptions = {},
+): Promise<EngineState> {
+  const current = await loadEngineState(stateDir, options);
+  const next = change(current) ?? current;
+  await saveEngineState(stateDir, next);
+  return next;
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
