@@ -1,5 +1,6 @@
 // The list of subcommands, in the order `abupdate --help` shows them. Each lives in its own file.
 
 import type { Command } from './command.js';
+import { configCommand } from './config-command.js';
 
-export const COMMANDS: Command[] = [];
+export const COMMANDS: Command[] = [configCommand];
