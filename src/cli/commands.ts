@@ -2,5 +2,6 @@
 
 import type { Command } from './command.js';
 import { configCommand } from './config-command.js';
+import { REBOOT_LOCK_COMMANDS } from './reboot-lock-command.js';
 
-export const COMMANDS: Command[] = [configCommand];
+export const COMMANDS: Command[] = [configCommand, ...REBOOT_LOCK_COMMANDS];

@@ -1,0 +1,171 @@
+// `abupdate reboot-lock status|lock|unlock|set-max`: inspect and fix the fleet reboot lock in etcd (locksmithctl's verbs).
+
+import { readFile } from 'node:fs/promises';
+import { UpdaterError } from '../../common/errors.js';
+import { EtcdClient, parseEtcdEndpoints } from '../reboot/etcd-client.js';
+import { lockSemaphore, readSemaphore, semaphoreKey, setSemaphoreMax, unlockSemaphore, type Semaphore, type SemaphoreTarget } from '../reboot/etcd-semaphore.js';
+import { COMMON_HELP, stringOption, report, type Command, type CommandContext, type OptionSpec } from './command.js';
+
+export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379';
+export const DEFAULT_MACHINE_ID_FILE = '/etc/machine-id';
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  group: { type: 'string' },
+  endpoints: { type: 'string' },
+  id: { type: 'string' },
+  'machine-id-file': { type: 'string' },
+} as const satisfies OptionSpec;
+
+const SHARED_HELP = [
+  '  --group G              reboot group (default: the ungrouped key, as locksmith)',
+  `  --endpoints URLS       etcd client URLs, comma-separated (default: $ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
+  COMMON_HELP.json,
+].join('\n');
+
+const ID_HELP = `  --id ID                holder id (default: the contents of --machine-id-file)\n  --machine-id-file PATH where the machine id is read (default ${DEFAULT_MACHINE_ID_FILE})`;
+
+function target(ctx: CommandContext): SemaphoreTarget & { endpoints: string[] } {
+  const text = stringOption(ctx.values, 'endpoints') ?? ctx.env.ABUPDATE_ETCD_ENDPOINTS ?? DEFAULT_ETCD_ENDPOINTS;
+  const endpoints = parseEtcdEndpoints(text);
+  if (endpoints === undefined) {
+    throw new UpdaterError('ERR_USAGE', `Cannot use the etcd endpoints "${text}": expected comma-separated http:// or https:// URLs`, {
+      hint: 'Pass e.g. --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379',
+    });
+  }
+  const client = new EtcdClient({ endpoints, signal: ctx.signal });
+  return { client, group: stringOption(ctx.values, 'group'), endpoints };
+}
+
+/** The holder id: positional, --id, or the machine id file. */
+async function holderId(ctx: CommandContext): Promise<string> {
+  const given = ctx.positionals[0] ?? stringOption(ctx.values, 'id');
+  if (given !== undefined) {
+    if (given.trim() === '') throw new UpdaterError('ERR_USAGE', 'Cannot use the holder id "": it is empty');
+    return given.trim();
+  }
+  const file = stringOption(ctx.values, 'machine-id-file') ?? ctx.env.ABUPDATE_MACHINE_ID_FILE ?? DEFAULT_MACHINE_ID_FILE;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UpdaterError('ERR_IO', `Cannot read the machine id: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'Pass the holder id with --id ID, or point --machine-id-file at a file that holds it.',
+    });
+  }
+  const id = text.trim();
+  if (id === '') throw new UpdaterError('ERR_IO', `Cannot read the machine id: "${file}" is empty`, { hint: 'Pass --id ID.' });
+  return id;
+}
+
+function describe(state: Semaphore): string {
+  return `${state.semaphore} of ${state.max} slot(s) free; holders: ${state.holders.length === 0 ? '(none)' : state.holders.join(', ')}`;
+}
+
+const statusCommand: Command = {
+  name: 'reboot-lock status',
+  summary: 'show the fleet reboot lock in etcd: max, free slots and holders',
+  help: ['Usage: abupdate reboot-lock status [--group G] [--endpoints URLS] [--json]', '', 'Shows the reboot semaphore (created with max 1 if absent).', '', SHARED_HELP].join('\n'),
+  options: OPTIONS,
+  async run(ctx) {
+    const t = target(ctx);
+    const state = await readSemaphore(t);
+    const human = [
+      `Reboot lock: ${state.key}`,
+      `Endpoints:   ${t.endpoints.join(', ')}`,
+      `Max:         ${state.max}`,
+      `Free:        ${state.semaphore}`,
+      `Holders:     ${state.holders.length === 0 ? '(none)' : state.holders.join(', ')}`,
+    ].join('\n');
+    report(ctx, human, { key: state.key, group: t.group ?? '', endpoints: t.endpoints, semaphore: state.semaphore, max: state.max, holders: state.holders });
+    return 0;
+  },
+};
+
+const lockCommand: Command = {
+  name: 'reboot-lock lock',
+  summary: 'take a slot of the reboot lock for this host (or --id ID)',
+  help: [
+    'Usage: abupdate reboot-lock lock [ID | --id ID] [--group G] [--endpoints URLS] [--json]',
+    '',
+    'Takes a slot of the reboot semaphore for ID; succeeds at once if ID already holds one.',
+    'Fails (exit 1, ERR_REBOOT_LOCK) when every slot is held.',
+    '',
+    ID_HELP,
+    SHARED_HELP,
+  ].join('\n'),
+  options: OPTIONS,
+  maxPositionals: 1,
+  async run(ctx) {
+    const t = target(ctx);
+    const id = await holderId(ctx);
+    const { state, alreadyHeld } = await lockSemaphore(t, id);
+    const human = `${alreadyHeld ? `"${id}" already holds` : `Took`} the reboot lock${alreadyHeld ? '' : ` for "${id}"`} (${describe(state)})`;
+    report(ctx, human, { key: semaphoreKeyOf(t), id, alreadyHeld, ...state });
+    return 0;
+  },
+};
+
+const unlockCommand: Command = {
+  name: 'reboot-lock unlock',
+  summary: 'release the reboot lock slot held by this host or by ID (frees a holder that never came back)',
+  help: [
+    'Usage: abupdate reboot-lock unlock [ID | --id ID] [--group G] [--endpoints URLS] [--json]',
+    '',
+    'Releases the slot held by ID (default: this machine). Use it to free a host that took the',
+    'lock and never came back. Fails (exit 1, ERR_REBOOT_LOCK) when ID holds no slot.',
+    '',
+    ID_HELP,
+    SHARED_HELP,
+  ].join('\n'),
+  options: OPTIONS,
+  maxPositionals: 1,
+  async run(ctx) {
+    const t = target(ctx);
+    const id = await holderId(ctx);
+    const { state, released } = await unlockSemaphore(t, id);
+    if (!released) {
+      throw new UpdaterError('ERR_REBOOT_LOCK', `Cannot unlock the reboot lock for "${id}": it does not hold it (holders: ${state.holders.length === 0 ? 'none' : state.holders.map((h) => `"${h}"`).join(', ')})`, {
+        data: { id, holders: state.holders },
+        hint: 'Run "abupdate reboot-lock status" to see the holders.',
+      });
+    }
+    report(ctx, `Released the reboot lock held by "${id}" (${describe(state)})`, { key: semaphoreKeyOf(t), id, released, ...state });
+    return 0;
+  },
+};
+
+const setMaxCommand: Command = {
+  name: 'reboot-lock set-max',
+  summary: 'set how many hosts may hold the reboot lock at once',
+  help: [
+    'Usage: abupdate reboot-lock set-max N [--group G] [--endpoints URLS] [--json]',
+    '',
+    'Sets the maximum number of holders; the free count moves by the same amount.',
+    'N = 0 stops all lock-coordinated reboots. Refused when more hosts hold the lock than N.',
+    '',
+    SHARED_HELP,
+  ].join('\n'),
+  options: OPTIONS,
+  maxPositionals: 1,
+  async run(ctx) {
+    const text = ctx.positionals[0];
+    if (text === undefined || !/^\d{1,7}$/.test(text)) {
+      throw new UpdaterError('ERR_USAGE', `Cannot run "abupdate reboot-lock set-max": ${text === undefined ? 'N is required' : `"${text}" is not a whole number, 0 or more`}`, {
+        hint: 'Write e.g. "abupdate reboot-lock set-max 2".',
+      });
+    }
+    const max = Number(text);
+    const t = target(ctx);
+    const { state, previousMax } = await setSemaphoreMax(t, max);
+    report(ctx, `Reboot lock max set to ${max} (was ${previousMax}): ${describe(state)}`, { key: semaphoreKeyOf(t), previousMax, ...state });
+    return 0;
+  },
+};
+
+function semaphoreKeyOf(t: SemaphoreTarget): string {
+  return semaphoreKey(t.group);
+}
+
+export const REBOOT_LOCK_COMMANDS: Command[] = [statusCommand, lockCommand, unlockCommand, setMaxCommand];

@@ -1,0 +1,201 @@
+// Applies REBOOT_STRATEGY once an update is ready: wait for the window, take the fleet lock, run the reboot command.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { UpdaterError, isUpdaterError } from '../../common/errors.js';
+import { formatDuration } from '../duration.js';
+import { EtcdClient } from './etcd-client.js';
+import { isSemaphoreFull, lockSemaphore, semaphoreKey, unlockSemaphore } from './etcd-semaphore.js';
+import { fleetlockPreReboot, fleetlockSteadyState } from './fleetlock.js';
+import { describeWindow, isInWindow, msUntilWindow, type RebootWindow, type WindowClock } from './window.js';
+
+export const REBOOT_STRATEGIES = ['reboot', 'off', 'etcd-lock', 'fleetlock'] as const;
+export type RebootStrategy = (typeof REBOOT_STRATEGIES)[number];
+
+export const DEFAULT_REBOOT_COMMAND: readonly string[] = ['systemctl', 'reboot'];
+
+/** What the config loader maps update.conf onto (REBOOT_STRATEGY, REBOOT_WINDOW_*, REBOOT_COMMAND, ...). */
+export interface RebootConfig {
+  strategy: RebootStrategy;
+  /** From REBOOT_WINDOW_START/LENGTH via parseRebootWindow(); undefined = any time. */
+  window?: RebootWindow | undefined;
+  /** Which clock the window is read on (default 'local', like locksmith; set TZ=UTC or 'utc' for UTC). */
+  windowClock?: WindowClock | undefined;
+  /** argv, no shell (REBOOT_COMMAND; default ["systemctl", "reboot"]). */
+  rebootCommand: readonly string[];
+  /** etcd client URLs (ETCD_ENDPOINTS), for etcd-lock. */
+  etcdEndpoints: readonly string[];
+  /** Reboot group: etcd key group ("" / undefined = locksmith's default key), FleetLock group (default "default"). */
+  group?: string | undefined;
+  /** This host's lock id (/etc/machine-id). */
+  machineId: string;
+  /** FleetLock server base URL (FLEETLOCK_URL), for fleetlock. */
+  fleetlockUrl?: string | undefined;
+}
+
+export interface RebootOptions {
+  signal?: AbortSignal | undefined;
+  log?: ((line: string) => void) | undefined;
+  /** The clock (tests inject one); default () => new Date(). */
+  now?: (() => Date) | undefined;
+  /** Lock retry backoff, doubling from initialMs to maxMs (default 5 s → 5 min, as locksmith). */
+  backoff?: { initialMs: number; maxMs: number } | undefined;
+  /** Per-request timeout for etcd and FleetLock (default 5 s). */
+  requestTimeoutMs?: number | undefined;
+}
+
+/** 'pending': strategy off, nothing done. 'rebooting': the reboot command ran and exited 0. */
+export type RebootOutcome = 'pending' | 'rebooting';
+
+const LONGEST_SLEEP_MS = 3_600_000;
+
+function checkConfig(cfg: RebootConfig): void {
+  if (!REBOOT_STRATEGIES.includes(cfg.strategy)) {
+    throw new UpdaterError('ERR_CONFIG', `Cannot apply the reboot strategy: "${String(cfg.strategy)}" is not one of ${REBOOT_STRATEGIES.join(', ')}`);
+  }
+  if (cfg.strategy === 'off') return;
+  if (cfg.rebootCommand.length === 0 || cfg.rebootCommand[0] === '') {
+    throw new UpdaterError('ERR_CONFIG', 'Cannot apply the reboot strategy: REBOOT_COMMAND is empty', { hint: 'Leave it unset for "systemctl reboot".' });
+  }
+  if ((cfg.strategy === 'etcd-lock' || cfg.strategy === 'fleetlock') && cfg.machineId.trim() === '') {
+    throw new UpdaterError('ERR_CONFIG', `Cannot apply the reboot strategy "${cfg.strategy}": the machine id is empty`, {
+      hint: 'The lock holder id comes from /etc/machine-id; make sure it exists.',
+    });
+  }
+  if (cfg.strategy === 'etcd-lock' && cfg.etcdEndpoints.length === 0) {
+    throw new UpdaterError('ERR_CONFIG', 'Cannot apply the reboot strategy "etcd-lock": ETCD_ENDPOINTS is empty', {
+      hint: 'Set ETCD_ENDPOINTS to the etcd client URLs, e.g. "http://10.0.0.1:2379,http://10.0.0.2:2379".',
+    });
+  }
+  if (cfg.strategy === 'fleetlock' && (cfg.fleetlockUrl === undefined || cfg.fleetlockUrl === '')) {
+    throw new UpdaterError('ERR_CONFIG', 'Cannot apply the reboot strategy "fleetlock": FLEETLOCK_URL is not set', {
+      hint: 'Set FLEETLOCK_URL to the FleetLock server base URL, e.g. "http://fleetlock.example:8080".',
+    });
+  }
+}
+
+async function pause(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal === undefined ? {} : { signal });
+  } catch (error) {
+    throw new UpdaterError('ERR_ABORTED', `Cannot ${what}: stopped while waiting`, { cause: error });
+  }
+}
+
+/** Sleeps until the window is open (re-reading the clock at least hourly). Logs once when it has to wait. */
+async function waitForWindow(cfg: RebootConfig, options: RebootOptions, log: (line: string) => void): Promise<void> {
+  const window = cfg.window;
+  if (window === undefined) return;
+  const clock = cfg.windowClock ?? 'local';
+  const now = options.now ?? (() => new Date());
+  let logged = false;
+  while (!isInWindow(now(), window, clock)) {
+    const wait = msUntilWindow(now(), window, clock);
+    if (!logged) {
+      log(`reboot: waiting ${formatDuration(wait)} for the reboot window (${describeWindow(window, clock)})`);
+      logged = true;
+    }
+    await pause(Math.max(1, Math.min(wait, LONGEST_SLEEP_MS)), options.signal, 'wait for the reboot window');
+  }
+}
+
+function lockName(cfg: RebootConfig): string {
+  return cfg.strategy === 'etcd-lock'
+    ? `etcd lock "${semaphoreKey(cfg.group)}"`
+    : `FleetLock slot (group "${cfg.group || 'default'}" at ${cfg.fleetlockUrl ?? ''})`;
+}
+
+async function takeLock(cfg: RebootConfig, options: RebootOptions): Promise<string> {
+  if (cfg.strategy === 'etcd-lock') {
+    const client = new EtcdClient({ endpoints: [...cfg.etcdEndpoints], timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
+    const { state, alreadyHeld } = await lockSemaphore({ client, group: cfg.group }, cfg.machineId);
+    return `${alreadyHeld ? 'already held' : 'took'} the ${lockName(cfg)} as "${cfg.machineId}" (${state.semaphore} of ${state.max} slot(s) free)`;
+  }
+  await fleetlockPreReboot({ url: cfg.fleetlockUrl ?? '', id: cfg.machineId, group: cfg.group, timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
+  return `took the ${lockName(cfg)} as "${cfg.machineId}"`;
+}
+
+/**
+ * Runs the reboot strategy once an update is installed and activated. off: returns 'pending' at once.
+ * Otherwise waits for the window, takes the lock (etcd-lock, fleetlock; retried with backoff for as
+ * long as it takes; never reboots without it), then runs the reboot command and returns 'rebooting'.
+ * Abort the signal to stop waiting (ERR_ABORTED). If the reboot command fails, the lock is released
+ * and ERR_REBOOT thrown.
+ */
+export async function applyRebootStrategy(cfg: RebootConfig, options: RebootOptions = {}): Promise<RebootOutcome> {
+  const log = options.log ?? (() => {});
+  checkConfig(cfg);
+  if (cfg.strategy === 'off') {
+    log('reboot: REBOOT_STRATEGY=off, not rebooting; the update takes effect at the next reboot');
+    return 'pending';
+  }
+  const initial = options.backoff?.initialMs ?? 5000;
+  const max = options.backoff?.maxMs ?? 300_000;
+  let delay = initial;
+  for (let attempt = 1; ; attempt++) {
+    await waitForWindow(cfg, options, log);
+    if (cfg.strategy === 'reboot') break;
+    try {
+      log(`reboot: ${await takeLock(cfg, options)}`);
+      break;
+    } catch (error) {
+      if (options.signal?.aborted || isUpdaterError(error, 'ERR_ABORTED')) throw error;
+      if (isUpdaterError(error, 'ERR_CONFIG')) throw error;
+      const why = error instanceof Error ? error.message : String(error);
+      const kind = isSemaphoreFull(error) ? 'lock busy' : 'lock unavailable';
+      log(`reboot: ${kind}, not rebooting (attempt ${attempt}): ${why}; retrying in ${formatDuration(delay)}`);
+      await pause(delay, options.signal, `take the ${lockName(cfg)}`);
+      delay = Math.min(delay * 2, max);
+    }
+  }
+  const [file, ...args] = cfg.rebootCommand;
+  log(`reboot: running ${cfg.rebootCommand.map((a) => JSON.stringify(a)).join(' ')}`);
+  try {
+    // No cancelSignal: `systemctl reboot` itself stops this daemon, and must not be killed for it.
+    await execa(file ?? '', args, { stdin: 'ignore', timeout: 300_000 });
+  } catch (error) {
+    const detail = (error as { shortMessage?: string; stderr?: string }).stderr || (error as Error).message;
+    if (cfg.strategy !== 'reboot') {
+      await releaseRebootLock(cfg, { ...options, retry: false }).catch((releaseError: unknown) => {
+        log(`reboot: could not release the ${lockName(cfg)} after the failed reboot: ${(releaseError as Error).message}`);
+      });
+    }
+    throw new UpdaterError('ERR_REBOOT', `Cannot reboot: ${JSON.stringify(cfg.rebootCommand.join(' '))} failed: ${detail}`, {
+      cause: error,
+      data: { command: [...cfg.rebootCommand] },
+      hint: 'Check REBOOT_COMMAND; the update stays installed and activated, so a manual reboot applies it.',
+    });
+  }
+  return 'rebooting';
+}
+
+/**
+ * Gives the reboot lock back after the new boot is committed (or rolled back): FleetLock steady-state,
+ * etcd unlock. Idempotent; released is false when there was nothing to release. With retry (default
+ * false), keeps trying with backoff until it succeeds or the signal aborts.
+ */
+export async function releaseRebootLock(cfg: RebootConfig, options: RebootOptions & { retry?: boolean } = {}): Promise<{ released: boolean }> {
+  const log = options.log ?? (() => {});
+  if (cfg.strategy !== 'etcd-lock' && cfg.strategy !== 'fleetlock') return { released: false };
+  checkConfig(cfg);
+  let delay = options.backoff?.initialMs ?? 5000;
+  const max = options.backoff?.maxMs ?? 300_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (cfg.strategy === 'fleetlock') {
+        await fleetlockSteadyState({ url: cfg.fleetlockUrl ?? '', id: cfg.machineId, group: cfg.group, timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
+        log(`reboot: released the ${lockName(cfg)} (steady-state)`);
+        return { released: true };
+      }
+      const client = new EtcdClient({ endpoints: [...cfg.etcdEndpoints], timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
+      const { released } = await unlockSemaphore({ client, group: cfg.group }, cfg.machineId);
+      log(released ? `reboot: released the ${lockName(cfg)} held by "${cfg.machineId}"` : `reboot: "${cfg.machineId}" did not hold the ${lockName(cfg)}; nothing to release`);
+      return { released };
+    } catch (error) {
+      if (options.retry !== true || options.signal?.aborted || isUpdaterError(error, 'ERR_ABORTED')) throw error;
+      log(`reboot: cannot release the ${lockName(cfg)} (attempt ${attempt}): ${(error as Error).message}; retrying in ${formatDuration(delay)}`);
+      await pause(delay, options.signal, `release the ${lockName(cfg)}`);
+      delay = Math.min(delay * 2, max);
+    }
+  }
+}
