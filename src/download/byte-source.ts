@@ -1,0 +1,56 @@
+// Where bundle bytes come from: a local file or an HTTP(S) URL, both read from any byte offset as a stream.
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { UpdaterError } from '../../common/errors.js';
+import { createHttpSource, type HttpSourceOptions } from './http-range.js';
+
+export interface ByteSource {
+  /** The path or URL, for messages. */
+  readonly name: string;
+  /** Bytes from `start` (inclusive) to `end` (exclusive; default: to the end of the source), in order. */
+  read(start: number, end?: number): AsyncIterable<Buffer>;
+  /** Bytes received from the origin so far (HTTP: including bytes skipped because Range was ignored). */
+  bytesReceived(): number;
+}
+
+export type SourceEvent =
+  | { type: 'request'; start: number; end: number | undefined; attempt: number }
+  | { type: 'retry'; attempt: number; delayMs: number; position: number; error: UpdaterError }
+  | { type: 'range-ignored'; skip: number };
+
+export function isUrl(location: string): boolean {
+  return /^https?:\/\//i.test(location);
+}
+
+/** A source for a path or an http(s) URL. */
+export function openByteSource(location: string, options: HttpSourceOptions = {}): ByteSource {
+  return isUrl(location) ? createHttpSource(location, options) : createFileSource(location, options.signal);
+}
+
+/** Reads a bundle file from any offset, 1 MiB at a time (memory does not depend on the file's size). */
+export function createFileSource(file: string, signal?: AbortSignal): ByteSource {
+  let received = 0;
+  return {
+    name: file,
+    bytesReceived: () => received,
+    async *read(start: number, end?: number): AsyncIterable<Buffer> {
+      if (end !== undefined && end <= start) return;
+      try {
+        await stat(file);
+      } catch (error) {
+        throw new UpdaterError('ERR_IO', `Cannot read the bundle "${file}": ${(error as Error).message}`, {
+          cause: error,
+          hint: 'Check the path, or give an http(s):// URL.',
+        });
+      }
+      const options: Parameters<typeof createReadStream>[1] = { start, highWaterMark: 1024 * 1024 };
+      if (end !== undefined) options.end = end - 1;
+      if (signal) options.signal = signal;
+      for await (const piece of createReadStream(file, options)) {
+        received += (piece as Buffer).length;
+        yield piece as Buffer;
+      }
+    },
+  };
+}
