@@ -1,0 +1,90 @@
+// Reads exact byte counts from an async byte stream without closing it, then hands on the rest unread.
+
+import { UpdaterError } from '../common/errors.js';
+
+/** Pulls pieces from an AsyncIterable on demand; what was read but not used stays for `rest()`. */
+export class ByteReader {
+  readonly #iterator: AsyncIterator<Uint8Array>;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #done = false;
+  #handedOn = false;
+  /** Bytes taken out by read() so far (the offset of the next byte in the stream). */
+  position = 0;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#iterator = source[Symbol.asyncIterator]();
+  }
+
+  /** Pulls one more piece; false at the end of the stream. */
+  async #pull(): Promise<boolean> {
+    if (this.#done) return false;
+    const next = await this.#iterator.next();
+    if (next.done) {
+      this.#done = true;
+      return false;
+    }
+    const piece = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    if (piece.length > 0) {
+      this.#pending.push(piece);
+      this.#pendingBytes += piece.length;
+    }
+    return true;
+  }
+
+  /** Exactly `n` bytes, or ERR_BUNDLE_TRUNCATED naming `what` when the stream ends first. */
+  async read(n: number, what: string): Promise<Buffer> {
+    while (this.#pendingBytes < n) {
+      if (!(await this.#pull())) {
+        throw new UpdaterError('ERR_BUNDLE_TRUNCATED', `Cannot read bundle: it ends at byte ${this.position + this.#pendingBytes}, inside ${what}`, {
+          data: { offset: this.position + this.#pendingBytes, needed: n - this.#pendingBytes },
+          hint: 'The download was cut short or the file is incomplete; fetch the bundle again.',
+        });
+      }
+    }
+    const all = this.#pending.length === 1 ? (this.#pending[0] as Buffer) : Buffer.concat(this.#pending, this.#pendingBytes);
+    const out = all.subarray(0, n);
+    const left = all.subarray(n);
+    this.#pending = left.length > 0 ? [left] : [];
+    this.#pendingBytes = left.length;
+    this.position += n;
+    return out;
+  }
+
+  /** The unread bytes, then the rest of the source. Closing it early closes the source. */
+  rest(): AsyncIterable<Uint8Array> {
+    if (this.#handedOn) throw new UpdaterError('ERR_INTERNAL', 'Cannot hand on the bundle stream: it was handed on already');
+    this.#handedOn = true;
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const iterator = this.#iterator;
+    const done = this.#done;
+    return {
+      async *[Symbol.asyncIterator]() {
+        let finished = done;
+        try {
+          for (const piece of pending) yield piece;
+          while (!finished) {
+            const next = await iterator.next();
+            if (next.done) {
+              finished = true;
+              break;
+            }
+            yield next.value;
+          }
+        } finally {
+          if (!finished) await iterator.return?.();
+        }
+      },
+    };
+  }
+
+  /** Closes the source (after an error). */
+  async close(): Promise<void> {
+    if (!this.#done && !this.#handedOn) {
+      this.#done = true;
+      await this.#iterator.return?.();
+    }
+  }
+}

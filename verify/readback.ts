@@ -1,0 +1,89 @@
+// Read-back verification: hashes a slot's bytes chunk by chunk against the manifest and names the chunks that differ.
+
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { read as readFd } from 'node:fs';
+import { promisify } from 'node:util';
+import { UpdaterError } from '../common/errors.js';
+import { chunkImageOffset } from './layout.js';
+import { MAX_CHUNK_SIZE, type Manifest } from './manifest.js';
+
+const readAsync = promisify(readFd);
+
+export interface ReadbackOptions {
+  /** Only these chunk indexes (default: all). */
+  chunks?: number[];
+  signal?: AbortSignal;
+}
+
+export interface ReadbackResult {
+  badChunks: number[];
+  checked: number;
+}
+
+type Reader = (buffer: Buffer, length: number, position: number) => Promise<number>;
+
+async function readFully(reader: Reader, buffer: Buffer, length: number, position: number, where: string): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const n = await reader(buffer.subarray(done), length - done, position + done);
+    if (n === 0) {
+      throw new UpdaterError('ERR_READBACK', `Cannot read back ${where}: it ends at byte ${position + done}, before the image's end`, {
+        data: { offset: position + done },
+        hint: 'The slot is smaller than the image.',
+      });
+    }
+    done += n;
+  }
+}
+
+/** Hashes each requested chunk of the image as written at `slotOffset` of `target` (a path or an open fd). */
+export async function verifySlotReadback(target: number | string, slotOffset: number, manifest: Manifest, options: ReadbackOptions = {}): Promise<ReadbackResult> {
+  const all = manifest.image.chunks;
+  const indexes = options.chunks ?? all.map((_, i) => i);
+  for (const i of indexes) {
+    if (!Number.isSafeInteger(i) || i < 0 || i >= all.length) {
+      throw new UpdaterError('ERR_USAGE', `Cannot read back chunk ${i}: the image has ${all.length} chunks`);
+    }
+  }
+  let handle: FileHandle | undefined;
+  let reader: Reader;
+  const where = typeof target === 'string' ? `"${target}"` : `fd ${target}`;
+  if (typeof target === 'string') {
+    try {
+      handle = await open(target, 'r');
+    } catch (error) {
+      throw new UpdaterError('ERR_IO', `Cannot read back ${where}: ${(error as Error).message}`, { cause: error });
+    }
+    const h = handle;
+    reader = async (buffer, length, position) => (await h.read(buffer, 0, length, position)).bytesRead;
+  } else {
+    reader = async (buffer, length, position) => (await readAsync(target, buffer, 0, length, position)).bytesRead;
+  }
+  const offsets: number[] = [];
+  let at = 0;
+  for (const chunk of all) {
+    offsets.push(at);
+    at += chunk.size;
+  }
+  const buffer = Buffer.allocUnsafe(Math.min(MAX_CHUNK_SIZE, Math.max(...indexes.map((i) => all[i]?.size ?? 0), 0)));
+  const badChunks: number[] = [];
+  try {
+    for (const index of [...indexes].sort((a, b) => a - b)) {
+      options.signal?.throwIfAborted();
+      const chunk = all[index] as { size: number; sha256: string };
+      const position = slotOffset + (offsets[index] ?? chunkImageOffset(manifest, index));
+      try {
+        await readFully(reader, buffer, chunk.size, position, where);
+      } catch (error) {
+        if (error instanceof UpdaterError) throw error;
+        throw new UpdaterError('ERR_READBACK', `Cannot read back chunk ${index} of ${where}: ${(error as Error).message}`, { cause: error, data: { index } });
+      }
+      const digest = createHash('sha256').update(buffer.subarray(0, chunk.size)).digest('hex');
+      if (digest !== chunk.sha256) badChunks.push(index);
+    }
+  } finally {
+    await handle?.close();
+  }
+  return { badChunks, checked: indexes.length };
+}
