@@ -82,7 +82,7 @@ test('verifyChunks() checkImageHash refuses an image whose chunks match but imag
   assert.equal(fine.released.length, 11);
 });
 
-test('verifyChunks() stops with the signal'\''s abort reason when the signal fires mid-stream', async (t) => {
+test('verifyChunks() stops with the abort reason when the signal fires mid-stream', async (t) => {
   const { bundle, file } = await small(t);
   const controller = new AbortController();
   const released: number[] = [];
