@@ -28,7 +28,7 @@ export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 export const MIN_CHUNK_SIZE = 4096;
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
-export const MAX_CHUNKS = 131072;
+export const MAX_CHUNKS = 65536;
 /** The largest size a ustar size field holds (11 octal digits): 8 GiB - 1. */
 export const MAX_IMAGE_SIZE = 0o77777777777;
 const MAX_COMPATIBLE_LENGTH = 256;

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { open, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { makeTempDir } from '../fixtures/tmp.js';
+import { imageBytes, makeBundle, makeImage, makeKeys } from '../fixtures/bundle.js';
+import { verifySlotReadback } from './readback.js';
+
+const SLOT_OFFSET = 1024 * 1024;
+const SIZE = 6 * 65536 + 777;
+
+async function setup(t: Parameters<typeof makeTempDir>[0]) {
+  const dir = await makeTempDir(t);
+  const keys = await makeKeys(dir, 'k', 'readback');
+  const image = await makeImage(path.join(dir, 'image.raw'), SIZE, 'readback');
+  const { manifest } = await makeBundle(dir, { image, version: '1.0.0', compatible: 'box', key: keys, chunkSize: 65536 });
+  const disk = path.join(dir, 'disk.img');
+  const bytes = Buffer.alloc(SLOT_OFFSET + SIZE + 4096, 0x55);
+  imageBytes(SIZE, 'readback').copy(bytes, SLOT_OFFSET);
+  await writeFile(disk, bytes);
+  return { manifest, disk };
+}
+
+async function flipByte(file: string, offset: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  const one = Buffer.alloc(1);
+  await handle.read(one, 0, 1, offset);
+  one[0] = (one[0] ?? 0) ^ 0xff;
+  await handle.write(one, 0, 1, offset);
+  await handle.close();
+}
+
+test('verifySlotReadback() reports no bad chunk for a slot holding the image, and names the chunks whose bytes differ', async (t) => {
+  const { manifest, disk } = await setup(t);
+  assert.deepEqual(await verifySlotReadback(disk, SLOT_OFFSET, manifest), { badChunks: [], checked: 7 });
+  await flipByte(disk, SLOT_OFFSET + 3 * 65536 + 100);
+  await flipByte(disk, SLOT_OFFSET + SIZE - 1);
+  assert.deepEqual(await verifySlotReadback(disk, SLOT_OFFSET, manifest), { badChunks: [3, 6], checked: 7 });
+  assert.deepEqual(await verifySlotReadback(disk, SLOT_OFFSET, manifest, { chunks: [5, 0, 1] }), { badChunks: [], checked: 3 });
+  const handle = await open(disk, 'r');
+  try {
+    assert.deepEqual((await verifySlotReadback(handle.fd, SLOT_OFFSET, manifest, { chunks: [3, 4] })).badChunks, [3]);
+  } finally {
+    await handle.close();
+  }
+  assert.deepEqual((await verifySlotReadback(disk, SLOT_OFFSET + 1, manifest)).badChunks, [0, 1, 2, 3, 4, 5, 6], 'wrong slot offset');
+});
+
+test('verifySlotReadback() refuses a slot shorter than the image with ERR_READBACK and a chunk index out of range with ERR_USAGE', async (t) => {
+  const { manifest, disk } = await setup(t);
+  await assert.rejects(verifySlotReadback(disk, SLOT_OFFSET + 8192, manifest), { code: 'ERR_READBACK' });
+  await assert.rejects(verifySlotReadback(disk, SLOT_OFFSET, manifest, { chunks: [7] }), { code: 'ERR_USAGE' });
+  await assert.rejects(verifySlotReadback(path.join(disk, 'nope'), 0, manifest), { code: 'ERR_IO' });
+});
