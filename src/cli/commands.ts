@@ -1,7 +1,8 @@
 // The list of subcommands, in the order `abupdate --help` shows them. Each lives in its own file.
 
 import type { Command } from './command.js';
+import { bundleIndexCommand } from './bundle-index-command.js';
 import { configCommand } from './config-command.js';
 import { REBOOT_LOCK_COMMANDS } from './reboot-lock-command.js';
 
-export const COMMANDS: Command[] = [configCommand, ...REBOOT_LOCK_COMMANDS];
+export const COMMANDS: Command[] = [configCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];
