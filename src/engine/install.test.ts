@@ -1,0 +1,47 @@
+// Tests of the install pipeline on disk image files with a real HTTP server: the happy path and resume.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeTempDir } from '../../fixtures/tmp.js';
+import { bootedSnapshot, hashRange, makeInstallEnv, TEST_COMPATIBLE, type InstallEnv } from '../../fixtures/install-env.js';
+import { cgptFlags } from '../../fixtures/disk.js';
+import { openGptprioBootControl } from '../../partition/gptprio.js';
+import { loadKeyring } from '../../verify/keyring.js';
+import { installBundle, type InstallOptions } from './install.js';
+import { loadEngineState } from './state-store.js';
+
+async function options(env: InstallEnv, extra: Partial<InstallOptions> = {}): Promise<InstallOptions> {
+  const { control, slots } = await openGptprioBootControl(env.disk.path);
+  return {
+    source: env.url,
+    diskPath: env.disk.path,
+    control,
+    slots,
+    booted: 'A',
+    keyring: await loadKeyring([env.keys.keyringDir]),
+    compatible: TEST_COMPATIBLE,
+    stateDir: env.stateDir,
+    runDir: env.runDir,
+    http: { backoff: { baseMs: 5, maxMs: 20 }, timeouts: { stall: 500, response: 2000 } },
+    ...extra,
+  };
+}
+
+test('installBundle() over HTTP writes the image into slot B, leaves slot A alone and makes B next with one try', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t));
+  const before = await bootedSnapshot(env);
+  const result = await installBundle(await options(env));
+  assert.equal(result.slot, 'B');
+  assert.equal(result.alreadyInstalled, false);
+  const { size, sha256 } = env.bundle.manifest.image;
+  assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, size), sha256);
+  assert.deepEqual(await bootedSnapshot(env), before);
+  assert.deepEqual(await cgptFlags(env.disk.path, env.disk.slots.B.partition), { priority: 2, tries: 1, successful: false });
+  assert.deepEqual(await cgptFlags(env.disk.path, env.disk.slots.A.partition), { priority: 1, tries: 0, successful: true });
+  const state = await loadEngineState(env.stateDir);
+  assert.equal(state.state, 'UPDATED_NEED_REBOOT');
+  assert.equal(state.slots.B?.version, '2.0.0');
+  assert.equal(state.install?.manifestSha256, result.manifestSha256);
+  assert.equal(env.server.requests.length, 1, 'one request: the head and the image in one stream');
+  assert.ok(env.server.totalBytes() <= env.bundle.layout.totalSize);
+});

@@ -1,0 +1,253 @@
+// The install pipeline: verify the bundle head, stream verified chunks into the other slot, read back, flip.
+
+import { createHash } from 'node:crypto';
+import { UpdaterError, toUpdaterError } from '../../common/errors.js';
+import { isBootable, type BootControl, type SlotStatus } from '../../partition/boot-control.js';
+import type { SlotName, Slots } from '../../partition/slots.js';
+import { readBundleHead } from '../../verify/bundle-head.js';
+import { verifyChunks } from '../../verify/chunk-verifier.js';
+import type { Keyring } from '../../verify/keyring.js';
+import type { Manifest } from '../../verify/manifest.js';
+import { verifySlotReadback } from '../../verify/readback.js';
+import { openByteSource, type SourceEvent } from '../download/byte-source.js';
+import type { HttpSourceOptions } from '../download/http-range.js';
+import { ChunkBitmap } from './chunk-bitmap.js';
+import { checkImageFits, checkInstallPolicy, chooseTargetSlot } from './install-checks.js';
+import { formatBytes, type ProgressReporter } from './progress.js';
+import { acquireRunLock } from './run-lock.js';
+import { flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
+import { loadEngineState, saveEngineState, type EngineState, type InstallRecord } from './state-store.js';
+import { killPoint } from './test-kill.js';
+import { writeChunks } from './write-chunks.js';
+
+export interface InstallOptions {
+  /** The bundle: a path or an http(s) URL. */
+  source: string;
+  /** The whole-disk device or disk image holding the slots. */
+  diskPath: string;
+  control: BootControl;
+  slots: Slots;
+  booted: SlotName;
+  keyring: Keyring;
+  compatible: string;
+  stateDir: string;
+  runDir: string;
+  /** Tries the new slot gets (default 1). */
+  tries?: number;
+  allowDowngrade?: boolean;
+  progress?: ProgressReporter;
+  http?: Omit<HttpSourceOptions, 'signal' | 'onEvent'>;
+  signal?: AbortSignal;
+  now?: () => Date;
+  warn?: (message: string) => void;
+  /** fsync the slot and save the chunk bitmap after this many bytes or milliseconds (default 32 MiB / 1000 ms). */
+  checkpointBytes?: number;
+  checkpointMs?: number;
+}
+
+export interface InstallResult {
+  slot: SlotName;
+  version: string;
+  manifestSha256: string;
+  keyId: string;
+  /** The same bundle was installed already and waits for the reboot: nothing was written. */
+  alreadyInstalled: boolean;
+  chunks: { total: number; reused: number; written: number };
+  /** Bytes received from the source by this run. */
+  bytesDownloaded: number;
+  status: SlotStatus[];
+}
+
+/** Installs the bundle at `options.source` into the slot that is not booted, holding the run lock throughout. */
+export async function installBundle(options: InstallOptions): Promise<InstallResult> {
+  const lock = await acquireRunLock(options.runDir, `install ${options.source}`);
+  const run = { touched: false };
+  try {
+    return await runInstall(options, run);
+  } catch (caught) {
+    const error = toUpdaterError(caught, `install "${options.source}"`);
+    await recordFailure(options, error, run.touched).catch(() => undefined);
+    throw error;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function recordFailure(options: InstallOptions, error: UpdaterError, touched: boolean): Promise<void> {
+  const state = await loadEngineState(options.stateDir, warnOption(options));
+  // Refused before any write: the state it was in (e.g. UPDATED_NEED_REBOOT) still holds.
+  await saveEngineState(options.stateDir, { ...state, state: touched ? 'IDLE' : state.state, lastError: error.toJSON() });
+}
+
+function warnOption(options: InstallOptions): { warn?: (message: string) => void } {
+  return options.warn ? { warn: options.warn } : {};
+}
+
+function describeEvent(event: SourceEvent): string | undefined {
+  if (event.type === 'retry') return `download interrupted (${event.error.message}); retrying from byte ${event.position} in ${event.delayMs} ms`;
+  if (event.type === 'range-ignored') return `the server ignores Range requests: skipping ${formatBytes(event.skip)} already present`;
+  return undefined;
+}
+
+async function runInstall(options: InstallOptions, run: { touched: boolean }): Promise<InstallResult> {
+  const now = options.now ?? (() => new Date());
+  const progress = options.progress;
+  let state = await loadEngineState(options.stateDir, warnOption(options));
+  const status = await options.control.status();
+  const target = chooseTargetSlot(options.booted, status);
+  const slot = options.slots[target];
+
+  const source = openByteSource(options.source, {
+    ...options.http,
+    ...(options.signal ? { signal: options.signal } : {}),
+    onEvent: (event) => {
+      const text = describeEvent(event);
+      if (text) progress?.message(text);
+    },
+  });
+  progress?.phase('check', 0);
+  const headStream = source.read(0) as AsyncGenerator<Buffer>;
+  let head;
+  try {
+    head = await readBundleHead(headStream, { keyring: options.keyring });
+  } catch (error) {
+    await headStream.return(undefined);
+    throw error;
+  }
+  const closeHead = async () => {
+    await headStream.return(undefined);
+  };
+  const { manifest } = head;
+  const manifestSha256 = createHash('sha256').update(head.manifestBytes).digest('hex');
+  try {
+    checkInstallPolicy(manifest, state, { compatible: options.compatible, allowDowngrade: options.allowDowngrade ?? false, booted: options.booted, now: now() });
+    checkImageFits(manifest, slot);
+  } catch (error) {
+    await closeHead();
+    throw error;
+  }
+  progress?.message(`bundle ${manifest.version} for "${manifest.compatible}", signed by key ${head.keyId}: ${formatBytes(manifest.image.size)} into slot ${target}`);
+  killPoint('head-verified');
+
+  const count = manifest.image.chunks.length;
+  const previous = state.install;
+  const same = previous !== null && previous.manifestSha256 === manifestSha256 && previous.targetSlot === target && previous.chunkCount === count;
+  const targetStatus = status.find((s) => s.name === target);
+  if (same && state.state === 'UPDATED_NEED_REBOOT' && targetStatus?.state === 'trying') {
+    await closeHead();
+    progress?.message(`bundle ${manifest.version} is installed in slot ${target} already and waits for the reboot`);
+    return result(target, manifest, manifestSha256, head.keyId, true, { total: count, reused: count, written: 0 }, source.bytesReceived(), status);
+  }
+
+  // From here on the slot is written: it must not be bootable, and the state must say what is in it.
+  if (targetStatus && isBootable(targetStatus)) await options.control.markBad(target);
+  run.touched = true;
+  const done = same ? ChunkBitmap.fromBase64(count, previous.chunksDone) : new ChunkBitmap(count);
+  const record: InstallRecord = {
+    targetSlot: target,
+    version: manifest.version,
+    source: options.source,
+    manifestSha256,
+    keyId: head.keyId,
+    imageSize: manifest.image.size,
+    chunkCount: count,
+    chunksDone: done.toBase64(),
+    attempts: same ? previous.attempts + 1 : 1,
+    bytesDownloaded: same ? previous.bytesDownloaded : 0,
+    startedAt: same ? previous.startedAt : now().toISOString(),
+    updatedAt: now().toISOString(),
+  };
+  const baseBytes = record.bytesDownloaded;
+  const slots = { ...state.slots };
+  delete slots[target];
+  state = { ...state, state: 'DOWNLOADING', install: record, lastError: null, slots };
+  await saveEngineState(options.stateDir, state);
+  killPoint('slot-disarmed');
+
+  const slotTarget = await resolveSlotTarget(options.diskPath, slot);
+  const writer = await SlotWriter.open(slotTarget);
+  try {
+    const save = async (next: Partial<EngineState> = {}): Promise<void> => {
+      record.chunksDone = done.toBase64();
+      record.bytesDownloaded = baseBytes + source.bytesReceived();
+      record.updatedAt = now().toISOString();
+      state = { ...state, ...next, install: { ...record } };
+      await saveEngineState(options.stateDir, state);
+    };
+
+    // Chunks recorded by an earlier run are re-hashed where they lie; only the bad or missing ones are fetched.
+    let reused = 0;
+    if (done.size() > 0) {
+      const marked = [...Array(count).keys()].filter((i) => done.has(i));
+      const { badChunks } = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, { chunks: marked, ...signalOption(options) });
+      for (const i of badChunks) done.set(i, false);
+      reused = done.size();
+      progress?.message(`resuming: ${reused} of ${count} chunks are in slot ${target} already${badChunks.length ? `, ${badChunks.length} differ and are fetched again` : ''}`);
+      await save();
+    }
+    const written = await writeChunks({
+      manifest,
+      layout: head.layout,
+      head: headStream,
+      rest: head.rest,
+      source,
+      done,
+      writer,
+      save,
+      ...(progress ? { progress } : {}),
+      ...signalOption(options),
+      checkpointBytes: options.checkpointBytes ?? 32 * 1024 * 1024,
+      checkpointMs: options.checkpointMs ?? 1000,
+    });
+
+    // Read the whole slot back (from the media on a block device) before anything may boot it.
+    await save({ state: 'VERIFYING' });
+    await flushDeviceBuffers(slotTarget, options.signal);
+    progress?.phase('readback', manifest.image.size);
+    const readback = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, signalOption(options));
+    progress?.update(manifest.image.size);
+    progress?.finish();
+    if (readback.badChunks.length > 0) {
+      for (const i of readback.badChunks) done.set(i, false);
+      await save();
+      throw new UpdaterError('ERR_READBACK', `Cannot install bundle ${manifest.version}: ${readback.badChunks.length} chunks of slot ${target} read back different from what was written (first: chunk ${readback.badChunks[0]})`, {
+        data: { slot: target, badChunks: readback.badChunks.slice(0, 32) },
+        hint: 'The disk may be failing; run the install again to rewrite those chunks, and check the disk.',
+      });
+    }
+    killPoint('readback-done');
+
+    await save({ state: 'FINALIZING' });
+    progress?.phase('flip', 0);
+    const after = await options.control.markActive(target, options.tries ?? 1);
+    killPoint('flipped');
+    state = {
+      ...state,
+      state: 'UPDATED_NEED_REBOOT',
+      slots: { ...state.slots, [target]: { version: manifest.version, manifestSha256, installedAt: now().toISOString() } },
+    };
+    await save();
+    progress?.message(`slot ${target} holds ${manifest.version} and boots next (${options.tries ?? 1} ${(options.tries ?? 1) === 1 ? 'try' : 'tries'}); reboot to use it`);
+    return result(target, manifest, manifestSha256, head.keyId, false, { total: count, reused, written }, source.bytesReceived(), after);
+  } finally {
+    await closeHead().catch(() => undefined);
+    await writer.close();
+  }
+}
+
+function signalOption(options: InstallOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}
+
+function result(
+  slot: SlotName,
+  manifest: Manifest,
+  manifestSha256: string,
+  keyId: string,
+  alreadyInstalled: boolean,
+  chunks: InstallResult['chunks'],
+  bytesDownloaded: number,
+  status: SlotStatus[],
+): InstallResult {
+  return { slot, version: manifest.version, manifestSha256, keyId, alreadyInstalled, chunks, bytesDownloaded, status };
+}
