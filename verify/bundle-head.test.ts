@@ -223,3 +223,22 @@ test('readBundle() refuses truncation (ERR_BUNDLE_TRUNCATED) and trailing garbag
   assert.equal((await attempt(Buffer.concat([full, Buffer.alloc(64 * 1024)]), s.keyring)).code, 'ERR_BUNDLE_TRAILING', 'more zeros than one tar record');
   assert.equal((await attempt(Buffer.concat([full, Buffer.alloc(9216)]), s.keyring)).code, undefined, 'zero padding to a 10240-byte record is fine');
 });
+
+test('readBundleHead() closes the source when rest is abandoned unread, and when the head is refused', async (t) => {
+  const s = await setup(t);
+  const bundle = assembleBundle(s.parts);
+  let closed = 0;
+  async function* source(bytes: Buffer): AsyncGenerator<Uint8Array> {
+    try {
+      yield* bytesSource(bytes, 4096);
+    } finally {
+      closed++;
+    }
+  }
+  const head = await readBundleHead(source(bundle), { keyring: s.keyring });
+  assert.equal(closed, 0);
+  await head.rest[Symbol.asyncIterator]().return?.();
+  assert.equal(closed, 1, 'abandoning rest closed the source');
+  await assert.rejects(readBundleHead(source(bundle), { keyring: keyringOf([]) }), { code: 'ERR_KEY_UNKNOWN' });
+  assert.equal(closed, 2, 'a refused head closed the source');
+});

@@ -51,33 +51,37 @@ export class ByteReader {
     return out;
   }
 
-  /** The unread bytes, then the rest of the source. Closing it early closes the source. */
+  /** The unread bytes, then the rest of the source. Calling return() (or breaking out of for-await) closes the source, started or not. */
   rest(): AsyncIterable<Uint8Array> {
     if (this.#handedOn) throw new UpdaterError('ERR_INTERNAL', 'Cannot hand on the bundle stream: it was handed on already');
     this.#handedOn = true;
     const pending = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    const iterator = this.#iterator;
-    const done = this.#done;
-    return {
-      async *[Symbol.asyncIterator]() {
-        let finished = done;
-        try {
-          for (const piece of pending) yield piece;
-          while (!finished) {
-            const next = await iterator.next();
-            if (next.done) {
-              finished = true;
-              break;
-            }
-            yield next.value;
-          }
-        } finally {
-          if (!finished) await iterator.return?.();
+    const source = this.#iterator;
+    let finished = this.#done;
+    const iterator: AsyncIterableIterator<Uint8Array> = {
+      async next(): Promise<IteratorResult<Uint8Array>> {
+        const piece = pending.shift();
+        if (piece !== undefined) return { done: false, value: piece };
+        if (finished) return { done: true, value: undefined };
+        const next = await source.next();
+        if (next.done) finished = true;
+        return next;
+      },
+      async return(): Promise<IteratorResult<Uint8Array>> {
+        pending.length = 0;
+        if (!finished) {
+          finished = true;
+          await source.return?.();
         }
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
       },
     };
+    return iterator;
   }
 
   /** Closes the source (after an error). */
