@@ -1,0 +1,226 @@
+// When the daemon checks and installs: randomised first check, interval with jitter, capped backoff, one cycle at a time.
+
+import { setTimeout as sleepTimer } from 'node:timers/promises';
+import { UpdaterError, toUpdaterError } from '../../common/errors.js';
+import type { Logger } from '../log.js';
+import type { CheckResult, Offer } from '../sources/source.js';
+
+/** Time as the scheduler sees it; tests pass a fake one. */
+export interface SchedulerClock {
+  now(): number;
+  /** Resolves after `ms`, or rejects/resolves early when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+export const systemClock: SchedulerClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleepTimer(ms, undefined, { signal }).then(() => undefined),
+};
+
+export interface InstallProgress {
+  phase: string;
+  bytesDone?: number;
+  bytesTotal?: number;
+  [key: string]: unknown;
+}
+
+export interface InstallStepOptions {
+  signal: AbortSignal;
+  onProgress: (progress: InstallProgress) => void;
+  interactive: boolean;
+}
+
+/** The two steps the daemon plugs in: asking the source, and installing an offer through the engine. */
+export interface SchedulerSteps {
+  check(options: { interactive: boolean; signal: AbortSignal }): Promise<CheckResult>;
+  install(offer: Offer, options: InstallStepOptions): Promise<{ alreadyInstalled: boolean }>;
+}
+
+export interface SchedulerOptions {
+  steps: SchedulerSteps;
+  /** CHECK_INTERVAL in ms. */
+  checkIntervalMs: number;
+  /** The first check happens after a random delay in this range (default 10 s to 2 min). */
+  initialDelayMs?: { min: number; max: number };
+  /** Each interval is varied by up to ± this fraction (default 0.25). */
+  jitter?: number;
+  /** First retry after an error (default 1 min); doubles per consecutive error... */
+  backoffBaseMs?: number;
+  /** ...up to this (default 4 h, as update_engine). */
+  backoffMaxMs?: number;
+  /** Server poll intervals are clamped into this range (default 10 s to 7 days). */
+  pollIntervalBoundsMs?: { min: number; max: number };
+  clock?: SchedulerClock;
+  random?: () => number;
+  logger: Logger;
+}
+
+export type CycleKind = 'scheduled' | 'check' | 'update';
+
+export interface CycleResult {
+  kind: CycleKind;
+  outcome: 'noupdate' | 'available' | 'installed' | 'already-installed' | 'error';
+  offer?: Offer;
+  error?: UpdaterError;
+  pollIntervalMs?: number;
+  startedAt: number;
+  finishedAt: number;
+}
+
+export interface SchedulerStatus {
+  activity: 'idle' | 'checking' | 'installing';
+  /** When the next scheduled check runs (ms since epoch), while the loop sleeps. */
+  nextCheckAt?: number;
+  consecutiveFailures: number;
+  lastCycle?: CycleResult;
+  offer?: Offer;
+  progress?: InstallProgress;
+}
+
+export type SchedulerEvent =
+  | { type: 'activity'; status: SchedulerStatus }
+  | { type: 'progress'; progress: InstallProgress }
+  | { type: 'cycle'; result: CycleResult };
+
+export interface Scheduler {
+  /** Runs the loop until `signal` aborts; resolves once the current cycle has stopped. */
+  run(signal: AbortSignal): Promise<void>;
+  /** Runs a cycle now (`check`: ask only; `update`: ask and install). Joins a running cycle instead of starting a second. */
+  trigger(kind: 'check' | 'update'): Promise<CycleResult>;
+  status(): SchedulerStatus;
+  subscribe(listener: (event: SchedulerEvent) => void): () => void;
+  /** The delay before the next scheduled cycle after `result` (exposed for tests and logs). */
+  nextDelay(result: CycleResult | undefined): number;
+}
+
+export function createScheduler(options: SchedulerOptions): Scheduler {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const jitter = options.jitter ?? 0.25;
+  const initial = options.initialDelayMs ?? { min: 10_000, max: 120_000 };
+  const backoffBase = options.backoffBaseMs ?? 60_000;
+  const backoffMax = options.backoffMaxMs ?? 4 * 3_600_000;
+  const pollBounds = options.pollIntervalBoundsMs ?? { min: 10_000, max: 7 * 86_400_000 };
+  const listeners = new Set<(event: SchedulerEvent) => void>();
+  const state: SchedulerStatus = { activity: 'idle', consecutiveFailures: 0 };
+  let running: Promise<CycleResult> | undefined;
+  let stopSignal: AbortSignal = new AbortController().signal;
+  let wake: AbortController | undefined;
+
+  const emit = (event: SchedulerEvent) => {
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch {
+        // a listener's failure is not the scheduler's
+      }
+    }
+  };
+  const setActivity = (activity: SchedulerStatus['activity']) => {
+    state.activity = activity;
+    if (activity !== 'installing') delete state.progress;
+    emit({ type: 'activity', status: status() });
+  };
+  // A shallow copy: nested values (errors keep their class for toJSON) are shared and must not be changed by callers.
+  const status = (): SchedulerStatus => ({ ...state });
+
+  function withJitter(ms: number): number {
+    return Math.max(1, Math.round(ms * (1 + jitter * (2 * random() - 1))));
+  }
+
+  function nextDelay(result: CycleResult | undefined): number {
+    if (result === undefined) return Math.round(initial.min + (initial.max - initial.min) * random());
+    if (result.outcome === 'error') {
+      const exponent = Math.min(state.consecutiveFailures - 1, 30);
+      return withJitter(Math.min(backoffMax, backoffBase * 2 ** Math.max(0, exponent)));
+    }
+    const base = result.pollIntervalMs === undefined ? options.checkIntervalMs : Math.min(pollBounds.max, Math.max(pollBounds.min, result.pollIntervalMs));
+    return withJitter(base);
+  }
+
+  async function cycle(kind: CycleKind): Promise<CycleResult> {
+    const startedAt = clock.now();
+    const interactive = kind !== 'scheduled';
+    let result: CycleResult;
+    try {
+      setActivity('checking');
+      const checked = await options.steps.check({ interactive, signal: stopSignal });
+      const poll = checked.pollIntervalMs === undefined ? {} : { pollIntervalMs: checked.pollIntervalMs };
+      if (checked.offer === null) {
+        delete state.offer;
+        result = { kind, outcome: 'noupdate', ...poll, startedAt, finishedAt: clock.now() };
+      } else if (kind === 'check') {
+        state.offer = checked.offer;
+        result = { kind, outcome: 'available', offer: checked.offer, ...poll, startedAt, finishedAt: clock.now() };
+      } else {
+        state.offer = checked.offer;
+        options.logger.info('update available', { version: checked.offer.version, url: checked.offer.url });
+        setActivity('installing');
+        const installed = await options.steps.install(checked.offer, {
+          signal: stopSignal,
+          interactive,
+          onProgress: (progress) => {
+            state.progress = progress;
+            emit({ type: 'progress', progress });
+          },
+        });
+        result = { kind, outcome: installed.alreadyInstalled ? 'already-installed' : 'installed', offer: checked.offer, ...poll, startedAt, finishedAt: clock.now() };
+      }
+      state.consecutiveFailures = 0;
+    } catch (caught) {
+      const error = toUpdaterError(caught, kind === 'check' ? 'check for updates' : 'update');
+      state.consecutiveFailures += 1;
+      result = { kind, outcome: 'error', error, startedAt, finishedAt: clock.now() };
+      if (error.code !== 'ERR_ABORTED') options.logger.error(error.message, { code: error.code, failures: state.consecutiveFailures });
+    }
+    state.lastCycle = result;
+    setActivity('idle');
+    emit({ type: 'cycle', result });
+    return result;
+  }
+
+  function start(kind: CycleKind): Promise<CycleResult> {
+    if (running) return running;
+    const promise = cycle(kind).finally(() => {
+      if (running === promise) running = undefined;
+    });
+    running = promise;
+    return promise;
+  }
+
+  return {
+    status,
+    nextDelay,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    trigger(kind) {
+      if (stopSignal.aborted) {
+        return Promise.reject(new UpdaterError('ERR_ABORTED', `Cannot ${kind === 'check' ? 'check for updates' : 'update'}: the daemon is stopping`));
+      }
+      const promise = start(kind);
+      wake?.abort();
+      return promise;
+    },
+    async run(signal) {
+      stopSignal = signal;
+      let last: CycleResult | undefined;
+      while (!signal.aborted) {
+        const delay = nextDelay(last);
+        state.nextCheckAt = clock.now() + delay;
+        options.logger.debug('next update check', { inMs: delay });
+        wake = new AbortController();
+        try {
+          await clock.sleep(delay, AbortSignal.any([signal, wake.signal]));
+        } catch {
+          // woken early: by a trigger or by the stop signal
+        }
+        delete state.nextCheckAt;
+        if (signal.aborted) break;
+        last = await (running ?? start('scheduled'));
+      }
+      if (running) await running.catch(() => undefined);
+    },
+  };
+}
