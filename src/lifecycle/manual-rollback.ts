@@ -1,0 +1,55 @@
+// Manual rollback: the other slot boots next, committed as it is (no health gate), when it holds a
+// committed image; the version rolled away from is not marked bad: it was a choice, not a failure.
+
+import { UpdaterError } from '../../common/errors.js';
+import type { BootControl, SlotStatus } from '../../partition/boot-control.js';
+import { otherSlot, type SlotName } from '../../partition/slots.js';
+import { loadEngineState, saveEngineState } from '../engine/state-store.js';
+
+export interface RollbackOptions {
+  control: BootControl;
+  booted: SlotName;
+  stateDir: string;
+  /** Also roll to a slot that is bad, empty or on trial: it then boots on trial (one try). */
+  force?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RollbackResult {
+  from: SlotName;
+  to: SlotName;
+  /** The version in the slot rolled to, as far as the engine recorded it. */
+  version: string | null;
+  /** 'committed': boots as a good slot; 'trial': forced onto a slot that was not good (one try). */
+  mode: 'committed' | 'trial';
+  /** A pending update (activated, waiting for its reboot) that the rollback dropped. */
+  droppedUpdate: string | null;
+  status: SlotStatus[];
+}
+
+export async function rollbackToOther(options: RollbackOptions): Promise<RollbackResult> {
+  const { control, booted } = options;
+  const to = otherSlot(booted);
+  const status = await control.status();
+  const target = status.find((s) => s.name === to);
+  const state = await loadEngineState(options.stateDir, options.log ? { warn: options.log } : {});
+  const version = state.slots[to]?.version ?? null;
+  const pending = state.install !== null && state.install.targetSlot === to ? state.install.version : null;
+  const committed = target !== undefined && target.successful && target.priority > 0;
+
+  if (!committed && !options.force) {
+    const what = target === undefined ? 'missing' : target.state === 'trying' ? 'only on trial (never committed)' : target.state;
+    throw new UpdaterError('ERR_ROLLBACK', `Cannot roll back to slot ${to}: it is ${what}, not a committed image`, {
+      data: { slot: to, flags: target ?? null, version },
+      hint: `Slot ${to} may hold nothing bootable; use --force only if you know it does (it then gets one trial boot, and the bootloader falls back to slot ${booted} if it fails).`,
+    });
+  }
+  // The pending update (if any) is dropped before the flags change, so a crash in between never
+  // leaves the state claiming an update that the flags no longer schedule.
+  if (pending !== null || state.state === 'UPDATED_NEED_REBOOT') {
+    await saveEngineState(options.stateDir, { ...state, state: 'IDLE', install: null });
+  }
+  const after = committed ? await control.markGood(to) : await control.markActive(to, 1);
+  options.log?.(`rollback: slot ${to}${version ? ` (version ${version})` : ''} boots next${committed ? '' : ' on trial'}; slot ${booted} stays the fallback`);
+  return { from: booted, to, version, mode: committed ? 'committed' : 'trial', droppedUpdate: pending, status: after };
+}
