@@ -20,3 +20,5 @@ export {
 } from './boot-control.js';
 export { planOperation, prioritize, checkInvariant, createBootControl, type BootOperation, type FlagStore } from './boot-operations.js';
 export { decodeGptprio, encodeGptprio, gptprioStore, openGptprioBootControl, GPTPRIO_MAX } from './gptprio.js';
+export { readGrubEnv, writeGrubEnv, parseGrubEnv, formatGrubEnv, getGrubVar, setGrubVar, unsetGrubVar, newGrubEnv, GRUBENV_SIZE, type GrubEnv } from './grubenv.js';
+export { grubenvStore, openGrubenvBootControl, GRUBENV_MAX_TRIES } from './grubenv-boot-control.js';
