@@ -1,0 +1,44 @@
+// Bundles the abupdate CLI (src/cli/main.ts and everything it imports) into one ESM file for the guest, with esbuild.
+
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { UpdaterError } from '../../common/errors.js';
+import { REPO_ROOT } from './cache.js';
+import { runTool } from './run-tool.js';
+
+/**
+ * The guest runs the CLI as `node /usr/lib/abupdate/src/cli/main.js`, next to /usr/lib/abupdate/package.json
+ * (main.ts reads its version from ../../package.json). esbuild is the one tsx already depends on: no new
+ * dependency. The banner gives bundled CommonJS packages a `require`.
+ */
+export async function bundleAbupdateCli(): Promise<Buffer> {
+  const esbuild = path.join(REPO_ROOT, 'node_modules', '.bin', 'esbuild');
+  if (!existsSync(esbuild)) {
+    throw new UpdaterError('ERR_TOOL_FAILED', `Cannot bundle abupdate for the guest: "${esbuild}" does not exist`, {
+      hint: 'Run "npm ci" (esbuild comes with tsx).',
+    });
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'abupdate-bundle-'));
+  try {
+    const out = path.join(dir, 'main.js');
+    await runTool(
+      esbuild,
+      [
+        path.join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+        '--bundle',
+        '--platform=node',
+        '--format=esm',
+        '--target=node20',
+        '--log-level=error',
+        `--outfile=${out}`,
+        "--banner:js=import { createRequire as __abupdateCreateRequire } from 'node:module'; const require = __abupdateCreateRequire(import.meta.url);",
+      ],
+      { cwd: REPO_ROOT },
+    );
+    return await readFile(out);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
