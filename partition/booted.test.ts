@@ -1,0 +1,92 @@
+// Tests of detectBootedSlot(): override, kernel command line, root device via /dev links and sysfs.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { makeTempDir } from '../fixtures/tmp.js';
+import { detectBootedSlot, parseCmdline } from './booted.js';
+import type { Slot, Slots } from './slots.js';
+import { isUpdaterError } from '../common/errors.js';
+
+const slot = (name: 'A' | 'B', partition: number, uuid: string, label: string): Slot => ({
+  name, partition, uuid, label, typeGuid: '5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6', firstLba: 0n, lastLba: 0n, offset: 0, size: 0,
+});
+const SLOTS: Slots = {
+  A: slot('A', 3, '7130C94A-213A-4E5A-8E26-6CCE9662F132', 'USR-A'),
+  B: slot('B', 4, 'E03DD35C-7C2D-4A47-B3FE-27F15780A57C', 'USR-B'),
+};
+
+async function cmdline(dir: string, text: string): Promise<string> {
+  const file = `${dir}/cmdline-${Math.random().toString(16).slice(2)}`;
+  await writeFile(file, `${text}\n`);
+  return file;
+}
+
+const noRoot = () => undefined;
+
+test('parseCmdline() splits key=value words and stops at "--"', () => {
+  assert.deepEqual(parseCmdline('ro root=PARTUUID=abc quiet abupdate.slot=B -- abupdate.slot=A\n'), [
+    ['root', 'PARTUUID=abc'],
+    ['abupdate.slot', 'B'],
+  ]);
+});
+
+test('detectBootedSlot() takes --booted over everything and refuses a bad value with ERR_USAGE', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = await cmdline(dir, 'abupdate.slot=A');
+  assert.deepEqual(await detectBootedSlot(SLOTS, { override: 'B', cmdlinePath: file }), { slot: 'B', source: 'override', detail: '--booted B' });
+  await assert.rejects(detectBootedSlot(SLOTS, { override: 'C', cmdlinePath: file }), (e: unknown) => isUpdaterError(e, 'ERR_USAGE'));
+});
+
+test('detectBootedSlot() reads abupdate.slot=, then root=/usr=/mount.usr= PARTUUID or PARTLABEL', async (t) => {
+  const dir = await makeTempDir(t);
+  const cases: [string, 'A' | 'B', string][] = [
+    ['console=ttyS0 abupdate.slot=B root=PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132', 'B', 'abupdate.slot=B'],
+    ['root=PARTUUID=e03dd35c-7c2d-4a47-b3fe-27f15780a57c ro', 'B', 'root=PARTUUID=e03dd35c-7c2d-4a47-b3fe-27f15780a57c'],
+    ['root=LABEL=ROOT mount.usr=PARTUUID=7130C94A-213A-4E5A-8E26-6CCE9662F132', 'A', 'mount.usr=PARTUUID=7130C94A-213A-4E5A-8E26-6CCE9662F132'],
+    ['usr=PARTLABEL=USR-B', 'B', 'usr=PARTLABEL=USR-B'],
+    ['root=/dev/disk/by-partuuid/7130c94a-213a-4e5a-8e26-6cce9662f132', 'A', 'root=/dev/disk/by-partuuid/7130c94a-213a-4e5a-8e26-6cce9662f132'],
+  ];
+  for (const [text, expected, detail] of cases) {
+    const found = await detectBootedSlot(SLOTS, { cmdlinePath: await cmdline(dir, text), rootDevice: noRoot });
+    assert.deepEqual(found, { slot: expected, source: 'cmdline', detail }, text);
+  }
+});
+
+test('detectBootedSlot() maps the root device through /dev/disk/by-partuuid, or sysfs partition number and PARTNAME', async (t) => {
+  const dir = await makeTempDir(t);
+  const dev = `${dir}/dev`;
+  const sys = `${dir}/sys`;
+  await mkdir(`${dev}/disk/by-partuuid`, { recursive: true });
+  await writeFile(`${dev}/vda3`, '');
+  await writeFile(`${dev}/vda4`, '');
+  await symlink('../../vda3', `${dev}/disk/by-partuuid/7130c94a-213a-4e5a-8e26-6cce9662f132`);
+  const empty = await cmdline(dir, 'console=ttyS0');
+  assert.deepEqual(await detectBootedSlot(SLOTS, { cmdlinePath: empty, devRoot: dev, sysfsRoot: sys, rootDevice: () => `${dev}/vda3` }), {
+    slot: 'A', source: 'root-device', detail: `${dev}/vda3`,
+  });
+  // no by-partuuid link for vda4: sysfs says partition 4 of vda, named USR-B
+  await mkdir(`${sys}/devices/virtio/block/vda/vda4`, { recursive: true });
+  await mkdir(`${sys}/class/block`, { recursive: true });
+  await writeFile(`${sys}/devices/virtio/block/vda/vda4/partition`, '4\n');
+  await writeFile(`${sys}/devices/virtio/block/vda/vda4/uevent`, 'MAJOR=254\nMINOR=4\nDEVNAME=vda4\nDEVTYPE=partition\nPARTN=4\nPARTNAME=USR-B\n');
+  await symlink('../../devices/virtio/block/vda/vda4', `${sys}/class/block/vda4`);
+  assert.equal((await detectBootedSlot(SLOTS, { cmdlinePath: empty, devRoot: dev, sysfsRoot: sys, rootDevice: () => `${dev}/vda4` })).slot, 'B');
+  // partition 4 with another name on a disk that is not --disk: not a slot
+  await writeFile(`${sys}/devices/virtio/block/vda/vda4/uevent`, 'PARTN=4\nPARTNAME=DATA\n');
+  await assert.rejects(
+    detectBootedSlot(SLOTS, { cmdlinePath: empty, devRoot: dev, sysfsRoot: sys, rootDevice: () => `${dev}/vda4`, diskPath: `${dev}/vdb` }),
+    (e: unknown) => isUpdaterError(e, 'ERR_BOOTED_UNKNOWN'),
+  );
+  // ... but on --disk itself the partition number decides
+  await writeFile(`${dev}/vda`, '');
+  assert.equal((await detectBootedSlot(SLOTS, { cmdlinePath: empty, devRoot: dev, sysfsRoot: sys, rootDevice: () => `${dev}/vda4`, diskPath: `${dev}/vda` })).slot, 'B');
+});
+
+test('detectBootedSlot() on this host (no slot in /proc/cmdline, root not a slot) throws ERR_BOOTED_UNKNOWN with a --booted hint', async () => {
+  await assert.rejects(detectBootedSlot(SLOTS), (e: unknown) => {
+    assert.ok(isUpdaterError(e, 'ERR_BOOTED_UNKNOWN'), String(e));
+    assert.match(e.hint ?? '', /--booted/);
+    return true;
+  });
+});
