@@ -5,6 +5,7 @@ import { UpdaterError } from '../../common/errors.js';
 import { EtcdClient, parseEtcdEndpoints } from '../reboot/etcd-client.js';
 import { lockSemaphore, readSemaphore, semaphoreKey, setSemaphoreMax, unlockSemaphore, type Semaphore, type SemaphoreTarget } from '../reboot/etcd-semaphore.js';
 import { COMMON_HELP, stringOption, report, type Command, type CommandContext, type OptionSpec } from './command.js';
+import { loadConfigForCommand } from './config-command.js';
 
 export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379';
 export const DEFAULT_MACHINE_ID_FILE = '/etc/machine-id';
@@ -15,18 +16,25 @@ const OPTIONS = {
   endpoints: { type: 'string' },
   id: { type: 'string' },
   'machine-id-file': { type: 'string' },
+  config: { type: 'string' },
 } as const satisfies OptionSpec;
 
 const SHARED_HELP = [
   '  --group G              reboot group (default: the ungrouped key, as locksmith)',
-  `  --endpoints URLS       etcd client URLs, comma-separated (default: $ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
+  `  --endpoints URLS       etcd client URLs, comma-separated (default: ETCD_ENDPOINTS from update.conf or`,
+  `                         $ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
+  COMMON_HELP.config,
   COMMON_HELP.json,
 ].join('\n');
 
-const ID_HELP = `  --id ID                holder id (default: the contents of --machine-id-file)\n  --machine-id-file PATH where the machine id is read (default ${DEFAULT_MACHINE_ID_FILE})`;
+const ID_HELP = [
+  '  --id ID                holder id (default: the contents of --machine-id-file)',
+  `  --machine-id-file PATH where the machine id is read (default: MACHINE_ID_PATH from update.conf, ${DEFAULT_MACHINE_ID_FILE})`,
+].join('\n');
 
-function target(ctx: CommandContext): SemaphoreTarget & { endpoints: string[] } {
-  const text = stringOption(ctx.values, 'endpoints') ?? ctx.env.ABUPDATE_ETCD_ENDPOINTS ?? DEFAULT_ETCD_ENDPOINTS;
+async function target(ctx: CommandContext): Promise<SemaphoreTarget & { endpoints: string[] }> {
+  // The config (with its ABUPDATE_<KEY> overrides) is read only when --endpoints is not given.
+  const text = stringOption(ctx.values, 'endpoints') ?? (await loadConfigForCommand(ctx.values, ctx.env)).values.ETCD_ENDPOINTS.join(',');
   const endpoints = parseEtcdEndpoints(text);
   if (endpoints === undefined) {
     throw new UpdaterError('ERR_USAGE', `Cannot use the etcd endpoints "${text}": expected comma-separated http:// or https:// URLs`, {
@@ -44,7 +52,7 @@ async function holderId(ctx: CommandContext): Promise<string> {
     if (given.trim() === '') throw new UpdaterError('ERR_USAGE', 'Cannot use the holder id "": it is empty');
     return given.trim();
   }
-  const file = stringOption(ctx.values, 'machine-id-file') ?? ctx.env.ABUPDATE_MACHINE_ID_FILE ?? DEFAULT_MACHINE_ID_FILE;
+  const file = stringOption(ctx.values, 'machine-id-file') ?? (await loadConfigForCommand(ctx.values, ctx.env)).values.MACHINE_ID_PATH ?? DEFAULT_MACHINE_ID_FILE;
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -69,7 +77,7 @@ const statusCommand: Command = {
   help: ['Usage: abupdate reboot-lock status [--group G] [--endpoints URLS] [--json]', '', 'Shows the reboot semaphore (created with max 1 if absent).', '', SHARED_HELP].join('\n'),
   options: OPTIONS,
   async run(ctx) {
-    const t = target(ctx);
+    const t = await target(ctx);
     const state = await readSemaphore(t);
     const human = [
       `Reboot lock: ${state.key}`,
@@ -98,7 +106,7 @@ const lockCommand: Command = {
   options: OPTIONS,
   maxPositionals: 1,
   async run(ctx) {
-    const t = target(ctx);
+    const t = await target(ctx);
     const id = await holderId(ctx);
     const { state, alreadyHeld } = await lockSemaphore(t, id);
     const human = `${alreadyHeld ? `"${id}" already holds` : `Took`} the reboot lock${alreadyHeld ? '' : ` for "${id}"`} (${describe(state)})`;
@@ -122,7 +130,7 @@ const unlockCommand: Command = {
   options: OPTIONS,
   maxPositionals: 1,
   async run(ctx) {
-    const t = target(ctx);
+    const t = await target(ctx);
     const id = await holderId(ctx);
     const { state, released } = await unlockSemaphore(t, id);
     if (!released) {
@@ -157,7 +165,7 @@ const setMaxCommand: Command = {
       });
     }
     const max = Number(text);
-    const t = target(ctx);
+    const t = await target(ctx);
     const { state, previousMax } = await setSemaphoreMax(t, max);
     report(ctx, `Reboot lock max set to ${max} (was ${previousMax}): ${describe(state)}`, { key: semaphoreKeyOf(t), previousMax, ...state });
     return 0;

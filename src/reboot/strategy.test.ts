@@ -115,7 +115,7 @@ test('applyRebootStrategy(fleetlock) with a window asks for the slot only once t
   const cfg: RebootConfig = { ...base('fleetlock', recorder.command('host-a')), fleetlockUrl: server.url, window, windowClock: 'utc' };
   const applying = applyRebootStrategy(cfg, { now: clockFrom(new Date('2026-12-31T23:29:59.500Z')) });
   await sleep(250);
-  assert.deepEqual(server.requests, [], 'no pre-reboot outside the window');
+  assert.equal(server.requests.length, 0, 'no pre-reboot outside the window');
   assert.equal(await applying, 'rebooting');
   assert.deepEqual(server.requests.map((r) => r.operation), ['pre-reboot']);
 });
