@@ -62,6 +62,13 @@ test('lockSemaphore() takes a slot, is idempotent for the holder, and refuses ot
   assert.equal(await etcdctlGet(semaphoreKey('lock')), '{"semaphore":0,"max":1,"holders":["host-a"]}');
 });
 
+test('lockSemaphore() keeps holders sorted, as locksmith does', async () => {
+  const target = { client, group: 'sorted' };
+  await setSemaphoreMax(target, 4);
+  for (const id of ['m', 'Z', 'a', 'b0']) await lockSemaphore(target, id);
+  assert.equal(await etcdctlGet(semaphoreKey('sorted')), '{"semaphore":0,"max":4,"holders":["Z","a","b0","m"]}');
+});
+
 test('unlockSemaphore() frees the holder\'s slot and changes nothing for a non-holder', async () => {
   const target = { client, group: 'unlock' };
   await lockSemaphore(target, 'host-a');

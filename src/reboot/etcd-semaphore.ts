@@ -127,9 +127,15 @@ export async function lockSemaphore(target: SemaphoreTarget, id: string): Promis
         hint: 'Wait for a holder to release it; a holder that never came back can be freed with "abupdate reboot-lock unlock ID".',
       });
     }
-    return { semaphore: s.semaphore - 1, max: s.max, holders: [...s.holders, id] };
+    return { semaphore: s.semaphore - 1, max: s.max, holders: insertSorted(s.holders, id) };
   });
   return { state: alreadyHeld ? before : after, alreadyHeld };
+}
+
+/** locksmith keeps holders sorted (Go's sort.SearchStrings: byte order); so do we. */
+function insertSorted(holders: string[], id: string): string[] {
+  const at = holders.findIndex((h) => Buffer.compare(Buffer.from(h), Buffer.from(id)) > 0);
+  return at < 0 ? [...holders, id] : [...holders.slice(0, at), id, ...holders.slice(at)];
 }
 
 /** Releases `id`'s slot. Returns released: false (and changes nothing) when `id` does not hold it. */
