@@ -124,3 +124,13 @@ test('nextWindowStart() in local time keeps the wall-clock hour across a DST cha
     assert.equal(nextWindowStart(utc('2026-10-23T12:00:00'), w, 'local').toISOString(), '2026-10-24T02:00:00.000Z');
   });
 });
+
+test('nextWindowStart() in local time moves a start inside the spring-forward gap later by the gap (Europe/Berlin)', () => {
+  withTz('Europe/Berlin', () => {
+    const w = parseRebootWindow('Sun 02:30', '1h')!;
+    // 2026-03-29 02:00 CET jumps to 03:00 CEST; 02:30 does not exist and becomes 03:30 CEST = 01:30 UTC.
+    assert.equal(nextWindowStart(utc('2026-03-28T12:00:00'), w, 'local').toISOString(), '2026-03-29T01:30:00.000Z');
+    assert.equal(isInWindow(utc('2026-03-29T02:29:00'), w, 'local'), true);
+    assert.equal(isInWindow(utc('2026-03-29T02:30:00'), w, 'local'), false);
+  });
+});
