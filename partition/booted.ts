@@ -129,3 +129,20 @@ export async function detectBootedSlot(slots: Slots, options: DetectBootedOption
     { data: { cmdlinePath, rootDevice: device ?? null }, hint: 'Pass --booted A or --booted B.' },
   );
 }
+
+/**
+ * The whole disk holding the root filesystem (the default --disk): the device mounted at / mapped to
+ * its parent in sysfs, e.g. /dev/vda4 -> /dev/vda. Undefined when / is not on a partition.
+ */
+export async function findRootDisk(options: Pick<DetectBootedOptions, 'devRoot' | 'sysfsRoot' | 'rootDevice'> = {}): Promise<string | undefined> {
+  const device = (options.rootDevice ?? defaultRootDevice)();
+  if (device === undefined || !device.startsWith('/')) return undefined;
+  try {
+    const name = path.basename(await realpath(device));
+    const dir = await realpath(`${options.sysfsRoot ?? '/sys'}/class/block/${name}`);
+    await readFile(`${dir}/partition`, 'utf8');
+    return `${options.devRoot ?? '/dev'}/${path.basename(path.dirname(dir))}`;
+  } catch {
+    return undefined;
+  }
+}

@@ -22,4 +22,4 @@ export { planOperation, prioritize, checkInvariant, createBootControl, type Boot
 export { decodeGptprio, encodeGptprio, gptprioStore, openGptprioBootControl, GPTPRIO_MAX } from './gptprio.js';
 export { readGrubEnv, writeGrubEnv, parseGrubEnv, formatGrubEnv, getGrubVar, setGrubVar, unsetGrubVar, newGrubEnv, GRUBENV_SIZE, type GrubEnv } from './grubenv.js';
 export { grubenvStore, openGrubenvBootControl, GRUBENV_MAX_TRIES } from './grubenv-boot-control.js';
-export { detectBootedSlot, parseCmdline, slotFromDeviceSpec, type BootedSlot, type BootedSource, type DetectBootedOptions } from './booted.js';
+export { detectBootedSlot, findRootDisk, parseCmdline, slotFromDeviceSpec, type BootedSlot, type BootedSource, type DetectBootedOptions } from './booted.js';

@@ -1,6 +1,8 @@
 // The list of subcommands, in the order `abupdate --help` shows them. Each lives in its own file.
 
 import type { Command } from './command.js';
+import { slotsCommand } from './slots-command.js';
+import { markActiveCommand, markBadCommand, markGoodCommand } from './mark-commands.js';
 import { bundleCreateCommand } from './bundle-create-command.js';
 import { bundleIndexCommand } from './bundle-index-command.js';
 import { bundleInfoCommand } from './bundle-info-command.js';
@@ -8,4 +10,4 @@ import { configCommand } from './config-command.js';
 import { keygenCommand } from './keygen-command.js';
 import { REBOOT_LOCK_COMMANDS } from './reboot-lock-command.js';
 
-export const COMMANDS: Command[] = [configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];
+export const COMMANDS: Command[] = [slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];

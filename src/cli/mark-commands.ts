@@ -1,0 +1,69 @@
+// `abupdate mark-good [SLOT]`, `mark-bad [SLOT]`, `mark-active SLOT [--tries N]`: the boot-control operations.
+
+import { UpdaterError } from '../../common/errors.js';
+import type { SlotStatus } from '../../partition/boot-control.js';
+import type { SlotName } from '../../partition/slots.js';
+import { intOption, report, type Command, type CommandContext } from './command.js';
+import { openSlotContext, resolveSlotArgument, SLOT_CONTEXT_HELP, SLOT_CONTEXT_OPTIONS, slotsReport, slotsTable, type SlotContext } from './slot-context.js';
+
+type Operation = 'mark-good' | 'mark-bad' | 'mark-active';
+
+const DOES: Record<Operation, string[]> = {
+  'mark-good': [
+    'Commits SLOT (default: the booted slot): it is good, needs no more tries, and boots first.',
+    'gptprio: successful=1 tries=0, then priority as `cgpt prioritize`. grubenv: X_OK=1 X_TRY=0, first in ORDER.',
+  ],
+  'mark-bad': [
+    'Marks SLOT (default: the booted slot) bad: the bootloader never chooses it until re-activated.',
+    'gptprio: priority=0 tries=0 successful=0. grubenv: X_OK=0 X_TRY=0, removed from ORDER.',
+  ],
+  'mark-active': [
+    'SLOT boots next, with N tries (default 1) and no commit; the other slot stays the fallback.',
+    'gptprio: successful=0 tries=N, then `cgpt prioritize` (tries 1-15). grubenv: X_OK=0 X_TRY=N, first in ORDER (tries 1-3).',
+  ],
+};
+
+async function apply(sc: SlotContext, operation: Operation, slot: SlotName, tries: number | undefined): Promise<SlotStatus[]> {
+  if (operation === 'mark-good') return sc.control.markGood(slot);
+  if (operation === 'mark-bad') return sc.control.markBad(slot);
+  return sc.control.markActive(slot, tries ?? 1);
+}
+
+function makeMarkCommand(operation: Operation): Command {
+  const active = operation === 'mark-active';
+  const usage = active ? `abupdate ${operation} SLOT [--tries N]` : `abupdate ${operation} [SLOT]`;
+  return {
+    name: operation,
+    summary: DOES[operation][0]!.replace(/ \(default: the booted slot\)/, '').replace(/\.$/, ''),
+    help: [
+      `Usage: ${usage} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--json]`,
+      '',
+      ...DOES[operation],
+      'SLOT is A, B, booted or other. The change is refused (nothing written) if it would leave no',
+      'bootable slot, or demote a good slot below one that is only trying.',
+      '',
+      'Options:',
+      ...(active ? ['  --tries N              boot attempts before the bootloader falls back (default 1)'] : []),
+      ...SLOT_CONTEXT_HELP,
+    ].join('\n'),
+    options: active ? { ...SLOT_CONTEXT_OPTIONS, tries: { type: 'string' } } : SLOT_CONTEXT_OPTIONS,
+    maxPositionals: 1,
+    async run(ctx: CommandContext) {
+      const arg = ctx.positionals[0] ?? (active ? undefined : 'booted');
+      if (arg === undefined) {
+        throw new UpdaterError('ERR_USAGE', `Cannot run "abupdate ${operation}": name the slot (A, B, booted or other)`, { hint: `Usage: ${usage}` });
+      }
+      const tries = active ? intOption(ctx.values, 'tries', 1, 15) : undefined;
+      const sc = await openSlotContext(ctx.values, ctx.env);
+      const slot = resolveSlotArgument(sc, arg, operation);
+      const status = await apply(sc, operation, slot, tries);
+      const r = await slotsReport(sc, status);
+      report(ctx, `${operation} ${slot}: done\n${slotsTable(r)}`, { operation, slot, ...r });
+      return 0;
+    },
+  };
+}
+
+export const markGoodCommand = makeMarkCommand('mark-good');
+export const markBadCommand = makeMarkCommand('mark-bad');
+export const markActiveCommand = makeMarkCommand('mark-active');
