@@ -1,14 +1,14 @@
 // `abupdate reboot-lock status|lock|unlock|set-max`: inspect and fix the fleet reboot lock in etcd (locksmithctl's verbs).
 
-import { readFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import { EtcdClient, parseEtcdEndpoints } from '../reboot/etcd-client.js';
+import { DEFAULT_MACHINE_ID_PATH, readMachineId } from '../reboot/reboot-config.js';
 import { lockSemaphore, readSemaphore, semaphoreKey, setSemaphoreMax, unlockSemaphore, type Semaphore, type SemaphoreTarget } from '../reboot/etcd-semaphore.js';
 import { COMMON_HELP, stringOption, report, type Command, type CommandContext, type OptionSpec } from './command.js';
 import { loadConfigForCommand } from './config-command.js';
 
 export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379';
-export const DEFAULT_MACHINE_ID_FILE = '/etc/machine-id';
+const DEFAULT_MACHINE_ID_FILE = DEFAULT_MACHINE_ID_PATH;
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -53,18 +53,7 @@ async function holderId(ctx: CommandContext): Promise<string> {
     return given.trim();
   }
   const file = stringOption(ctx.values, 'machine-id-file') ?? (await loadConfigForCommand(ctx.values, ctx.env)).values.MACHINE_ID_PATH ?? DEFAULT_MACHINE_ID_FILE;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UpdaterError('ERR_IO', `Cannot read the machine id: ${(error as Error).message}`, {
-      cause: error,
-      hint: 'Pass the holder id with --id ID, or point --machine-id-file at a file that holds it.',
-    });
-  }
-  const id = text.trim();
-  if (id === '') throw new UpdaterError('ERR_IO', `Cannot read the machine id: "${file}" is empty`, { hint: 'Pass --id ID.' });
-  return id;
+  return readMachineId(file);
 }
 
 function describe(state: Semaphore): string {
