@@ -7,7 +7,11 @@ import { bundleCreateCommand } from './bundle-create-command.js';
 import { bundleIndexCommand } from './bundle-index-command.js';
 import { bundleInfoCommand } from './bundle-info-command.js';
 import { configCommand } from './config-command.js';
+import { daemonCommand } from './daemon-command.js';
+import { checkCommand, updateCommand } from './update-commands.js';
 import { keygenCommand } from './keygen-command.js';
+import { installCommand } from './install-command.js';
+import { statusCommand } from './status-command.js';
 import { REBOOT_LOCK_COMMANDS } from './reboot-lock-command.js';
 
-export const COMMANDS: Command[] = [slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];
+export const COMMANDS: Command[] = [statusCommand, slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, installCommand, checkCommand, updateCommand, daemonCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];

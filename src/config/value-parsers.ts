@@ -75,6 +75,8 @@ export function httpUrlList(): ValueParser<string[]> {
 }
 
 /** A duration written 90s, 5m, 1h (or combined, 1h30m), in milliseconds, within bounds. */
+export function duration(minMs: number, maxMs: number, options?: { optional?: false }): ValueParser<number>;
+export function duration(minMs: number, maxMs: number, options: { optional: true }): ValueParser<number | null>;
 export function duration(minMs: number, maxMs: number, options: { optional?: boolean } = {}): ValueParser<number | null> {
   const describe = (ms: number) => (ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`);
   const allowed = `a duration like 90s, 5m or 1h, from ${describe(minMs)} to ${describe(maxMs)}${options.optional ? ', or empty (unset)' : ''}`;
@@ -96,6 +98,8 @@ export function duration(minMs: number, maxMs: number, options: { optional?: boo
 }
 
 /** An absolute path; optional ones may be empty (null). */
+export function absolutePath(options?: { optional?: false }): ValueParser<string>;
+export function absolutePath(options: { optional: true }): ValueParser<string | null>;
 export function absolutePath(options: { optional?: boolean } = {}): ValueParser<string | null> {
   return {
     allowed: `an absolute path${options.optional ? ' or empty (unset)' : ''}`,
@@ -134,6 +138,8 @@ export function wordList(pattern: RegExp, what: string): ValueParser<string[]> {
 }
 
 /** One token matching a pattern; optional ones may be empty (null). */
+export function token(pattern: RegExp, what: string, options?: { optional?: false }): ValueParser<string>;
+export function token(pattern: RegExp, what: string, options: { optional: true }): ValueParser<string | null>;
 export function token(pattern: RegExp, what: string, options: { optional?: boolean } = {}): ValueParser<string | null> {
   return {
     allowed: `${what}${options.optional ? ', or empty (unset)' : ''}`,

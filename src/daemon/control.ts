@@ -19,7 +19,7 @@ export function controlSocketPath(runDir: string): string {
 }
 
 export interface ControlHandlers {
-  status(): unknown;
+  status(): unknown | Promise<unknown>;
   check(): Promise<unknown>;
   update(): Promise<unknown>;
   /** Calls `listener` with every event until the returned function is called. */
@@ -84,12 +84,12 @@ export async function startControlServer(options: { runDir: string; handlers: Co
     const expected = url === undefined ? undefined : allowed[url];
     if (expected === undefined) return sendJson(res, 404, { error: { code: 'ERR_USAGE', message: `Cannot serve ${url}: no such endpoint` } });
     if (method !== expected) return sendJson(res, 405, { error: { code: 'ERR_USAGE', message: `Cannot serve ${method} ${url}: use ${expected}` } });
-    if (url === '/status') return sendJson(res, 200, handlers.status());
+    if (url === '/status') return sendJson(res, 200, await handlers.status());
     if (url === '/check') return sendJson(res, 200, await handlers.check());
     if (url === '/update') return sendJson(res, 200, await handlers.update());
     // /events: JSON lines, first the current status, then every event until the client goes away.
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    res.write(`${JSON.stringify({ type: 'status', status: handlers.status() })}\n`);
+    res.write(`${JSON.stringify({ type: 'status', status: await handlers.status() })}\n`);
     streams.add(res);
     const unsubscribe = handlers.subscribe((event) => res.write(`${JSON.stringify(event)}\n`));
     res.on('close', () => {

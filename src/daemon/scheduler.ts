@@ -53,6 +53,8 @@ export interface SchedulerOptions {
   clock?: SchedulerClock;
   random?: () => number;
   logger: Logger;
+  /** Stops triggered cycles when run() is not used (one-shot CLI use); run(signal) replaces it. */
+  signal?: AbortSignal;
 }
 
 export type CycleKind = 'scheduled' | 'check' | 'update';
@@ -104,7 +106,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const listeners = new Set<(event: SchedulerEvent) => void>();
   const state: SchedulerStatus = { activity: 'idle', consecutiveFailures: 0 };
   let running: Promise<CycleResult> | undefined;
-  let stopSignal: AbortSignal = new AbortController().signal;
+  let stopSignal: AbortSignal = options.signal ?? new AbortController().signal;
   let wake: AbortController | undefined;
 
   const emit = (event: SchedulerEvent) => {

@@ -1,0 +1,38 @@
+// `abupdate daemon`: the on-host service (systemd runs it as abupdate.service).
+
+import { runDaemon } from '../daemon/daemon.js';
+import { createLogger } from '../log.js';
+import { type Command } from './command.js';
+import { buildServiceOptions, durationOption, SERVICE_HELP, SERVICE_OPTIONS } from './service-context.js';
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'the on-host service: check on a schedule, install, report, reboot per strategy',
+  help: [
+    'Usage: abupdate daemon [--config FILE] [--disk PATH] [--booted A|B] [OPTIONS]',
+    '',
+    'Checks SERVER (Omaha or a static channel, per PROTOCOL) a short random time after start and',
+    'then every CHECK_INTERVAL with jitter (backing off on errors, or as the server asks), downloads',
+    'and checks an offered bundle, installs it into the other slot, reports each step to the server,',
+    'and applies REBOOT_STRATEGY. The control API listens on RUN_DIR/control.sock (root only) for',
+    '"abupdate check", "abupdate update" and status. SIGTERM stops it cleanly; an interrupted',
+    'download or install resumes after a restart. A bad update.conf stops it before it does anything.',
+    'Logs go to stderr, with journald priority prefixes when JOURNAL_STREAM is set.',
+    '',
+    'Options:',
+    SERVICE_HELP,
+    '  --first-check-delay D  first check after D (default: random between 10s and 2m)',
+  ].join('\n'),
+  options: { ...SERVICE_OPTIONS, 'first-check-delay': { type: 'string' } },
+  async run(ctx) {
+    const logger = createLogger({ stream: ctx.stderr, env: ctx.env });
+    const options = await buildServiceOptions(ctx, logger);
+    const first = durationOption(ctx, 'first-check-delay');
+    await runDaemon({
+      ...options,
+      signal: ctx.signal,
+      ...(first === undefined ? {} : { scheduler: { initialDelayMs: { min: first, max: first } } }),
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,82 @@
+// The daemon's view of the install engine: the running version, a pending update, and "install this bundle file".
+
+import type { SlotName } from '../../partition/slots.js';
+import { loadKeyring } from '../../verify/keyring.js';
+import type { EngineDisk } from '../cli/engine-context.js';
+import { installBundle } from '../engine/install.js';
+import type { ProgressPhase, ProgressReporter } from '../engine/progress.js';
+import { loadEngineState } from '../engine/state-store.js';
+import type { Logger } from '../log.js';
+import type { InstallProgress } from './scheduler.js';
+
+export interface EngineSeam {
+  /** The version the booted slot runs. */
+  currentVersion(): Promise<string>;
+  /** The version installed and waiting for a reboot, if any. */
+  pendingVersion(): Promise<string | null>;
+  /** Installs a local bundle file into the other slot (verified, read back, flipped). */
+  install(bundle: string, options: { signal: AbortSignal; onProgress: (progress: InstallProgress) => void }): Promise<{ alreadyInstalled: boolean; version: string }>;
+}
+
+export interface EngineSeamOptions {
+  disk: EngineDisk;
+  stateDir: string;
+  runDir: string;
+  keyringDirs: string[];
+  compatible: string;
+  /** The running version when the engine state does not know it (a fresh host): --current-version. */
+  currentVersion?: string;
+  tries?: number;
+  logger: Logger;
+}
+
+/** When nothing says which version runs, compare as the lowest version: every offer is newer. */
+export const UNKNOWN_VERSION = '0.0.0';
+
+function progressAdapter(onProgress: (progress: InstallProgress) => void, logger: Logger): ProgressReporter {
+  let current: { phase: ProgressPhase; total: number; done: number } = { phase: 'check', total: 0, done: 0 };
+  const emit = () => onProgress({ phase: current.phase, bytesDone: current.done, bytesTotal: current.total });
+  return {
+    phase(phase, total, done = 0) {
+      current = { phase, total, done };
+      emit();
+    },
+    update(done) {
+      current.done = done;
+      emit();
+    },
+    message: (text) => logger.info(text),
+    finish() {},
+  };
+}
+
+export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
+  const booted: SlotName = options.disk.booted;
+  const warn = (message: string) => options.logger.warn(message);
+  return {
+    async currentVersion() {
+      const state = await loadEngineState(options.stateDir, { warn });
+      return state.slots[booted]?.version ?? options.currentVersion ?? state.committedVersion ?? UNKNOWN_VERSION;
+    },
+    async pendingVersion() {
+      const state = await loadEngineState(options.stateDir, { warn });
+      return state.state === 'UPDATED_NEED_REBOOT' ? (state.install?.version ?? null) : null;
+    },
+    async install(bundle, { signal, onProgress }) {
+      const keyring = await loadKeyring(options.keyringDirs);
+      const result = await installBundle({
+        source: bundle,
+        ...options.disk,
+        keyring,
+        compatible: options.compatible,
+        stateDir: options.stateDir,
+        runDir: options.runDir,
+        signal,
+        progress: progressAdapter(onProgress, options.logger),
+        warn,
+        ...(options.tries === undefined ? {} : { tries: options.tries }),
+      });
+      return { alreadyInstalled: result.alreadyInstalled, version: result.version };
+    },
+  };
+}

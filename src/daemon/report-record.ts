@@ -1,0 +1,68 @@
+// Remembers, across the reboot, which update was installed from which version, so the first start after it can
+// report "complete after reboot" (Omaha 3/2 with previousversion) or a rollback (3/0, errorcode 44), like update_engine.
+
+import { open, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import type { UpdateEvent } from '../sources/source.js';
+
+export const REPORT_RECORD_FILE = 'daemon-report.json';
+
+export interface ReportRecord {
+  /** The version the host ran when it installed the update. */
+  previousVersion: string;
+  /** The version it installed. */
+  installedVersion: string;
+  /** The boot id at install time: a different one means the host has rebooted since. */
+  bootId: string;
+}
+
+export async function loadReportRecord(stateDir: string, logger?: Logger): Promise<ReportRecord | null> {
+  let text: string;
+  try {
+    text = await readFile(path.join(stateDir, REPORT_RECORD_FILE), 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const value = JSON.parse(text) as Partial<ReportRecord>;
+    if (typeof value.previousVersion === 'string' && typeof value.installedVersion === 'string' && typeof value.bootId === 'string') {
+      return { previousVersion: value.previousVersion, installedVersion: value.installedVersion, bootId: value.bootId };
+    }
+  } catch {
+    // fall through: a damaged record is dropped, it only feeds a report
+  }
+  logger?.warn(`ignoring a damaged ${REPORT_RECORD_FILE} in ${stateDir}`);
+  return null;
+}
+
+/** Writes (or with null clears) the record atomically: temp file, fsync, rename. */
+export async function saveReportRecord(stateDir: string, record: ReportRecord | null): Promise<void> {
+  const file = path.join(stateDir, REPORT_RECORD_FILE);
+  const temp = `${file}.tmp`;
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(record)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+}
+
+/**
+ * What to report at start: nothing (no record, or still the same boot), complete-after-reboot (running the
+ * installed version), or an error with ERR_ROLLBACK (rebooted but back on the previous version).
+ */
+export function startupReport(record: ReportRecord | null, currentVersion: string, bootId: string): { event: UpdateEvent | null; clear: boolean } {
+  if (record === null) return { event: null, clear: false };
+  if (currentVersion === record.installedVersion) {
+    return { event: { kind: 'complete-after-reboot', version: currentVersion, previousVersion: record.previousVersion }, clear: true };
+  }
+  if (bootId !== '' && bootId === record.bootId) return { event: null, clear: false };
+  if (currentVersion === record.previousVersion) {
+    return { event: { kind: 'error', code: 'ERR_ROLLBACK', version: record.installedVersion, message: `rolled back from ${record.installedVersion} to ${currentVersion}` }, clear: true };
+  }
+  // Some third version: the record is stale (manual install, reimage); drop it.
+  return { event: null, clear: true };
+}

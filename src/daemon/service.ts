@@ -1,0 +1,147 @@
+// Builds the update service from the config: the source (Omaha or static), the install step, the scheduler.
+// The daemon runs it on a timer; `abupdate check`/`update` without a daemon run one cycle of the same thing,
+// so the server sees the same requests and events either way.
+
+import path from 'node:path';
+import { UpdaterError, toUpdaterError } from '../../common/errors.js';
+import { loadKeyring } from '../../verify/keyring.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import type { HttpSourceOptions } from '../download/http-range.js';
+import type { Logger } from '../log.js';
+import { readBootId, readHostIdentity } from '../omaha/host-identity.js';
+import { createOmahaSource } from '../sources/omaha-source.js';
+import type { Offer, ReportContext, UpdateEvent, UpdateSource } from '../sources/source.js';
+import { createStaticSource } from '../sources/static-source.js';
+import type { EngineSeam } from './engine-seam.js';
+import { loadReportRecord, saveReportRecord, startupReport } from './report-record.js';
+import { createScheduler, type InstallStepOptions, type Scheduler, type SchedulerOptions } from './scheduler.js';
+import { downloadOffer, pruneStagedDownloads } from './staged-download.js';
+
+export interface UpdateServiceOptions {
+  config: LoadedConfig;
+  engine: EngineSeam;
+  stateDir: string;
+  keyringDirs: string[];
+  compatible: string;
+  logger: Logger;
+  /** "abupdate-<version>" for Omaha's version/updaterversion. */
+  updaterVersion: string;
+  bootIdPath?: string;
+  oemReleasePaths?: string[];
+  /** Timeout of one metadata request (Omaha exchange, channel index), default 30 s. */
+  requestTimeoutMs?: number;
+  /** Download tuning for the staged bundle download. */
+  http?: Omit<HttpSourceOptions, 'signal'>;
+  /** Scheduler tuning (first delay, backoff, clock) beyond CHECK_INTERVAL. */
+  scheduler?: Partial<Omit<SchedulerOptions, 'steps' | 'logger' | 'checkIntervalMs'>>;
+  /** Runs after a successful install (the daemon applies REBOOT_STRATEGY here); must not throw. */
+  onInstalled?: (offer: Offer) => void;
+}
+
+export interface UpdateService {
+  source: UpdateSource;
+  scheduler: Scheduler;
+  /** Reports what happened across the last reboot (complete-after-reboot or rollback), once, at start. */
+  reportStartup(signal: AbortSignal): Promise<void>;
+}
+
+/** Transient failures keep a partial download for the next attempt; anything else discards it. */
+function keepsDownload(error: UpdaterError): boolean {
+  return ['ERR_ABORTED', 'ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_HTTP_STATUS', 'ERR_HTTP_RANGE', 'ERR_NO_SPACE', 'ERR_LOCKED'].includes(error.code);
+}
+
+export async function createUpdateService(options: UpdateServiceOptions): Promise<UpdateService> {
+  const { config, engine, logger } = options;
+  const server = config.values.SERVER;
+  if (server === null) {
+    throw new UpdaterError('ERR_CONFIG', 'Cannot check for updates: SERVER is "disabled"', {
+      data: { origin: config.origins.SERVER },
+      hint: 'Set SERVER in /etc/abupdate/update.conf to an Omaha endpoint or a static channel base URL.',
+    });
+  }
+  const timeout = options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs };
+  const identity = await readHostIdentity({
+    machineIdPath: config.values.MACHINE_ID_PATH,
+    ...(options.bootIdPath === undefined ? {} : { bootIdPath: options.bootIdPath }),
+    ...(options.oemReleasePaths === undefined ? {} : { oemReleasePaths: options.oemReleasePaths }),
+  });
+  const source: UpdateSource =
+    config.values.PROTOCOL === 'omaha'
+      ? createOmahaSource({ server, appId: config.values.APP_ID, group: config.values.GROUP, identity, updaterVersion: options.updaterVersion, ...timeout })
+      : createStaticSource({ server, channel: config.values.GROUP, keyring: () => loadKeyring(options.keyringDirs), compatible: options.compatible, ...timeout });
+  const downloadDir = path.join(options.stateDir, 'download');
+
+  async function reportContext(interactive: boolean, signal?: AbortSignal): Promise<ReportContext> {
+    return { currentVersion: await engine.currentVersion(), interactive, ...(signal ? { signal } : {}) };
+  }
+
+  async function report(event: UpdateEvent, ctx: ReportContext): Promise<void> {
+    try {
+      await source.report(event, ctx);
+    } catch (caught) {
+      logger.warn(`Cannot report ${event.kind} to the update server: ${toUpdaterError(caught, 'report').message}`);
+    }
+  }
+
+  async function install(offer: Offer, step: InstallStepOptions): Promise<{ alreadyInstalled: boolean }> {
+    if ((await engine.pendingVersion()) === offer.version) {
+      logger.info('update already installed, waiting for the reboot', { version: offer.version });
+      return { alreadyInstalled: true };
+    }
+    const ctx = await reportContext(step.interactive);
+    const previousVersion = ctx.currentVersion;
+    try {
+      await report({ kind: 'download-started', version: offer.version }, ctx);
+      const staged = await downloadOffer(offer, {
+        dir: downloadDir,
+        signal: step.signal,
+        onProgress: (done, total) => step.onProgress({ phase: 'download', bytesDone: done, bytesTotal: total }),
+        ...(options.http ? { http: options.http } : {}),
+      });
+      logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size, resumedBytes: staged.resumedBytes });
+      await report({ kind: 'download-finished', version: offer.version }, ctx);
+      const result = await engine.install(staged.path, { signal: step.signal, onProgress: step.onProgress });
+      if (result.version !== offer.version) logger.warn(`the server offered ${offer.version}, the bundle holds ${result.version}`);
+      await pruneStagedDownloads(downloadDir, undefined);
+      await saveReportRecord(options.stateDir, { previousVersion, installedVersion: result.version, bootId: identity.bootId });
+      await report({ kind: 'installed', version: result.version }, ctx);
+      logger.info('update installed; the new slot boots next', { version: result.version });
+      options.onInstalled?.(offer);
+      return { alreadyInstalled: result.alreadyInstalled };
+    } catch (caught) {
+      const error = toUpdaterError(caught, `install ${offer.version}`);
+      if (!keepsDownload(error)) await pruneStagedDownloads(downloadDir, undefined).catch(() => undefined);
+      if (error.code !== 'ERR_ABORTED') {
+        const status = error.data?.status;
+        await report({ kind: 'error', code: error.code, version: offer.version, ...(typeof status === 'number' ? { httpStatus: status } : {}) }, ctx);
+      }
+      throw error;
+    }
+  }
+
+  const scheduler = createScheduler({
+    ...options.scheduler,
+    checkIntervalMs: config.values.CHECK_INTERVAL,
+    logger,
+    steps: {
+      check: async ({ interactive, signal }) => source.check(await reportContext(interactive, signal)),
+      install,
+    },
+  });
+
+  return {
+    source,
+    scheduler,
+    async reportStartup(signal) {
+      const record = await loadReportRecord(options.stateDir, logger);
+      const bootId = await readBootId(options.bootIdPath);
+      const current = await engine.currentVersion();
+      const { event, clear } = startupReport(record, current, bootId);
+      if (event !== null) {
+        logger.info(event.kind === 'error' ? `rollback detected: running ${current} again` : `running ${current}, updated from ${record?.previousVersion ?? '?'}`);
+        await report(event, await reportContext(false, signal));
+      }
+      if (clear) await saveReportRecord(options.stateDir, null);
+    },
+  };
+}
