@@ -13,14 +13,14 @@ import { parseManifest } from './manifest.js';
 
 const MiB = 1024 * 1024;
 
-test('createBundle() round trip over a random 24 MiB image: readBundle yields the image byte for byte', async (t) => {
+test('createBundle() round trip over a random 8 MiB image: readBundle yields the image byte for byte', async (t) => {
   const dir = await makeTempDir(t);
   const keys = await makeKeys(dir, 'release');
-  const image = await makeImage(path.join(dir, 'image.raw'), 24 * MiB + 1234, 'round-trip');
+  const image = await makeImage(path.join(dir, 'image.raw'), 8 * MiB + 1234, 'round-trip');
   const bundle = await makeBundle(dir, { image, version: '1.2.3', compatible: 'acme-box-x86', key: keys });
   const expected = await readFile(image);
 
-  assert.equal(bundle.manifest.image.chunks.length, 25);
+  assert.equal(bundle.manifest.image.chunks.length, 9);
   assert.equal(bundle.manifest.image.chunks.at(-1)?.size, 1234);
   assert.equal((await stat(bundle.path)).size, bundle.layout.totalSize);
 
@@ -35,7 +35,7 @@ test('createBundle() round trip over a random 24 MiB image: readBundle yields th
   });
   assert.equal(result.keyId, keys.keyId);
   assert.equal(result.manifest.version, '1.2.3');
-  assert.deepEqual(seen, [...Array(25).keys()]);
+  assert.deepEqual(seen, [...Array(9).keys()]);
   assert.ok(got.equals(expected), 'the image read from the bundle equals the original');
   assert.equal(result.manifest.image.sha256, createHash('sha256').update(expected).digest('hex'));
 });

@@ -24,7 +24,8 @@ export class ByteReader {
       this.#done = true;
       return false;
     }
-    const piece = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    // A copy: the source may reuse its buffer once the next piece is pulled, and pieces wait here across pulls.
+    const piece = Buffer.from(next.value);
     if (piece.length > 0) {
       this.#pending.push(piece);
       this.#pendingBytes += piece.length;

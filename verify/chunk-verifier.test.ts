@@ -97,3 +97,25 @@ test('verifyChunks() stops with the abort reason when the signal fires mid-strea
   );
   assert.deepEqual(released, [0, 1]);
 });
+
+test('verifyChunks() copies pieces as they arrive: a source that reuses one buffer still yields correct, independent chunks', async (t) => {
+  const { bundle, image } = await small(t);
+  const source = bundleFileSource(bundle.path, bundle.layout.imageOffset, { reuseBuffer: true, pieceSize: 3000 });
+  const { released, code } = await collect(verifyChunks(source, bundle.manifest));
+  assert.equal(code, undefined);
+  assert.equal(released.length, 11);
+  for (const chunk of released) assert.ok(chunk.data.equals(image.subarray(chunk.imageOffset, chunk.imageOffset + chunk.data.length)), `chunk ${chunk.index}`);
+});
+
+test('verifyChunks() with reuseBuffer hands out one buffer: each chunk is right when it is yielded', async (t) => {
+  const { bundle, image } = await small(t);
+  const seen = new Set<ArrayBufferLike>();
+  let count = 0;
+  for await (const chunk of verifyChunks(bundleFileSource(bundle.path, bundle.layout.imageOffset, { reuseBuffer: true }), bundle.manifest, { reuseBuffer: true })) {
+    assert.ok(chunk.data.equals(image.subarray(chunk.imageOffset, chunk.imageOffset + chunk.data.length)), `chunk ${chunk.index}`);
+    seen.add(chunk.data.buffer);
+    count++;
+  }
+  assert.equal(count, 11);
+  assert.equal(seen.size, 1, 'one buffer for every chunk');
+});
