@@ -255,3 +255,32 @@ test('readGpt() refuses a header whose usable range or entry array lies outside 
   for (const lba of [1, Number(gpt.backupLba)]) await patchHeader(d.path, lba, (h) => h.writeBigUInt64LE(1n << 40n, 0x48));
   await expectCode(d.path, 'ERR_GPT_HEADER');
 });
+
+test('readGpt() after a write cut between backup and primary sees the old table whole, or the new one if the primary is torn', async (t) => {
+  const dir = await makeTempDir(t);
+  const d = await makeSlotDisk(dir, { sizeMiB: 8, slotSizeMiB: 2, espSizeMiB: 1 });
+  const old = await readFile(d.path);
+  const disk = await openDisk(d.path, { writable: true });
+  const gpt = await readGpt(disk);
+  gpt.partitions[2]!.attributes = 0x0012000000000000n; // B: P2 T1 S0
+  await writeGpt(disk, gpt);
+  await disk.close();
+  const next = await readFile(d.path);
+  const backupStart = Number(gpt.backupEntriesLba) * SS;
+  // power cut after the backup was written and synced, before the primary: old primary + new backup
+  await writeFile(d.path, Buffer.concat([old.subarray(0, backupStart), next.subarray(backupStart)]));
+  const cut = await readGptOf(d.path);
+  assert.equal(cut.source, 'primary');
+  assert.equal(cut.partitions[2]!.attributes, 0n);
+  assert.equal(cut.problems.backup?.code, 'STALE');
+  await rewrite(d.path);
+  assert.deepEqual((await readGptOf(d.path)).problems, {});
+  assert.ok((await sgdiskVerify(d.path)).ok);
+  // power cut in the middle of the primary header sector: its CRC fails, the new backup is used
+  const torn = Buffer.concat([old.subarray(0, backupStart), next.subarray(backupStart)]);
+  next.copy(torn, SS, SS, SS + 0x40);
+  await writeFile(d.path, torn);
+  const fromBackup = await readGptOf(d.path);
+  assert.equal(fromBackup.source, 'backup');
+  assert.equal(fromBackup.partitions[2]!.attributes, 0x0012000000000000n);
+});
