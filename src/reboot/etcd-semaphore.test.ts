@@ -2,6 +2,8 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
 import { execa } from 'execa';
 import { isUpdaterError } from '../../common/errors.js';
 import { freePort, useEtcdForFile, type EtcdCluster } from '../../fixtures/etcd.js';
@@ -125,6 +127,34 @@ test('EtcdClient fails over to the next endpoint when the first refuses connecti
   const failover = new EtcdClient({ endpoints: [dead, ...etcd.endpoints], timeoutMs: 2000 });
   await failover.put('failover/key', 'v1');
   assert.equal((await failover.get('failover/key'))?.value, 'v1');
+});
+
+test('EtcdClient fails over past a member that accepts but never answers (timeout) and one that answers 503', async (t) => {
+  const silent = net.createServer(() => {
+    // accept the connection, say nothing
+  });
+  const unavailable = http.createServer((_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'etcdserver: no leader', message: 'etcdserver: no leader', code: 14 }));
+  });
+  for (const server of [silent, unavailable]) {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      if (server instanceof http.Server) server.closeAllConnections();
+      server.close();
+    });
+  }
+  const url = (server: net.Server): string => `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const failover = new EtcdClient({ endpoints: [url(silent), url(unavailable), ...etcd.endpoints], timeoutMs: 300 });
+  await failover.put('failover/slow', 'v2');
+  assert.equal((await failover.get('failover/slow'))?.value, 'v2');
+  const none = new EtcdClient({ endpoints: [url(silent), url(unavailable)], timeoutMs: 300 });
+  await assert.rejects(none.get('x'), (error: unknown) => {
+    assert.ok(isUpdaterError(error, 'ERR_ETCD'));
+    assert.ok(error.message.includes(`${url(silent)}: no answer within 300 ms`), error.message);
+    assert.ok(error.message.includes(`${url(unavailable)}: HTTP 503 "etcdserver: no leader"`), error.message);
+    return true;
+  });
 });
 
 test('EtcdClient reports ERR_ETCD naming every endpoint when none answers', async () => {
