@@ -23,3 +23,4 @@ export { decodeGptprio, encodeGptprio, gptprioStore, openGptprioBootControl, GPT
 export { readGrubEnv, writeGrubEnv, parseGrubEnv, formatGrubEnv, getGrubVar, setGrubVar, unsetGrubVar, newGrubEnv, GRUBENV_SIZE, type GrubEnv } from './grubenv.js';
 export { grubenvStore, openGrubenvBootControl, GRUBENV_MAX_TRIES } from './grubenv-boot-control.js';
 export { detectBootedSlot, findRootDisk, parseCmdline, slotFromDeviceSpec, type BootedSlot, type BootedSource, type DetectBootedOptions } from './booted.js';
+export { openBootControl, type OpenBootControlOptions } from './open-boot-control.js';

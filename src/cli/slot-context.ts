@@ -4,8 +4,7 @@
 import { UpdaterError } from '../../common/errors.js';
 import { selectBootSlot, type BootControl, type BootloaderKind, type SlotStatus } from '../../partition/boot-control.js';
 import { detectBootedSlot, findRootDisk, type BootedSlot } from '../../partition/booted.js';
-import { openGptprioBootControl } from '../../partition/gptprio.js';
-import { openGrubenvBootControl } from '../../partition/grubenv-boot-control.js';
+import { openBootControl } from '../../partition/open-boot-control.js';
 import { otherSlot, type SlotName, type Slots } from '../../partition/slots.js';
 import { COMMON_HELP, COMMON_OPTIONS, stringOption, type OptionValues } from './command.js';
 import { loadConfigForCommand } from './config-command.js';
@@ -46,19 +45,18 @@ export async function openSlotContext(values: OptionValues, env: NodeJS.ProcessE
   if (bootloader !== 'gptprio' && bootloader !== 'grubenv') {
     throw new UpdaterError('ERR_USAGE', `Cannot use --bootloader "${bootloader}": expected gptprio or grubenv`);
   }
-  const gpt = await openGptprioBootControl(diskPath);
   const grubenvPath = bootloader === 'grubenv' ? (stringOption(values, 'grubenv') ?? config.values.GRUBENV ?? '/boot/grub/grubenv') : undefined;
-  const control = grubenvPath === undefined ? gpt.control : openGrubenvBootControl(grubenvPath, gpt.slots);
+  const { control, slots } = await openBootControl({ diskPath, bootloader, grubenvPath });
   let booted: BootedSlot | null = null;
   let bootedError: UpdaterError | null = null;
   const override = stringOption(values, 'booted');
   try {
-    booted = await detectBootedSlot(gpt.slots, { override: override?.toUpperCase(), diskPath });
+    booted = await detectBootedSlot(slots, { override: override?.toUpperCase(), diskPath });
   } catch (error) {
     if (!(error instanceof UpdaterError) || error.code !== 'ERR_BOOTED_UNKNOWN') throw error;
     bootedError = error;
   }
-  return { diskPath, bootloader, grubenvPath, slots: gpt.slots, control, booted, bootedError };
+  return { diskPath, bootloader, grubenvPath, slots, control, booted, bootedError };
 }
 
 /** The booted slot, or the detection error. */
