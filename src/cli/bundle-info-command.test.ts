@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -79,4 +81,24 @@ test('abupdate bundle info exits 1 and says why for an unknown key, a corrupted 
   const garbage = await runCli(['bundle', 'info', notTar, '--keyring', dir]);
   assert.equal(garbage.code, 1);
   assert.match(garbage.stderr, /\[ERR_BUNDLE_TAR\]/);
+});
+
+test('abupdate bundle info URL reads the bundle over HTTP and verifies it like a file', async (t) => {
+  const dir = await makeTempDir(t);
+  const keys = await makeKeys(dir, 'k');
+  const image = await makeImage(path.join(dir, 'image.raw'), 3 * MiB + 5, 'http');
+  const { path: bundle } = await makeBundle(dir, { image, version: '2.1.0', compatible: 'box', key: keys });
+  const body = await readFile(bundle);
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': body.length });
+    response.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/os-2.1.0.tar`;
+  const info = await runCli(['bundle', 'info', url, '--keyring', dir, '--compatible', 'box', '--json']);
+  assert.equal(info.code, 0, info.stdout + info.stderr);
+  const report = info.json<{ ok: boolean; manifest: { version: string }; content: { verifiedChunks: number } }>();
+  assert.equal(report.manifest.version, '2.1.0');
+  assert.equal(report.content.verifiedChunks, 4);
 });
