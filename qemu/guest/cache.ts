@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, utimes, writeFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,14 @@ export function cacheRoot(): string {
   return process.env['ABUPDATE_QEMU_CACHE'] ?? path.join(REPO_ROOT, '.cache', 'qemu');
 }
 
-/** A stable hash of build inputs: strings, buffers, and { file } (content) or { tree } (every file below, by path). */
+/**
+ * A stable hash of build inputs: strings, buffers, { file } and { tree } (every file below, by path).
+ * Files up to 1 MiB count by content; larger ones (node, the kernel, built images) by path, size,
+ * mtime and inode: cache entries are never modified in place and an upgraded host binary gets a
+ * new mtime, and reading 100s of MB on every run would make the cached build slow.
+ */
+const LARGE_FILE = 1024 * 1024;
+
 export type HashInput = string | Buffer | { file: string } | { tree: string };
 
 export async function hashInputs(inputs: readonly HashInput[]): Promise<string> {
@@ -22,8 +29,12 @@ export async function hashInputs(inputs: readonly HashInput[]): Promise<string> 
     if (typeof input === 'string' || Buffer.isBuffer(input)) {
       hash.update(`${input.length}:`).update(input);
     } else if ('file' in input) {
-      const bytes = await readFile(input.file);
-      hash.update(`file:${input.file}:${bytes.length}:`).update(bytes);
+      const info = await stat(input.file);
+      if (info.size > LARGE_FILE) hash.update(`large:${input.file}:${info.size}:${info.mtimeMs}:${info.ino}`);
+      else {
+        const bytes = await readFile(input.file);
+        hash.update(`file:${input.file}:${bytes.length}:`).update(bytes);
+      }
     } else {
       for (const file of await listTree(input.tree)) {
         const bytes = await readFile(path.join(input.tree, file));
@@ -42,14 +53,23 @@ async function listTree(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** How many entries of one kind stay in the cache (the most recently used); older ones are removed. */
+export const KEEP_PER_KIND = 4;
+
 /**
  * Returns the directory `<cache>/<kind>-<key>`, running build(tmpDir) into a temp directory first when
  * it does not exist yet. A build that fails or is interrupted leaves nothing that looks complete.
+ * Inputs change often (the bundled CLI changes with every commit to src/), so each build prunes the
+ * least recently used entries of its kind beyond KEEP_PER_KIND.
  */
 export async function cachedBuild(kind: string, key: string, build: (dir: string) => Promise<void>): Promise<string> {
   const root = cacheRoot();
   const dir = path.join(root, `${kind}-${key}`);
-  if (existsSync(path.join(dir, '.complete'))) return dir;
+  if (existsSync(path.join(dir, '.complete'))) {
+    const now = new Date();
+    await utimes(dir, now, now).catch(() => undefined);
+    return dir;
+  }
   await mkdir(root, { recursive: true });
   const tmp = path.join(root, `.tmp-${kind}-${key}-${process.pid}-${Date.now()}`);
   await rm(tmp, { recursive: true, force: true });
@@ -63,7 +83,23 @@ export async function cachedBuild(kind: string, key: string, build: (dir: string
     await rm(tmp, { recursive: true, force: true });
     throw error;
   }
+  await pruneKind(root, kind, dir);
   return dir;
+}
+
+/** Removes all but the KEEP_PER_KIND most recently used complete entries of KIND (never KEEP). */
+async function pruneKind(root: string, kind: string, keep: string): Promise<void> {
+  const isEntry = (name: string): boolean => name.startsWith(`${kind}-`) && /^[0-9a-f]{16}$/.test(name.slice(kind.length + 1));
+  const entries: { dir: string; used: number }[] = [];
+  for (const name of await readdir(root)) {
+    if (!isEntry(name)) continue;
+    const dir = path.join(root, name);
+    entries.push({ dir, used: (await stat(dir)).mtimeMs });
+  }
+  entries.sort((a, b) => b.used - a.used);
+  for (const entry of entries.slice(KEEP_PER_KIND)) {
+    if (entry.dir !== keep) await rm(entry.dir, { recursive: true, force: true });
+  }
 }
 
 /** Size of a file in bytes (apparent size). */

@@ -103,6 +103,7 @@ export async function buildSlotImage(inputs: SlotImageInputs): Promise<string> {
       '-quiet',
       '-no-progress',
       '-comp', 'zstd',
+      '-Xcompression-level', '3', // level 15 (the default) is 30x slower for 3% less
       '-b', '1M',
       '-all-root',
       '-no-xattrs',

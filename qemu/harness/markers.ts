@@ -10,9 +10,25 @@ export interface Marker {
 }
 
 const MARKER = 'ABUPDATE-MARKER ';
+/** What partition/grub/abupdate-ab.cfg prints when it has chosen (and spent a try of) a slot. */
+const GRUB_CHOSE = /abupdate: booting slot ([AB]) \(([^)]*)\)/;
+const GRUB_NONE = /abupdate: no bootable slot/;
 
-/** The marker in one console line, or undefined. Values never contain spaces. */
+/**
+ * The marker in one console line, or undefined. Values never contain spaces. GRUB's A/B snippet
+ * lines become markers too: { stage: 'grub', chose: 'B', B_TRY: '0', ... } and
+ * { stage: 'grub', error: 'no-bootable-slot' }.
+ */
 export function parseMarkerLine(line: string, atMs = 0): Marker | undefined {
+  const grub = GRUB_CHOSE.exec(line);
+  if (grub?.[1] !== undefined) {
+    const text = `stage=grub chose=${grub[1]} ${grub[2] ?? ''}`.trim();
+    return { fields: fieldsOf(text), text, atMs };
+  }
+  if (GRUB_NONE.test(line)) {
+    const text = 'stage=grub error=no-bootable-slot';
+    return { fields: fieldsOf(text), text, atMs };
+  }
   const at = line.indexOf(MARKER);
   if (at < 0) return undefined;
   // Strip terminal control sequences the firmware may have left on the line.
@@ -21,12 +37,16 @@ export function parseMarkerLine(line: string, atMs = 0): Marker | undefined {
     .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
     .replace(/[\r\x00-\x08\x0b-\x1f]/g, '')
     .trim();
+  return { fields: fieldsOf(text), text, atMs };
+}
+
+function fieldsOf(text: string): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const token of text.split(/\s+/)) {
     const eq = token.indexOf('=');
     if (eq > 0) fields[token.slice(0, eq)] = token.slice(eq + 1);
   }
-  return { fields, text, atMs };
+  return fields;
 }
 
 /** Matches a marker by fields (every given key has that value, or matches the RegExp). */
