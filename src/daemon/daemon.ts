@@ -3,9 +3,8 @@
 import { toUpdaterError, UpdaterError } from '../../common/errors.js';
 import { loadEngineState } from '../engine/state-store.js';
 import { readMachineId } from '../omaha/host-identity.js';
-import { applyRebootStrategy, type RebootConfig } from '../reboot/strategy.js';
-import { parseRebootWindow } from '../reboot/window.js';
-import type { LoadedConfig } from '../config/load-config.js';
+import { rebootConfigFromValues } from '../reboot/reboot-config.js';
+import { applyRebootStrategy } from '../reboot/strategy.js';
 import type { Offer } from '../sources/source.js';
 import { startControlServer, type ControlHandlers } from './control.js';
 import { createUpdateService, type UpdateServiceOptions } from './service.js';
@@ -18,20 +17,6 @@ export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'>
   reboot?: (offer: Offer, signal: AbortSignal) => Promise<void>;
   /** Called once the control API listens (tests wait for it). */
   onReady?: () => void;
-}
-
-/** The reboot settings of update.conf in the shape src/reboot/ takes. */
-export function rebootConfigFrom(config: LoadedConfig, machineId: string): RebootConfig {
-  const v = config.values;
-  return {
-    strategy: v.REBOOT_STRATEGY,
-    window: parseRebootWindow(v.REBOOT_WINDOW_START ?? undefined, config.raw.REBOOT_WINDOW_LENGTH || undefined),
-    rebootCommand: v.REBOOT_COMMAND,
-    etcdEndpoints: v.ETCD_ENDPOINTS,
-    group: v.GROUP,
-    machineId,
-    fleetlockUrl: v.FLEETLOCK_URL ?? undefined,
-  };
 }
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {
@@ -62,7 +47,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const reboot =
     options.reboot ??
     (async (_offer: Offer, stop: AbortSignal) => {
-      const cfg = rebootConfigFrom(config, await readMachineId(v.MACHINE_ID_PATH));
+      const cfg = rebootConfigFromValues(v, { machineId: await readMachineId(v.MACHINE_ID_PATH) });
       const outcome = await applyRebootStrategy(cfg, { signal: stop, log: (line) => logger.info(line) });
       if (outcome === 'pending') logger.info('reboot needed to start the new version (REBOOT_STRATEGY=off)');
     });

@@ -75,7 +75,7 @@ export interface OmahaServerOptions {
 
 const parser = new XMLParser({
   ignoreAttributes: false,
-  attributeNamePrefix: '',
+  attributeNamePrefix: '@_',
   parseAttributeValue: false,
   parseTagValue: false,
   isArray: (name) => ['app', 'event'].includes(name),
@@ -84,7 +84,7 @@ const parser = new XMLParser({
 function attributes(value: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (typeof value !== 'object' || value === null) return out;
-  for (const [key, v] of Object.entries(value)) if (typeof v === 'string') out[key] = v;
+  for (const [key, v] of Object.entries(value)) if (key.startsWith('@_') && typeof v === 'string') out[key.slice(2)] = v;
   return out;
 }
 

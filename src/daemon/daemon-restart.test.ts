@@ -1,0 +1,85 @@
+// The daemon as a child process: SIGTERM in the middle of a download stops it cleanly, and after a restart the
+// download resumes (HTTP Range from the partial file) and the install completes. Status shows live progress.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+import { CLI_ARGV } from '../../fixtures/cli.js';
+import { makeDaemonEnv, omahaPackageFor, type DaemonEnv } from '../../fixtures/daemon-env.js';
+import { hashRange } from '../../fixtures/install-env.js';
+import { makeTempDir } from '../../fixtures/tmp.js';
+import { loadEngineState } from '../engine/state-store.js';
+import { controlRequest, isDaemonRunning } from './control-client.js';
+
+interface Status {
+  scheduler: { activity: string; progress?: { phase: string; bytesDone?: number; bytesTotal?: number } };
+}
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+function spawnDaemon(env: DaemonEnv): ResultPromise {
+  return execa(CLI_ARGV[0]!, [...CLI_ARGV.slice(1), 'daemon', ...env.flags, '--first-check-delay', '1h'], { env: env.env, reject: false });
+}
+
+test('daemon stopped by SIGTERM mid-download resumes the download after a restart and completes the install', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  env.omaha.setPackage(omahaPackageFor(env));
+  // Slow the bundle down so the SIGTERM lands in the middle: 64 KiB every 40 ms.
+  env.server.faults.throttle = { bytes: 64 * 1024, ms: 40 };
+
+  const first = spawnDaemon(env);
+  t.after(() => {
+    first.kill('SIGKILL');
+  });
+  await waitFor('the daemon to listen', () => isDaemonRunning(env.runDir));
+  const pending = controlRequest(env.runDir, 'POST', '/update').catch((error: unknown) => error);
+  let live: Status | undefined;
+  await waitFor('a third of the download', async () => {
+    live = await controlRequest<Status>(env.runDir, 'GET', '/status');
+    return live.scheduler.progress?.phase === 'download' && (live.scheduler.progress.bytesDone ?? 0) > env.bundleSize / 3;
+  });
+  assert.equal(live?.scheduler.activity, 'installing');
+  assert.equal(live?.scheduler.progress?.bytesTotal, env.bundleSize);
+
+  first.kill('SIGTERM');
+  const stopped = await first;
+  assert.equal(stopped.exitCode, 0, String(stopped.stderr));
+  assert.match(String(stopped.stderr), /abupdate daemon stopped/);
+  await pending;
+  const partial = path.join(env.stateDir, 'download', `${Buffer.from(env.bundleSha256Base64, 'base64').toString('hex')}.part`);
+  const kept = (await stat(partial)).size;
+  assert.ok(kept > 0 && kept < env.bundleSize, `partial download kept: ${kept} of ${env.bundleSize}`);
+  assert.notEqual((await loadEngineState(env.stateDir)).state, 'UPDATED_NEED_REBOOT');
+  const servedBefore = env.server.totalBytes();
+
+  delete env.server.faults.throttle;
+  const second = spawnDaemon(env);
+  t.after(() => {
+    second.kill('SIGKILL');
+  });
+  await waitFor('the restarted daemon to listen', () => isDaemonRunning(env.runDir));
+  const result = await controlRequest<{ outcome: string }>(env.runDir, 'POST', '/update');
+  assert.equal(result.outcome, 'installed');
+  const state = await loadEngineState(env.stateDir);
+  assert.equal(state.state, 'UPDATED_NEED_REBOOT');
+  const imageSize = (await stat(env.image)).size;
+  assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, imageSize), await hashRange(env.image, 0, imageSize));
+  // The restart asked only for the rest: a Range request from the kept size, and little more than one bundle in total.
+  const resumed = env.server.requests.filter((r) => r.path === 'bundle.tar').at(-1);
+  assert.equal(resumed?.range?.startsWith(`bytes=${kept}-`), true, `resumed with ${resumed?.range}`);
+  assert.ok(env.server.totalBytes() - servedBefore <= env.bundleSize - kept + 1, 'only the missing bytes were fetched again');
+  assert.ok(env.server.totalBytes() < env.bundleSize * 1.5, `served ${env.server.totalBytes()} bytes for a ${env.bundleSize}-byte bundle`);
+  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}`), ['13/1', '13/1', '14/1', '3/1']);
+
+  second.kill('SIGTERM');
+  assert.equal((await second).exitCode, 0);
+});

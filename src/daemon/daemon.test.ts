@@ -1,0 +1,208 @@
+// End-to-end tests of `abupdate daemon` against the test Omaha server and a static channel on 127.0.0.1,
+// installing through the real engine into a disk image file.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runCli, type CliResult } from '../../fixtures/cli.js';
+import { makeDaemonEnv, omahaPackageFor, TEST_BOOT_ID, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
+import { cgptFlags } from '../../fixtures/disk.js';
+import { bootedSnapshot, hashRange } from '../../fixtures/install-env.js';
+import { makeTempDir } from '../../fixtures/tmp.js';
+import { loadEngineState } from '../engine/state-store.js';
+import { controlRequest, isDaemonRunning } from './control-client.js';
+import { controlSocketPath } from './control.js';
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Starts the daemon in this process; stops it when the test ends. */
+async function startDaemon(t: { after(fn: () => Promise<void>): void }, env: DaemonEnv, extra: string[] = []): Promise<{ stop: () => Promise<CliResult> }> {
+  const controller = new AbortController();
+  const done = runCli(['daemon', ...env.flags, '--first-check-delay', '0s', ...extra], { env: env.env, signal: controller.signal });
+  let result: CliResult | undefined;
+  const stop = async () => {
+    controller.abort();
+    result ??= await done;
+    return result;
+  };
+  t.after(async () => {
+    await stop();
+  });
+  await waitFor('the daemon to listen', async () => (await isDaemonRunning(env.runDir)) || (await Promise.race([done.then(() => true), sleep(1, false)])));
+  if (!(await isDaemonRunning(env.runDir))) {
+    const early = await done;
+    throw new Error(`daemon exited early with ${early.code}: ${early.stderr}`);
+  }
+  return { stop };
+}
+
+async function imageHash(env: DaemonEnv): Promise<string> {
+  const size = (await stat(env.image)).size;
+  return hashRange(env.image, 0, size);
+}
+
+const APP_ATTRIBUTES = ['appid', 'version', 'track', 'bootid', 'oem', 'oemversion', 'alephversion', 'machineid', 'machinealias', 'lang', 'board', 'hardware_class', 'delta_okay'];
+
+test('daemon with Omaha: no update, then an update appears and is installed through the engine with events 13, 14, 3/1', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  const before = await bootedSnapshot(env);
+  const daemon = await startDaemon(t, env);
+  await waitFor('the first scheduled check', () => env.omaha.requests.length >= 1);
+  assert.equal(env.omaha.requests[0]?.answer, 'noupdate');
+  assert.equal(env.omaha.requests[0]?.request.installsource, 'scheduler');
+
+  env.omaha.setPackage(omahaPackageFor(env));
+  const update = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+  assert.equal(update.code, 0, update.stderr);
+  assert.equal(update.json().outcome, 'installed');
+  assert.equal(update.json().via, 'daemon');
+  assert.equal(update.json().offer.version, '2.0.0');
+
+  // The engine put the image into slot B and made it boot next; slot A did not change.
+  const state = await loadEngineState(env.stateDir);
+  assert.equal(state.state, 'UPDATED_NEED_REBOOT');
+  assert.equal(state.slots.B?.version, '2.0.0');
+  assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, (await stat(env.image)).size), await imageHash(env));
+  assert.deepEqual(await bootedSnapshot(env), before);
+  const flagsB = await cgptFlags(env.disk.path, env.disk.slots.B.partition);
+  assert.equal(flagsB.tries, 1);
+  assert.ok(flagsB.priority > (await cgptFlags(env.disk.path, env.disk.slots.A.partition)).priority);
+
+  // The server saw 13/1, 14/1, 3/1 in order, from version 1.0.0, and every request carried every attribute.
+  assert.deepEqual(
+    env.omaha.events.map((e) => [e.type, e.result, e.appVersion, e.machineId]),
+    [
+      [13, 1, '1.0.0', TEST_MACHINE_ID],
+      [14, 1, '1.0.0', TEST_MACHINE_ID],
+      [3, 1, '1.0.0', TEST_MACHINE_ID],
+    ],
+  );
+  for (const request of env.omaha.requests) {
+    assert.deepEqual(Object.keys(request.app).sort(), [...APP_ATTRIBUTES].sort());
+    assert.equal(request.request.protocol, '3.0');
+    assert.match(request.request.version ?? '', /^abupdate-\d+\.\d+\.\d+/);
+    assert.equal(request.request.ismachine, '1');
+    assert.equal(request.app.appid, env.omaha.appId);
+    assert.equal(request.app.track, 'stable');
+    assert.equal(request.app.bootid, `{${TEST_BOOT_ID}}`);
+    assert.equal(request.app.machineid, TEST_MACHINE_ID);
+    assert.equal(request.app.alephversion, '1.0.0');
+    assert.equal(request.contentType, 'text/xml; charset=utf-8');
+  }
+  const check = env.omaha.requests.find((r) => r.updatecheck && r.request.installsource === 'ondemandupdate');
+  assert.ok(check, 'the triggered check went out as ondemandupdate');
+
+  // Status through the control API, then a clean stop.
+  const status = await controlRequest<{ engine: { state: string }; scheduler: { lastCycle: { outcome: string } } }>(env.runDir, 'GET', '/status');
+  assert.equal(status.engine.state, 'UPDATED_NEED_REBOOT');
+  assert.equal(status.scheduler.lastCycle.outcome, 'installed');
+  const stopped = await daemon.stop();
+  assert.equal(stopped.code, 0, stopped.stderr);
+  await assert.rejects(stat(controlSocketPath(env.runDir)));
+  assert.match(stopped.stderr, /info: update installed; the new slot boots next version=2\.0\.0/);
+});
+
+test('daemon with a static channel index: installs the bundle the signed index names', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  const index = await runCli(['bundle', 'index', '--bundle', env.bundle.path, '--url', 'bundle.tar', '--key', env.keys.privatePath, '--out', `${env.dir}/stable.json`]);
+  assert.equal(index.code, 0, index.stderr);
+  env.serve('stable.json', `${env.dir}/stable.json`);
+  env.serve('stable.json.sig', `${env.dir}/stable.json.sig`);
+  await env.writeConfig({ PROTOCOL: 'static', SERVER: `${env.server.origin}/` });
+  await startDaemon(t, env);
+  await waitFor('the first scheduled check', () => env.server.requests.some((r) => r.path === 'stable.json.sig'));
+  const update = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+  assert.equal(update.code, 0, update.stderr);
+  assert.equal(update.json().outcome, 'installed');
+  assert.equal(update.json().offer.source, 'static');
+  const state = await loadEngineState(env.stateDir);
+  assert.equal(state.state, 'UPDATED_NEED_REBOOT');
+  assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, (await stat(env.image)).size), await imageHash(env));
+});
+
+test('daemon survives a misbehaving server: each failure is a clear error, a backoff and no install; then it recovers', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  const before = await bootedSnapshot(env);
+  const slotB = () => hashRange(env.disk.path, env.disk.slots.B.offset, 1024 * 1024);
+  const emptyB = await slotB();
+  env.omaha.setPackage(omahaPackageFor(env));
+  env.omaha.setMode({ kind: 'hang' });
+  await startDaemon(t, env, ['--request-timeout', '500ms']);
+  await waitFor('the first (hanging) check to time out', async () => {
+    const s = await controlRequest<{ scheduler: { consecutiveFailures: number } }>(env.runDir, 'GET', '/status');
+    return s.scheduler.consecutiveFailures >= 1;
+  });
+
+  const cases = [
+    [{ kind: 'malformed-xml' }, 'ERR_OMAHA_XML'],
+    [{ kind: 'app-status', status: 'error-maxUpdatesPerPeriodLimitReached' }, 'ERR_OMAHA_STATUS'],
+    [{ kind: 'updatecheck-status', status: 'error-internal' }, 'ERR_OMAHA_STATUS'],
+    [{ kind: 'oversized', bytes: 2 * 1024 * 1024 }, 'ERR_RESPONSE_TOO_LARGE'],
+    [{ kind: 'wrong-sha256' }, 'ERR_OMAHA_HASH'],
+    [{ kind: 'hang' }, 'ERR_TIMEOUT'],
+  ] as const;
+  let failures = 1;
+  for (const [mode, code] of cases) {
+    env.omaha.setMode(mode);
+    const result = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+    assert.equal(result.code, 1, `${mode.kind}: ${result.stdout}`);
+    assert.equal(result.json().error.code, code, mode.kind);
+    assert.match(result.stderr, new RegExp(`\\[${code}\\]`));
+    failures += 1;
+    const status = await controlRequest<{ scheduler: { consecutiveFailures: number; nextCheckAt?: number }; engine: { state: string } }>(env.runDir, 'GET', '/status');
+    assert.equal(status.scheduler.consecutiveFailures, failures, `${mode.kind}: the failures add up (backoff grows)`);
+    assert.notEqual(status.engine.state, 'UPDATED_NEED_REBOOT');
+    assert.equal(await slotB(), emptyB, `${mode.kind}: nothing was written to slot B`);
+  }
+  // The wrong sha256 was reported to the server as an error event (PayloadHashMismatch = 10), the download deleted.
+  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}/${e.errorCode ?? ''}`), ['13/1/', '3/0/10']);
+  await assert.rejects(stat(`${env.stateDir}/download/${Buffer.from(env.bundleSha256Base64, 'base64').toString('hex')}.part`));
+  // The backoff is visible: the next scheduled check is at least the base retry delay away (1 min ± 25%, doubled per failure).
+  await waitFor('the loop to schedule the next check', async () => {
+    const s = await controlRequest<{ scheduler: { nextCheckAt?: number } }>(env.runDir, 'GET', '/status');
+    return s.scheduler.nextCheckAt !== undefined && s.scheduler.nextCheckAt - Date.now() > 45_000;
+  });
+
+  env.omaha.setMode({ kind: 'normal' });
+  const ok = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.json().outcome, 'installed');
+  const status = await controlRequest<{ scheduler: { consecutiveFailures: number } }>(env.runDir, 'GET', '/status');
+  assert.equal(status.scheduler.consecutiveFailures, 0, 'a success resets the backoff');
+  assert.deepEqual(await bootedSnapshot(env), before);
+});
+
+test('abupdate daemon with a bad update.conf exits 1 naming file and line, before creating the run or state dir', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  await env.writeConfig({ CHECK_INTERVAL: 'often' });
+  const result = await runCli(['daemon', ...env.flags], { env: env.env });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`Cannot use config ${env.configPath.replace(/[.]/g, '\\.')}:11: CHECK_INTERVAL="often" is not a duration; allowed: .* \\[ERR_CONFIG\\]`));
+  await assert.rejects(stat(env.runDir));
+  await assert.rejects(stat(env.stateDir));
+  assert.equal(env.omaha.requests.length, 0);
+});
+
+test('abupdate check works without a daemon (directly, same requests) and through one', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  env.omaha.setPackage(omahaPackageFor(env));
+  const direct = await runCli(['check', ...env.flags, '--json'], { env: env.env });
+  assert.equal(direct.code, 0, direct.stderr);
+  assert.deepEqual([direct.json().via, direct.json().outcome, direct.json().offer.version], ['direct', 'available', '2.0.0']);
+  const human = await runCli(['check', ...env.flags], { env: env.env });
+  assert.match(human.stdout, /^Update available: 2\.0\.0 \(.*\) at http:\/\/127\.0\.0\.1:\d+\/bundle\.tar$/m);
+  await startDaemon(t, env, ['--first-check-delay', '1h']);
+  const via = await runCli(['check', ...env.flags, '--json'], { env: env.env });
+  assert.deepEqual([via.json().via, via.json().outcome], ['daemon', 'available']);
+  const checks = env.omaha.requests.filter((r) => r.request.installsource === 'ondemandupdate');
+  assert.equal(checks.length, 3);
+  for (const r of checks) assert.deepEqual(Object.keys(r.app).sort(), [...APP_ATTRIBUTES].sort());
+  assert.equal((await loadEngineState(env.stateDir)).state, 'IDLE', 'check installs nothing');
+});
