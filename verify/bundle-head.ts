@@ -98,7 +98,7 @@ async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, max
     let keyId: string | undefined;
     let signatureError: UpdaterError | undefined;
     try {
-      keyId = verifyDetached(manifestBytes, signature, keyring, { what: 'bundle', ...optionalKeyId(peekKeyId(manifestBytes)) }).keyId;
+      keyId = verifyManifestSignature(manifestBytes, signature, keyring);
     } catch (error) {
       if (strict || !(error instanceof UpdaterError)) throw error;
       signatureError = error;
@@ -129,8 +129,15 @@ async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, max
   }
 }
 
-function optionalKeyId(keyId: string | undefined): { expectedKeyId?: string } {
-  return keyId === undefined ? {} : { expectedKeyId: keyId };
+/** Verifies before parsing; only when that fails is the (untrusted) manifest peeked at to name the key in the error. */
+function verifyManifestSignature(manifestBytes: Buffer, signature: Buffer, keyring: Keyring): string {
+  try {
+    return verifyDetached(manifestBytes, signature, keyring, { what: 'bundle' }).keyId;
+  } catch (error) {
+    const expectedKeyId = peekKeyId(manifestBytes);
+    if (expectedKeyId === undefined) throw error;
+    return verifyDetached(manifestBytes, signature, keyring, { what: 'bundle', expectedKeyId }).keyId;
+  }
 }
 
 function manifestLimit(options: { maxManifestBytes?: number }): number {

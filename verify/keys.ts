@@ -79,7 +79,8 @@ function parseKeyText(text: string, tag: string, what: string, source: string): 
   }
   const bytes = Buffer.from(encoded, 'base64');
   if (bytes.length !== 32 || bytes.toString('base64') !== encoded) {
-    throw new UpdaterError('ERR_KEY_FORMAT', `Cannot read ${what} "${source}": "${encoded}" is not the base64 of 32 bytes`, { hint });
+    const shown = tag === PRIVATE_KEY_TAG ? 'the key' : `"${encoded.slice(0, 60)}"`; // never echo private key material
+    throw new UpdaterError('ERR_KEY_FORMAT', `Cannot read ${what} "${source}": ${shown} is not the base64 of 32 bytes`, { hint });
   }
   return new Uint8Array(bytes);
 }
