@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { CLI_ARGV } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { hashRange } from '../../fixtures/install-env.js';
@@ -26,7 +26,7 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
   }
 }
 
-function spawnDaemon(env: DaemonEnv): ResultPromise {
+function spawnDaemon(env: DaemonEnv) {
   return execa(CLI_ARGV[0]!, [...CLI_ARGV.slice(1), 'daemon', ...env.flags, '--first-check-delay', '1h'], { env: env.env, reject: false });
 }
 
