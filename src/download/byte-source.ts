@@ -54,3 +54,21 @@ export function createFileSource(file: string, signal?: AbortSignal): ByteSource
     },
   };
 }
+
+/**
+ * Bytes from START to the end of SOURCE, fetched as successive bounded reads of WINDOW() bytes each (over HTTP:
+ * one Range request per window). The server never runs more than a window ahead of what the engine has
+ * consumed, so a crash wastes at most one window of download. The window may change between segments.
+ */
+export async function* readSegmented(source: ByteSource, start: number, window: () => number): AsyncGenerator<Buffer> {
+  for (let at = start; ; ) {
+    const size = Math.max(1, Math.floor(window()));
+    let received = 0;
+    for await (const piece of source.read(at, at + size)) {
+      received += piece.length;
+      yield piece;
+    }
+    if (received < size) return; // the source ended inside this window
+    at += size;
+  }
+}

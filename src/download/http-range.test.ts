@@ -8,7 +8,7 @@ import path from 'node:path';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { startHttpServer } from '../../fixtures/http-server.js';
 import { isUpdaterError } from '../../common/errors.js';
-import { createFileSource, openByteSource, type ByteSource, type SourceEvent } from './byte-source.js';
+import { createFileSource, openByteSource, readSegmented, type ByteSource, type SourceEvent } from './byte-source.js';
 import { backoffDelay, parseContentRange } from './http-range.js';
 
 const SIZE = 3 * 1024 * 1024 + 123;
@@ -110,6 +110,21 @@ test('http source refuses a Content-Range that does not start at the asked byte'
   t.after(() => new Promise((resolve) => bad.close(resolve)));
   const port = (bad.address() as { port: number }).port;
   await assert.rejects(readAll(openByteSource(`http://127.0.0.1:${port}/x`, fast), 50), (error: unknown) => isUpdaterError(error, 'ERR_HTTP_RANGE'));
+});
+
+test('readSegmented() fetches one Range window at a time and ends cleanly on a window boundary', async (t) => {
+  const { data, server } = await setup(t);
+  const source = openByteSource(server.url('blob'), fast);
+  const parts: Buffer[] = [];
+  for await (const piece of readSegmented(source, 123, () => 1024 * 1024)) parts.push(piece);
+  assert.ok(Buffer.concat(parts).equals(data.subarray(123)));
+  assert.deepEqual(server.requests.map((r) => r.range), ['bytes=123-1048698', 'bytes=1048699-2097274', 'bytes=2097275-3145850', 'bytes=3145851-4194426']);
+  server.requests.length = 0;
+  const boundary = SIZE - 2 * 65536;
+  const tail: Buffer[] = [];
+  for await (const piece of readSegmented(source, boundary, () => 65536)) tail.push(piece);
+  assert.ok(Buffer.concat(tail).equals(data.subarray(boundary)));
+  assert.deepEqual(server.requests.map((r) => r.status), [206, 206, 416]);
 });
 
 test('file source reads any byte range of a file', async (t) => {

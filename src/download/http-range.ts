@@ -42,6 +42,12 @@ export function parseContentRange(header: string | undefined): { start: number; 
   return { start, end, total: c === '*' ? undefined : Number(c) };
 }
 
+/** TOTAL of `bytes *\/TOTAL` (a 416 answer), or undefined. */
+function rangeTotal(header: unknown): number | undefined {
+  const match = typeof header === 'string' ? /^bytes \*\/(\d+)$/.exec(header.trim()) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
 function isRetryable(error: UpdaterError): boolean {
   if (error.code === 'ERR_NETWORK' || error.code === 'ERR_TIMEOUT') return true;
   return error.code === 'ERR_HTTP_STATUS' && Number(error.data?.status) >= 500;
@@ -68,7 +74,8 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
   const backoff = options.backoff ?? { baseMs: 250, maxMs: 10_000 };
   let received = 0;
 
-  async function* attempt(position: number, end: number | undefined, attemptNo: number): AsyncGenerator<Buffer> {
+  /** One request from POSITION; sets `outcome.atEnd` when it delivered everything up to the resource's end. */
+  async function* attempt(position: number, end: number | undefined, attemptNo: number, outcome: { atEnd: boolean }): AsyncGenerator<Buffer> {
     options.onEvent?.({ type: 'request', start: position, end, attempt: attemptNo });
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (position > 0 || end !== undefined) headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
@@ -87,6 +94,8 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
       });
       const status = response.statusCode;
       let skip = 0;
+      let promised: number | undefined; // body bytes after `skip` the server said it would send
+      let resourceEnd = false; // the promised bytes run to the end of the resource
       if (status === 206) {
         const range = parseContentRange(response.headers['content-range'] as string | undefined);
         if (!range || range.start !== position || (end !== undefined && range.end !== end - 1 && range.end + 1 !== range.total)) {
@@ -95,8 +104,16 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
             hint: 'The server or a proxy mangles Range requests; serve the bundle from a plain static server.',
           });
         }
+        promised = range.end + 1 - position;
+        resourceEnd = range.total !== undefined && range.end + 1 === range.total;
+      } else if (status === 416 && position > 0 && rangeTotal(response.headers['content-range']) === position) {
+        outcome.atEnd = true; // asked from the very end: nothing left (a segmented read ending on a boundary)
+        return;
       } else if (status === 200) {
         skip = position;
+        const length = Number(response.headers['content-length']);
+        if (Number.isSafeInteger(length)) promised = length - position;
+        resourceEnd = true;
         if (skip > 0) options.onEvent?.({ type: 'range-ignored', skip });
       } else {
         throw new UpdaterError('ERR_HTTP_STATUS', `Cannot download "${url}": the server answered HTTP ${status}`, {
@@ -105,6 +122,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
         });
       }
       let remaining = end === undefined ? Infinity : end - position;
+      let delivered = 0;
       const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       while (remaining > 0) {
         const next = await withStallTimeout(iterator.next(), timeouts.stall, () => {
@@ -122,11 +140,16 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
         }
         if (piece.length > remaining) piece = piece.subarray(0, remaining);
         remaining -= piece.length;
+        delivered += piece.length;
         yield piece;
       }
       if (skip > 0) {
         throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended before byte ${position}`, { data: { url, position } });
       }
+      if (remaining > 0 && promised !== undefined && delivered < promised) {
+        throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended ${promised - delivered} bytes early`, { data: { url, position: position + delivered } });
+      }
+      outcome.atEnd = remaining > 0 && resourceEnd;
     } finally {
       stream.destroy();
     }
@@ -141,13 +164,14 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
       let failures = 0;
       for (let attemptNo = 1; ; attemptNo += 1) {
         const before = position;
+        const outcome = { atEnd: false };
         try {
-          for await (const piece of attempt(position, end, attemptNo)) {
+          for await (const piece of attempt(position, end, attemptNo, outcome)) {
             position += piece.length;
             yield piece;
           }
           const expected = end === undefined ? undefined : end - position;
-          if (expected !== undefined && expected > 0) {
+          if (expected !== undefined && expected > 0 && !outcome.atEnd) {
             throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended ${expected} bytes early`, { data: { url, position } });
           }
           return;

@@ -9,7 +9,7 @@ import { verifyChunks } from '../../verify/chunk-verifier.js';
 import type { Keyring } from '../../verify/keyring.js';
 import type { Manifest } from '../../verify/manifest.js';
 import { verifySlotReadback } from '../../verify/readback.js';
-import { openByteSource, type SourceEvent } from '../download/byte-source.js';
+import { openByteSource, readSegmented, type SourceEvent } from '../download/byte-source.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
 import { ChunkBitmap } from './chunk-bitmap.js';
 import { checkImageFits, checkInstallPolicy, chooseTargetSlot } from './install-checks.js';
@@ -40,7 +40,7 @@ export interface InstallOptions {
   signal?: AbortSignal;
   now?: () => Date;
   warn?: (message: string) => void;
-  /** fsync the slot and save the chunk bitmap after this many bytes or milliseconds (default 32 MiB / 1000 ms). */
+  /** fsync the slot and save the chunk bitmap after this many bytes (default: image/16 within 256 KiB..32 MiB) or ms (1000). */
   checkpointBytes?: number;
   checkpointMs?: number;
 }
@@ -106,7 +106,17 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     },
   });
   progress?.phase('check', 0);
-  const headStream = source.read(0) as AsyncGenerator<Buffer>;
+  // Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head (whose size is
+  // not known yet) is read, then sized to the image.
+  let window = 0;
+  let headWindow = 64 * 1024;
+  const nextWindow = (): number => {
+    if (window > 0) return window;
+    const size = headWindow;
+    headWindow = Math.min(2 * headWindow, 16 * 1024 * 1024);
+    return size;
+  };
+  const headStream = readSegmented(source, 0, nextWindow);
   let head;
   try {
     head = await readBundleHead(headStream, { keyring: options.keyring });
@@ -118,6 +128,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     await headStream.return(undefined);
   };
   const { manifest } = head;
+  window = Math.min(16 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16)));
   const manifestSha256 = createHash('sha256').update(head.manifestBytes).digest('hex');
   try {
     checkInstallPolicy(manifest, state, { compatible: options.compatible, allowDowngrade: options.allowDowngrade ?? false, booted: options.booted, now: now() });
@@ -191,12 +202,14 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
       head: headStream,
       rest: head.rest,
       source,
+      window: nextWindow,
       done,
       writer,
       save,
       ...(progress ? { progress } : {}),
       ...signalOption(options),
-      checkpointBytes: options.checkpointBytes ?? 32 * 1024 * 1024,
+      // About 16 checkpoints per image, between 256 KiB and 32 MiB apart.
+      checkpointBytes: options.checkpointBytes ?? Math.min(32 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16))),
       checkpointMs: options.checkpointMs ?? 1000,
     });
 
@@ -219,6 +232,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
 
     await save({ state: 'FINALIZING' });
     progress?.phase('flip', 0);
+    killPoint('flipping');
     const after = await options.control.markActive(target, options.tries ?? 1);
     killPoint('flipped');
     state = {

@@ -118,7 +118,7 @@ export function createProgressReporter(options: ProgressOptions): ProgressReport
       samples = [{ t: now(), done }];
       lastEmit = now();
       if (options.mode === 'json') options.out.write(`${JSON.stringify({ event: 'phase', phase, total, done })}\n`);
-      else if (options.mode !== 'quiet') render();
+      else if (options.mode !== 'quiet' && total > 0) render();
     },
     update(value) {
       done = value;
@@ -140,7 +140,7 @@ export function createProgressReporter(options: ProgressOptions): ProgressReport
       options.err.write(`${text}\n`);
     },
     finish() {
-      if (options.mode !== 'quiet') render();
+      if (options.mode !== 'quiet' && total > 0) render();
       endBar();
       lastEmit = now();
     },

@@ -13,6 +13,7 @@ export const KILL_POINTS = [
   'progress-saved', // after each save of the chunk bitmap
   'first-chunk-written', // the slot's first chunk written (last of all)
   'readback-done', // every chunk read back and matched, before the flip
+  'flipping', // the state says FINALIZING, mark-active not yet written
   'flipped', // mark-active written, before the state says UPDATED_NEED_REBOOT
 ] as const;
 export type KillPoint = (typeof KILL_POINTS)[number];

@@ -1,7 +1,7 @@
 // Streams the missing chunks of an image into a slot: each verified before it is written, the first chunk last,
 // fsync + a saved bitmap at checkpoints (so the bitmap never claims unsynced data).
 
-import type { ByteSource } from '../download/byte-source.js';
+import { readSegmented, type ByteSource } from '../download/byte-source.js';
 import type { BundleLayout } from '../../verify/layout.js';
 import type { Manifest } from '../../verify/manifest.js';
 import { verifyChunks } from '../../verify/chunk-verifier.js';
@@ -18,6 +18,8 @@ export interface WriteChunksOptions {
   /** The head stream's unread bytes: the image from its first byte, then the tar end. */
   rest: AsyncIterable<Uint8Array>;
   source: ByteSource;
+  /** Bytes per Range request. */
+  window: () => number;
   /** Chunks already in the slot (verified); updated as chunks are written and synced. */
   done: ChunkBitmap;
   writer: SlotWriter;
@@ -87,9 +89,9 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
       await options.head.return(undefined);
       const next = done.firstMissing(1);
       const from = layout.chunks[next];
-      if (from) await consume(source.read(from.bundleOffset), next);
+      if (from) await consume(readSegmented(source, from.bundleOffset, options.window), next);
       // Nothing else to fetch: still check that the bundle ends as a bundle must (no extra bytes, not cut short).
-      else await consume(source.read(layout.imageEnd), count);
+      else await consume(readSegmented(source, layout.imageEnd, options.window), count);
     }
     await checkpoint();
     if (!done.has(0)) {

@@ -1,0 +1,135 @@
+// `abupdate status`: booted slot, slot table, engine state, install progress, last error, pending reboot.
+
+import { toUpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
+import { selectBootSlot, type SlotStatus } from '../../partition/boot-control.js';
+import type { SlotName } from '../../partition/slots.js';
+import { ChunkBitmap } from '../engine/chunk-bitmap.js';
+import { formatBytes } from '../engine/progress.js';
+import { readLockHolder, isHolderAlive, type LockHolder } from '../engine/run-lock.js';
+import { loadEngineState, type EngineState } from '../engine/state-store.js';
+import { COMMON_HELP, COMMON_OPTIONS, report, type Command } from './command.js';
+import { openEngineDisk, resolveEngineDirs } from './engine-context.js';
+
+interface SlotRow extends SlotStatus {
+  label: string;
+  uuid: string;
+  size: number;
+  version: string | null;
+  booted: boolean;
+  next: boolean;
+}
+
+export interface StatusReport {
+  booted: SlotName | null;
+  slots: SlotRow[] | null;
+  diskError: UpdaterErrorJson | null;
+  state: EngineState['state'];
+  install: (NonNullable<EngineState['install']> & { chunksWritten: number; percent: number }) | null;
+  lastError: UpdaterErrorJson | null;
+  pendingReboot: boolean;
+  committedVersion: string | null;
+  floorVersion: string | null;
+  lock: LockHolder | null;
+}
+
+function statusText(r: StatusReport): string {
+  const lines = [`Booted slot: ${r.booted ?? 'unknown'}`];
+  if (r.slots) {
+    lines.push('', 'SLOT  PART  LABEL   STATE    PRIO  TRIES  OK  VERSION');
+    for (const s of r.slots) {
+      const mark = `${s.booted ? ' (booted)' : ''}${s.next ? ' (boots next)' : ''}`;
+      lines.push(
+        `${s.name.padEnd(4)}  ${String(s.partition).padEnd(4)}  ${s.label.padEnd(6)}  ${s.state.padEnd(7)}  ${String(s.priority).padEnd(4)}  ${String(s.tries).padEnd(5)}  ${s.successful ? 'y' : 'n'}   ${s.version ?? '-'}${mark}`,
+      );
+    }
+  } else if (r.diskError) {
+    lines.push(`Slots: unknown (${r.diskError.message})`);
+  }
+  lines.push('', `Engine state: ${r.state}${r.pendingReboot ? ' (reboot pending)' : ''}`);
+  if (r.install) {
+    const i = r.install;
+    lines.push(
+      `Install: ${i.version} into slot ${i.targetSlot} from ${i.source}`,
+      `  ${i.chunksWritten}/${i.chunkCount} chunks (${i.percent}%) of ${formatBytes(i.imageSize)}, ${formatBytes(i.bytesDownloaded)} downloaded, attempt ${i.attempts}, updated ${i.updatedAt}`,
+    );
+  }
+  if (r.committedVersion) lines.push(`Committed version: ${r.committedVersion}${r.floorVersion ? ` (floor ${r.floorVersion})` : ''}`);
+  if (r.lock) lines.push(`Running: pid ${r.lock.pid} ("${r.lock.command}") since ${r.lock.since}`);
+  if (r.lastError) lines.push(`Last error: ${r.lastError.message} [${r.lastError.code}]`);
+  return lines.join('\n');
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'booted slot, slot table, engine state, progress, last error',
+  help: [
+    'Usage: abupdate status [--disk PATH] [--booted A|B] [--state-dir DIR] [--run-dir DIR] [--json]',
+    '',
+    'Shows the booted slot, the slot table with the flags the bootloader reads and the version in',
+    'each slot, the engine state with the progress of an install, the last error and whether a',
+    'reboot is pending.',
+    '',
+    'Options:',
+    COMMON_HELP.disk,
+    COMMON_HELP.booted,
+    COMMON_HELP['state-dir'],
+    COMMON_HELP['run-dir'],
+    COMMON_HELP.config,
+    COMMON_HELP.json,
+  ].join('\n'),
+  options: {
+    json: COMMON_OPTIONS.json,
+    disk: COMMON_OPTIONS.disk,
+    booted: COMMON_OPTIONS.booted,
+    bootloader: COMMON_OPTIONS.bootloader,
+    'state-dir': COMMON_OPTIONS['state-dir'],
+    'run-dir': COMMON_OPTIONS['run-dir'],
+    config: COMMON_OPTIONS.config,
+  },
+  async run(ctx) {
+    const dirs = await resolveEngineDirs(ctx.values, ctx.env);
+    const state = await loadEngineState(dirs.stateDir, { warn: (m) => ctx.stderr.write(`abupdate: warning: ${m}\n`) });
+    let slots: SlotRow[] | null = null;
+    let booted: SlotName | null = null;
+    let diskError: UpdaterErrorJson | null = null;
+    try {
+      const disk = await openEngineDisk(ctx.values, dirs.config);
+      booted = disk.booted;
+      const status = await disk.control.status();
+      const next = selectBootSlot(status);
+      slots = status.map((s) => ({
+        ...s,
+        label: disk.slots[s.name].label,
+        uuid: disk.slots[s.name].uuid,
+        size: disk.slots[s.name].size,
+        version: state.slots[s.name]?.version ?? null,
+        booted: s.name === booted,
+        next: next?.name === s.name,
+      }));
+    } catch (error) {
+      diskError = toUpdaterError(error, 'read the slots').toJSON();
+    }
+    const install = state.install
+      ? (() => {
+          const i = state.install;
+          const written = ChunkBitmap.fromBase64(i.chunkCount, i.chunksDone).size();
+          return { ...i, chunksWritten: written, percent: i.chunkCount ? Math.floor((written * 100) / i.chunkCount) : 100 };
+        })()
+      : null;
+    const holder = await readLockHolder(dirs.runDir);
+    const result: StatusReport = {
+      booted,
+      slots,
+      diskError,
+      state: state.state,
+      install,
+      lastError: state.lastError,
+      pendingReboot: state.state === 'UPDATED_NEED_REBOOT',
+      committedVersion: state.committedVersion,
+      floorVersion: state.floorVersion,
+      lock: holder && isHolderAlive(holder) ? holder : null,
+    };
+    report(ctx, statusText(result), result);
+    return 0;
+  },
+};
