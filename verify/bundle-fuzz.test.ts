@@ -1,3 +1,5 @@
+// Seeded mutation fuzzing of whole bundles and of manifest JSON: only typed errors, never a changed bundle accepted.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';

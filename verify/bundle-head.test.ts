@@ -1,3 +1,5 @@
+// Tests of the bundle head reader against hostile tars: names, types, order, sizes, signatures, truncation, trailers.
+
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';

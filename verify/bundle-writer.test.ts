@@ -1,3 +1,5 @@
+// Tests of createBundle(): round trip, GNU tar compatibility, layout offsets, a bundle built by hand with tar + openssl.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey } from 'node:crypto';

@@ -1,3 +1,5 @@
+// Tests of verifyChunks(): resume from chunk K, trailer modes, wrong offsets, image hash, abort, buffer reuse.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';

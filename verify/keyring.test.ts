@@ -1,3 +1,5 @@
+// Tests of the keyring: several trusted keys for rotation, revoked.list, unknown signers, malformed files.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -1,3 +1,5 @@
+// Tests of Ed25519 keys and signatures, cross-checked with Node's crypto and openssl; the key file format.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';

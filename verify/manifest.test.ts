@@ -1,3 +1,5 @@
+// Tests of manifest validation: every refusal with its own error code.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_CHUNKS, parseManifest, serializeManifest, type Manifest } from './manifest.js';

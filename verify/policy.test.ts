@@ -1,3 +1,5 @@
+// Tests of checkPolicy(): compatible, expiry, downgrade, anti-rollback floor, minVersion.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Manifest } from './manifest.js';

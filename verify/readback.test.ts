@@ -1,3 +1,5 @@
+// Tests of verifySlotReadback() on a disk image file holding a slot.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, writeFile } from 'node:fs/promises';

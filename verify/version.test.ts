@@ -1,3 +1,5 @@
+// Tests of semver parsing and precedence.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compareVersions, parseVersion } from './version.js';

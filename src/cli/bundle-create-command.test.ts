@@ -1,3 +1,5 @@
+// Tests of `abupdate bundle create` refusals and help.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';

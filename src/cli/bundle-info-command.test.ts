@@ -1,3 +1,5 @@
+// Tests of `abupdate bundle info`: the 64 MiB CLI round trip, failure reports, a bundle over HTTP.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

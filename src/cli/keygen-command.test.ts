@@ -1,3 +1,5 @@
+// Tests of `abupdate keygen`.
+
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
