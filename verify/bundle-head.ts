@@ -131,13 +131,7 @@ async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, max
 
 /** Verifies before parsing; only when that fails is the (untrusted) manifest peeked at to name the key in the error. */
 function verifyManifestSignature(manifestBytes: Buffer, signature: Buffer, keyring: Keyring): string {
-  try {
-    return verifyDetached(manifestBytes, signature, keyring, { what: 'bundle' }).keyId;
-  } catch (error) {
-    const expectedKeyId = peekKeyId(manifestBytes);
-    if (expectedKeyId === undefined) throw error;
-    return verifyDetached(manifestBytes, signature, keyring, { what: 'bundle', expectedKeyId }).keyId;
-  }
+  return verifyDetached(manifestBytes, signature, keyring, { what: 'bundle', expectedKeyId: () => peekKeyId(manifestBytes) }).keyId;
 }
 
 function manifestLimit(options: { maxManifestBytes?: number }): number {

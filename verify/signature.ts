@@ -30,8 +30,11 @@ export function signDetached(bytes: Uint8Array, privateKey: PrivateKey): Uint8Ar
 }
 
 export interface VerifyDetachedOptions {
-  /** The key id the signed content names (the manifest's keyId): used for a precise error message. */
-  expectedKeyId?: string;
+  /**
+   * The key id the signed content names (the manifest's keyId), for a precise error message. A function is only
+   * called once verification failed (so untrusted content is not parsed before its signature is checked).
+   */
+  expectedKeyId?: string | (() => string | undefined);
   /** What was signed, for messages: "bundle", "channel index". */
   what?: string;
 }
@@ -58,7 +61,7 @@ export function verifyDetached(bytes: Uint8Array, signature: Uint8Array, keyring
       });
     }
   }
-  const expected = options.expectedKeyId;
+  const expected = typeof options.expectedKeyId === 'function' ? options.expectedKeyId() : options.expectedKeyId;
   if (expected !== undefined && keyring.revoked.has(expected)) {
     throw new UpdaterError('ERR_KEY_REVOKED', `Cannot verify ${what}: it names key ${expected}, which is revoked`, {
       data: { keyId: expected },
