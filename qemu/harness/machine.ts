@@ -5,7 +5,7 @@ import path from 'node:path';
 import { UpdaterError } from '../../common/errors.js';
 import { cacheRoot } from '../guest/cache.js';
 import type { Guest } from '../guest/build-guest.js';
-import type { DiskLayout } from '../guest/disk.js';
+import { partitionOf, type DiskLayout } from '../guest/disk.js';
 import { runTool } from '../guest/run-tool.js';
 import { OVMF_VARS, Vm, type VmConfig } from './vm.js';
 
@@ -19,7 +19,10 @@ export interface MachineOptions {
   /** Names the machine in printed lines and its log directory. */
   name: string;
   bootPath: BootPath;
-  /** gptprio may boot without firmware (SeaBIOS + -kernel, faster); grubenv always goes through OVMF + GRUB. */
+  /**
+   * gptprio boots without firmware by default (SeaBIOS + -kernel, faster) or through OVMF + GRUB (which then
+   * boots the one kernel without choosing); grubenv always goes through OVMF + GRUB.
+   */
   firmware?: 'ovmf' | 'direct';
   serverPort?: number;
   memoryMiB?: number;
@@ -66,6 +69,12 @@ export class Machine {
     await mkdir(options.dir, { recursive: true });
     await runTool('cp', ['--sparse=always', options.guest.disk, machine.disk]);
     await copyFile(OVMF_VARS, machine.vars);
+    if (options.bootPath === 'gptprio' && machine.firmware === 'ovmf') {
+      // grub.cfg on the ESP boots straight into the initramfs's gptprio selector when this file exists.
+      const flag = path.join(options.dir, 'gptprio');
+      await writeFile(flag, 'gptprio\n');
+      await runTool('mcopy', ['-o', '-i', `${machine.disk}@@${partitionOf(options.guest.layout, 'ESP').offset}`, flag, '::/grub/gptprio']);
+    }
     await rm(machine.logDir, { recursive: true, force: true });
     await mkdir(machine.logDir, { recursive: true });
     return machine;
