@@ -1,9 +1,13 @@
 // `abupdate daemon`: the on-host service (systemd runs it as abupdate.service).
 
+import { isUpdaterError } from '../../common/errors.js';
 import { runDaemon } from '../daemon/daemon.js';
 import { createLogger } from '../log.js';
 import { type Command } from './command.js';
 import { buildServiceOptions, durationOption, SERVICE_HELP, SERVICE_OPTIONS } from './service-context.js';
+
+/** sysexits.h EX_CONFIG: the exit status for a bad configuration. */
+export const EX_CONFIG = 78;
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -18,6 +22,7 @@ export const daemonCommand: Command = {
     '"abupdate check", "abupdate update" and status. SIGTERM stops it cleanly; an interrupted',
     'download or install resumes after a restart. A bad update.conf stops it before it does anything.',
     'Logs go to stderr, with journald priority prefixes when JOURNAL_STREAM is set.',
+    'Exit status: 0 after SIGTERM/SIGINT, 78 (EX_CONFIG) for a bad configuration, 1 for other errors.',
     '',
     'Options:',
     SERVICE_HELP,
@@ -26,7 +31,17 @@ export const daemonCommand: Command = {
   options: { ...SERVICE_OPTIONS, 'first-check-delay': { type: 'string' } },
   async run(ctx) {
     const logger = createLogger({ stream: ctx.stderr, env: ctx.env });
-    const options = await buildServiceOptions(ctx, logger);
+    let options;
+    try {
+      options = await buildServiceOptions(ctx, logger);
+    } catch (error) {
+      // A bad update.conf exits with EX_CONFIG (78): abupdate.service does not restart on it (RestartPreventExitStatus).
+      if (!isUpdaterError(error, 'ERR_CONFIG')) throw error;
+      if (ctx.json) ctx.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
+      ctx.stderr.write(`abupdate: ${error.message} [${error.code}]\n`);
+      if (error.hint) ctx.stderr.write(`abupdate: ${error.hint}\n`);
+      return EX_CONFIG;
+    }
     const first = durationOption(ctx, 'first-check-delay');
     await runDaemon({
       ...options,

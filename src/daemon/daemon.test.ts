@@ -179,11 +179,11 @@ test('daemon survives a misbehaving server: each failure is a clear error, a bac
   assert.deepEqual(await bootedSnapshot(env), before);
 });
 
-test('abupdate daemon with a bad update.conf exits 1 naming file and line, before creating the run or state dir', async (t) => {
+test('abupdate daemon with a bad update.conf exits 78 (EX_CONFIG) naming file and line, before creating the run or state dir', async (t) => {
   const env = await makeDaemonEnv(t, await makeTempDir(t));
   await env.writeConfig({ CHECK_INTERVAL: 'often' });
   const result = await runCli(['daemon', ...env.flags], { env: env.env });
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 78);
   assert.match(result.stderr, new RegExp(`Cannot use config ${env.configPath.replace(/[.]/g, '\\.')}:11: CHECK_INTERVAL="often" is not a duration; allowed: .* \\[ERR_CONFIG\\]`));
   await assert.rejects(stat(env.runDir));
   await assert.rejects(stat(env.stateDir));

@@ -1,0 +1,88 @@
+#!/bin/sh
+# Installs a built abupdate (npm run build) on a host: code, command, systemd unit, vendor config, key dirs.
+# Usage: scripts/install.sh [--enable]
+#   DESTDIR=/staging  install below a staging root (packaging, tests); no systemctl calls then
+#   PREFIX=/usr       where lib/abupdate, bin/abupdate, share/abupdate and lib/systemd go
+#   NODE=/usr/bin/node  the Node.js (>= 20.15) the unit and the command run
+#   ABUPDATE_NODE_MODULES=copy|install|skip  copy this tree's node_modules (default), "npm ci --omit=dev" there, or neither
+set -eu
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DESTDIR=${DESTDIR:-}
+PREFIX=${PREFIX:-/usr}
+NODE=${NODE:-$(command -v node || echo /usr/bin/node)}
+MODULES=${ABUPDATE_NODE_MODULES:-copy}
+ENABLE=no
+for arg in "$@"; do
+  case "$arg" in
+    --enable) ENABLE=yes ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+LIBDIR="$PREFIX/lib/abupdate"
+UNITDIR="$PREFIX/lib/systemd/system"
+
+if [ ! -f "$SRC/dist/src/cli/main.js" ]; then
+  echo "install.sh: $SRC/dist is missing: run \"npm run build\" first" >&2
+  exit 1
+fi
+if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
+  echo "install.sh: run as root (or set DESTDIR to stage the files)" >&2
+  exit 1
+fi
+
+echo "installing abupdate into ${DESTDIR}${LIBDIR}"
+install -d -m 0755 "$DESTDIR$LIBDIR" "$DESTDIR$PREFIX/bin" "$DESTDIR$UNITDIR" "$DESTDIR$PREFIX/share/abupdate/keys.d"
+rm -rf "$DESTDIR$LIBDIR/dist"
+cp -R "$SRC/dist" "$DESTDIR$LIBDIR/dist"
+install -m 0644 "$SRC/package.json" "$DESTDIR$LIBDIR/package.json"
+[ -f "$SRC/package-lock.json" ] && install -m 0644 "$SRC/package-lock.json" "$DESTDIR$LIBDIR/package-lock.json"
+case "$MODULES" in
+  copy)
+    rm -rf "$DESTDIR$LIBDIR/node_modules"
+    cp -R "$SRC/node_modules" "$DESTDIR$LIBDIR/node_modules"
+    ;;
+  install) (cd "$DESTDIR$LIBDIR" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund) ;;
+  skip) ;;
+  *) echo "install.sh: ABUPDATE_NODE_MODULES must be copy, install or skip" >&2; exit 2 ;;
+esac
+
+# The command: a two-line wrapper, so the unit and people run the same thing.
+cat > "$DESTDIR$PREFIX/bin/abupdate" <<WRAPPER
+#!/bin/sh
+exec "$NODE" "$LIBDIR/dist/src/cli/main.js" "\$@"
+WRAPPER
+chmod 0755 "$DESTDIR$PREFIX/bin/abupdate"
+
+sed -e "s|@NODE@|$NODE|g" -e "s|@LIBDIR@|$LIBDIR|g" "$SRC/systemd/abupdate.service" > "$DESTDIR$UNITDIR/abupdate.service"
+chmod 0644 "$DESTDIR$UNITDIR/abupdate.service"
+
+# Vendor defaults are replaced on every install; the admin's /etc file is never overwritten.
+install -m 0644 "$SRC/systemd/update.conf" "$DESTDIR$PREFIX/share/abupdate/update.conf"
+install -d -m 0755 "$DESTDIR/etc/abupdate" "$DESTDIR/etc/abupdate/keys.d" "$DESTDIR/etc/abupdate/health.d"
+if [ ! -e "$DESTDIR/etc/abupdate/update.conf" ]; then
+  cat > "$DESTDIR/etc/abupdate/update.conf" <<'CONF'
+# This host's abupdate settings; they override /usr/share/abupdate/update.conf key by key.
+# Check the result with "abupdate config". Keys: docs/service.md.
+#SERVER=https://nebraska.example.com/v1/update/
+#GROUP=stable
+#COMPATIBLE=my-product-x86_64
+#REBOOT_STRATEGY=reboot
+#REBOOT_WINDOW_START="Thu 04:00"
+#REBOOT_WINDOW_LENGTH=1h
+CONF
+  chmod 0644 "$DESTDIR/etc/abupdate/update.conf"
+fi
+
+if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl daemon-reload || true
+  if [ "$ENABLE" = yes ]; then
+    systemctl enable --now abupdate.service
+  else
+    echo "put the release public key into /etc/abupdate/keys.d/, set SERVER and COMPATIBLE in /etc/abupdate/update.conf,"
+    echo "then: systemctl enable --now abupdate.service"
+  fi
+fi
+echo "done"
