@@ -21,6 +21,7 @@ import {
   type ManifestChunk,
 } from './manifest.js';
 import { signDetached } from './signature.js';
+import { bundleFileSource } from './bundle-reader.js';
 
 export interface CreateBundleOptions {
   imagePath: string;
@@ -58,9 +59,9 @@ export async function hashImageChunks(imagePath: string, size: number, chunkSize
   let hash = createHash('sha256');
   let inChunk = 0;
   let total = 0;
-  const stream = createReadStream(imagePath, { highWaterMark: Math.min(chunkSize, 4 * 1024 * 1024), ...(signal ? { signal } : {}) });
-  for await (const raw of stream) {
-    let piece = raw as Buffer;
+  const pieces = bundleFileSource(imagePath, 0, { reuseBuffer: true, pieceSize: 4 * 1024 * 1024, ...(signal ? { signal } : {}) });
+  for await (const raw of pieces) {
+    let piece = raw;
     total += piece.length;
     whole.update(piece);
     while (piece.length > 0) {
