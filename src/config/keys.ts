@@ -46,7 +46,7 @@ function windowStart(): ValueParser<string | null> {
 export const CONFIG_KEYS = {
   SERVER: key('disabled', 'Update server: the Omaha endpoint, or for PROTOCOL=static the base URL of the channel index; "disabled" turns checking off', httpUrl({ disabled: true })),
   GROUP: key('stable', 'Omaha track, or the static channel name (the index is SERVER/GROUP.json)', token(/^[A-Za-z0-9][A-Za-z0-9._:{}-]{0,127}$/, 'a group or channel name (letters, digits, . _ : - { })')),
-  COMPATIBLE: key('', "The host's compatible string; a bundle must name the same (empty: taken from the engine's state)", token(/^[\x21-\x7e]{1,256}$/, 'a printable string without spaces', { optional: true })),
+  COMPATIBLE: key('', "The host's compatible string; a bundle must name the same (needed by install, check, update and the daemon unless --compatible is given)", token(/^[\x21-\x7e]{1,256}$/, 'a printable string without spaces', { optional: true })),
   PROTOCOL: key('omaha', 'How updates are found: an Omaha v3 server (Nebraska) or a signed static channel index', oneOf(['omaha', 'static'] as const)),
   BOOTLOADER: key('gptprio', 'Boot control backend: GPT priority bits or a GRUB environment block', oneOf(['gptprio', 'grubenv'] as const)),
   GRUBENV: key('/boot/grub/grubenv', 'The GRUB environment block (BOOTLOADER=grubenv)', absolutePath()),
