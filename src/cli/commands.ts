@@ -12,6 +12,7 @@ import { checkCommand, updateCommand } from './update-commands.js';
 import { keygenCommand } from './keygen-command.js';
 import { installCommand } from './install-command.js';
 import { statusCommand } from './status-command.js';
+import { clearBadCommand, postBootCommand, rollbackCommand } from './lifecycle-commands.js';
 import { REBOOT_LOCK_COMMANDS } from './reboot-lock-command.js';
 
-export const COMMANDS: Command[] = [statusCommand, slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, installCommand, checkCommand, updateCommand, daemonCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];
+export const COMMANDS: Command[] = [statusCommand, slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, installCommand, postBootCommand, rollbackCommand, clearBadCommand, checkCommand, updateCommand, daemonCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];

@@ -176,5 +176,8 @@ export async function runPostBoot(options: PostBootOptions): Promise<PostBootOut
     // good, so it is simply the committed version now.
     await saveEngineState(options.stateDir, { ...state, committedVersion: version, state: state.state === 'ROLLED_BACK' ? 'ROLLED_BACK' : 'IDLE' });
   }
+  // Nothing is in flight, so this host must not hold the fleet's reboot lock: give it back (idempotent).
+  // This also frees a lock left behind by a rollback reboot or a crash (locksmith's stuck-lock problem).
+  await quietly('release the reboot lock', options.releaseLock);
   return { action: 'steady', slot: booted, version };
 }

@@ -1,0 +1,84 @@
+// The lifecycle commands end to end through the CLI: install, "reboot", post-boot, rollback, clear-bad.
+
+import assert from 'node:assert/strict';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCli } from '../../fixtures/cli.js';
+import { cgptFlags } from '../../fixtures/disk.js';
+import { makeInstallEnv } from '../../fixtures/install-env.js';
+import { makeRebootRecorder } from '../../fixtures/reboot-recorder.js';
+import { makeTempDir } from '../../fixtures/tmp.js';
+import { simulateBoot } from '../../partition/boot-control.js';
+import { openGptprioBootControl } from '../../partition/gptprio.js';
+
+async function scene(t: { after(fn: () => unknown): void }, healthScript: string) {
+  const dir = await makeTempDir(t);
+  const env = await makeInstallEnv(t, dir);
+  const healthDir = path.join(dir, 'health.d');
+  await mkdir(healthDir);
+  await writeFile(path.join(healthDir, '10-app'), `#!/bin/sh\n${healthScript}\n`);
+  await chmod(path.join(healthDir, '10-app'), 0o755);
+  const recorder = await makeRebootRecorder(dir);
+  const conf = path.join(dir, 'update.conf');
+  await writeFile(conf, [`HEALTH_DIR=${healthDir}`, 'HEALTH_TIMEOUT=1s', `REBOOT_COMMAND=${recorder.command('host').join(' ')}`, ''].join('\n'));
+  // --booted comes last so a test can override it for the next "boot".
+  const common = (booted: 'A' | 'B') => ['--disk', env.disk.path, '--state-dir', env.stateDir, '--config', conf, '--booted', booted];
+  const boot = async () => (await simulateBoot((await openGptprioBootControl(env.disk.path)).control)).slot;
+  return { env, recorder, common, boot };
+}
+
+test('abupdate post-boot commits a healthy new slot and says so', async (t) => {
+  const { env, common, boot, recorder } = await scene(t, 'exit 0');
+  assert.equal((await runCli(['install', env.url, ...env.options])).code, 0);
+  assert.equal(await boot(), 'B');
+  const result = await runCli(['post-boot', ...common('B'), '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.json().action, 'committed');
+  assert.equal(result.json().version, '2.0.0');
+  assert.deepEqual(await cgptFlags(env.disk.path, 3), { priority: 2, tries: 0, successful: true });
+  assert.deepEqual(await recorder.rebooted(), []);
+  const human = await runCli(['post-boot', ...common('B')]);
+  assert.match(human.stdout, /Slot B \(version 2\.0\.0\) is committed; nothing to do\./);
+});
+
+test('abupdate post-boot rolls a failing slot back, reboots, and the version is refused until cleared', async (t) => {
+  const { env, common, boot, recorder } = await scene(t, 'echo "app is not answering"; exit 1');
+  assert.equal((await runCli(['install', env.url, ...env.options])).code, 0);
+  assert.equal(await boot(), 'B');
+  const result = await runCli(['post-boot', ...common('B')]);
+  assert.equal(result.code, 1);
+  assert.match(result.stdout, /failed its health check and is marked bad; rebooting into the other slot/);
+  assert.match(result.stdout, /10-app \(exit code 1: app is not answering\)/);
+  assert.deepEqual(await recorder.rebooted(), ['host'], 'REBOOT_COMMAND ran although REBOOT_STRATEGY is not set to reboot now');
+  assert.equal(await boot(), 'A');
+
+  const again = await runCli(['install', env.url, ...env.options]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /ERR_BAD_VERSION/);
+
+  const cleared = await runCli(['clear-bad', '2.0.0', '--state-dir', env.stateDir, '--json']);
+  assert.deepEqual(cleared.json(), { cleared: ['2.0.0'], badVersions: [] });
+  const unknown = await runCli(['clear-bad', '9.9.9', '--state-dir', env.stateDir]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /Cannot clear version "9\.9\.9": it is not recorded as bad/);
+  assert.equal((await runCli(['install', env.url, ...env.options])).code, 0, 'installable again once cleared');
+});
+
+test('abupdate rollback refuses an empty other slot, and after a commit brings the old slot back with --reboot', async (t) => {
+  const { env, common, boot, recorder } = await scene(t, 'exit 0');
+  const refused = await runCli(['rollback', ...common('A'), '--json']);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.json().error.code, 'ERR_ROLLBACK');
+  assert.deepEqual(await cgptFlags(env.disk.path, 3), { priority: 0, tries: 0, successful: false });
+
+  assert.equal((await runCli(['install', env.url, ...env.options])).code, 0);
+  assert.equal(await boot(), 'B');
+  assert.equal((await runCli(['post-boot', ...common('B')])).code, 0);
+  const rolled = await runCli(['rollback', ...common('B'), '--reboot']);
+  assert.equal(rolled.code, 0, rolled.stderr);
+  assert.match(rolled.stdout, /Slot A boots next; slot B stays the fallback\.\nRebooting now\./);
+  assert.deepEqual(await recorder.rebooted(), ['host']);
+  assert.equal(await boot(), 'A');
+  assert.deepEqual(await cgptFlags(env.disk.path, 2), { priority: 2, tries: 0, successful: true });
+});

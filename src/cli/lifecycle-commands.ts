@@ -1,0 +1,175 @@
+// `abupdate post-boot`, `abupdate rollback [--reboot] [--force]`, `abupdate clear-bad [VERSION]`:
+// the commit-or-rollback decision after a reboot, the manual rollback, and forgiving a bad version.
+
+import { UpdaterError } from '../../common/errors.js';
+import { loadEngineState, saveEngineState } from '../engine/state-store.js';
+import type { HealthReport } from '../lifecycle/health.js';
+import { rollbackToOther } from '../lifecycle/manual-rollback.js';
+import { runPostBoot, type PostBootOutcome } from '../lifecycle/post-boot.js';
+import { rebootConfigFromValues, readMachineId } from '../reboot/reboot-config.js';
+import { applyRebootStrategy, releaseRebootLock, type RebootConfig } from '../reboot/strategy.js';
+import { COMMON_HELP, COMMON_OPTIONS, report, type Command, type CommandContext } from './command.js';
+import { resolveEngineDirs } from './engine-context.js';
+import { openSlotContext, requireBooted, SLOT_CONTEXT_HELP, SLOT_CONTEXT_OPTIONS, slotsReport, slotsTable } from './slot-context.js';
+
+const LIFECYCLE_OPTIONS = { ...SLOT_CONTEXT_OPTIONS, 'state-dir': COMMON_OPTIONS['state-dir'], 'run-dir': COMMON_OPTIONS['run-dir'] } as const;
+const LIFECYCLE_HELP = [...SLOT_CONTEXT_HELP, COMMON_HELP['state-dir']];
+
+async function rebootConfig(ctx: CommandContext): Promise<{ cfg: RebootConfig; stateDir: string; config: Awaited<ReturnType<typeof resolveEngineDirs>>['config'] }> {
+  const dirs = await resolveEngineDirs(ctx.values, ctx.env);
+  const v = dirs.config.values;
+  const needsId = v.REBOOT_STRATEGY === 'etcd-lock' || v.REBOOT_STRATEGY === 'fleetlock';
+  const machineId = needsId ? await readMachineId(v.MACHINE_ID_PATH) : '';
+  return { cfg: rebootConfigFromValues(v, { machineId }), stateDir: dirs.stateDir, config: dirs.config };
+}
+
+/** Reboots now, whatever REBOOT_STRATEGY and its window say (the lock, if any, is already held). */
+function rebootNow(cfg: RebootConfig, log: (line: string) => void): Promise<void> {
+  return applyRebootStrategy({ ...cfg, strategy: 'reboot', window: undefined }, { log }).then(() => undefined);
+}
+
+function healthLine(health: HealthReport): string {
+  if (health.results.length === 0) return 'no health checks configured';
+  const failed = health.results.filter((r) => !r.ok);
+  return failed.length === 0
+    ? `${health.results.length} health check(s) passed`
+    : `${failed.length} of ${health.results.length} health check(s) failed: ${failed.map((r) => `${r.name} (${r.detail})`).join('; ')}`;
+}
+
+function describeOutcome(outcome: PostBootOutcome): string {
+  const v = (version: string | null) => (version ? ` (version ${version})` : '');
+  switch (outcome.action) {
+    case 'committed':
+      return `Slot ${outcome.slot}${v(outcome.version)} is committed: ${healthLine(outcome.health)}.`;
+    case 'rolled-back':
+      return `Slot ${outcome.slot}${v(outcome.version)} failed its health check and is marked bad; rebooting into the other slot.\n${healthLine(outcome.health)}.`;
+    case 'kept-failing':
+      return `Slot ${outcome.slot}${v(outcome.version)} failed its health check, but the other slot cannot boot, so it stays committed.\n${healthLine(outcome.health)}.`;
+    case 'rollback-detected':
+      return `The update to ${outcome.badVersion ?? 'the new version'} did not come up (its tries ran out); slot ${outcome.slot} runs again. The version is recorded as bad.`;
+    case 'pending-reboot':
+      return `Slot ${outcome.next} holds an update and boots next; nothing to decide until the reboot.`;
+    case 'steady':
+      return `Slot ${outcome.slot}${v(outcome.version)} is committed; nothing to do.`;
+  }
+}
+
+export const postBootCommand: Command = {
+  name: 'post-boot',
+  summary: 'After a reboot: run the health checks and commit the booted slot, or roll back',
+  help: [
+    'Usage: abupdate post-boot [--disk PATH] [--booted A|B] [--config FILE] [--state-dir DIR] [--json]',
+    '',
+    'Runs on every boot (abupdate-post-boot.service). If the booted slot is on trial, runs the health',
+    'checks (executables in HEALTH_DIR, units in HEALTH_UNITS, retried until HEALTH_TIMEOUT):',
+    '  all pass  -> mark-good, raise the anti-rollback floor, release the reboot lock',
+    '  any fails -> mark-bad, record the version as bad, reboot into the other slot (whatever',
+    '               REBOOT_STRATEGY says: the host runs a version that failed)',
+    'If the host came up on the old slot although an update was activated (the new slot never',
+    'reached this point), the rollback is recorded and the version marked bad.',
+    'Exit status: 0 when the host runs a committed slot, 1 when the check failed.',
+    '',
+    'Options:',
+    ...LIFECYCLE_HELP,
+  ].join('\n'),
+  options: LIFECYCLE_OPTIONS,
+  async run(ctx) {
+    const sc = await openSlotContext(ctx.values, ctx.env);
+    const booted = requireBooted(sc);
+    const { cfg, stateDir, config } = await rebootConfig(ctx);
+    const log = (line: string): void => {
+      ctx.stderr.write(`${line}\n`);
+    };
+    const v = config.values;
+    const outcome = await runPostBoot({
+      control: sc.control,
+      booted,
+      stateDir,
+      health: { dir: v.HEALTH_DIR, units: v.HEALTH_UNITS, timeoutMs: v.HEALTH_TIMEOUT ?? 300_000 },
+      reboot: () => rebootNow(cfg, log),
+      releaseLock: async () => {
+        await releaseRebootLock(cfg, { log });
+      },
+      log,
+      signal: ctx.signal,
+    });
+    const status = await sc.control.status();
+    report(ctx, `${describeOutcome(outcome)}\n\n${slotsTable(await slotsReport(sc, status))}`, { ...outcome, slots: (await slotsReport(sc, status)).slots });
+    return outcome.action === 'rolled-back' || outcome.action === 'kept-failing' ? 1 : 0;
+  },
+};
+
+export const rollbackCommand: Command = {
+  name: 'rollback',
+  summary: 'Boot the other slot next, if it holds a committed image',
+  help: [
+    'Usage: abupdate rollback [--reboot] [--force] [--disk PATH] [--booted A|B] [--json]',
+    '',
+    'Manual rollback: the other slot boots next as a committed slot (no health gate after the',
+    'reboot), and the slot left behind stays the fallback; its version is not marked bad. Refused',
+    'when the other slot is empty, bad or was never committed. An update waiting for its reboot is',
+    'dropped. Works whether or not the daemon runs.',
+    '',
+    'Options:',
+    '  --reboot               reboot now (REBOOT_COMMAND)',
+    '  --force                also roll to a slot that is not committed: it gets one trial boot, and',
+    '                         the bootloader falls back to the booted slot if it fails',
+    ...LIFECYCLE_HELP,
+  ].join('\n'),
+  options: { ...LIFECYCLE_OPTIONS, reboot: { type: 'boolean' }, force: { type: 'boolean' } },
+  async run(ctx) {
+    const sc = await openSlotContext(ctx.values, ctx.env);
+    const booted = requireBooted(sc);
+    const { cfg, stateDir } = await rebootConfig(ctx);
+    const log = (line: string): void => {
+      ctx.stderr.write(`${line}\n`);
+    };
+    const result = await rollbackToOther({ control: sc.control, booted, stateDir, force: ctx.values.force === true, log });
+    const table = slotsTable(await slotsReport(sc, result.status));
+    const lines = [
+      `Slot ${result.to}${result.version ? ` (version ${result.version})` : ''} boots next${result.mode === 'trial' ? ' on trial (one try)' : ''}; slot ${result.from} stays the fallback.`,
+      ...(result.droppedUpdate ? [`The pending update to ${result.droppedUpdate} was dropped.`] : []),
+      ctx.values.reboot === true ? 'Rebooting now.' : 'Reboot to use it (or run again with --reboot).',
+    ];
+    report(ctx, `${lines.join('\n')}\n\n${table}`, { ...result, status: undefined, slots: (await slotsReport(sc, result.status)).slots, rebooting: ctx.values.reboot === true });
+    if (ctx.values.reboot === true) await rebootNow(cfg, log);
+    return 0;
+  },
+};
+
+export const clearBadCommand: Command = {
+  name: 'clear-bad',
+  summary: 'Allow a version that failed on this host to be installed again',
+  help: [
+    'Usage: abupdate clear-bad [VERSION] [--state-dir DIR] [--json]',
+    '',
+    'A version that failed its health check, or never came up, is recorded as bad and not installed',
+    'again until a newer one is offered. This forgets VERSION (or, without it, every bad version).',
+    '',
+    'Options:',
+    COMMON_HELP['state-dir'],
+    COMMON_HELP.config,
+    COMMON_HELP.json,
+  ].join('\n'),
+  options: { json: COMMON_OPTIONS.json, config: COMMON_OPTIONS.config, 'state-dir': COMMON_OPTIONS['state-dir'] },
+  maxPositionals: 1,
+  async run(ctx) {
+    const dirs = await resolveEngineDirs(ctx.values, ctx.env);
+    const state = await loadEngineState(dirs.stateDir);
+    const version = ctx.positionals[0];
+    if (version !== undefined && !state.badVersions.includes(version)) {
+      throw new UpdaterError('ERR_USAGE', `Cannot clear version "${version}": it is not recorded as bad`, {
+        data: { badVersions: state.badVersions },
+        hint: state.badVersions.length > 0 ? `Bad versions: ${state.badVersions.join(', ')}.` : 'No version is recorded as bad.',
+      });
+    }
+    const cleared = version === undefined ? state.badVersions : [version];
+    const remaining = state.badVersions.filter((b) => !cleared.includes(b));
+    await saveEngineState(dirs.stateDir, { ...state, badVersions: remaining });
+    report(ctx, cleared.length === 0 ? 'No version was recorded as bad.' : `Cleared: ${cleared.join(', ')}. Still bad: ${remaining.join(', ') || 'none'}.`, {
+      cleared,
+      badVersions: remaining,
+    });
+    return 0;
+  },
+};
