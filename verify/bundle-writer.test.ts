@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPrivateKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -64,6 +64,10 @@ test('createBundle() writes a ustar file that GNU tar lists and extracts, at the
     assert.equal(createHash('sha256').update(bytes).digest('hex'), chunk.sha256, `chunk ${chunk.index} sits at bundleOffset`);
   }
   assert.equal(layout.chunks.at(-1)?.size, 300_000 - 4 * 65536);
+  const signature = file.subarray(layout.signatureOffset, layout.signatureOffset + 64);
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(keys.publicKey.bytes).toString('base64url') }, format: 'jwk' });
+  assert.equal(nodeVerify(null, manifestBytes, publicKey, signature), true, "Node's crypto accepts the bundle's signature");
+  assert.ok(file.subarray(layout.signatureOffset + 64, layout.imageHeaderOffset).every((b) => b === 0));
   assert.equal(file.length, layout.totalSize);
 });
 
