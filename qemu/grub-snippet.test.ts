@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { PROJECT_ROOT } from '../fixtures/cli.js';
@@ -40,7 +40,7 @@ describe('partition/grub/abupdate-ab.cfg in stock GRUB', { timeout: 10 * 60_000 
   let efi: string;
 
   before(async () => {
-    const dir = await makeTempDir({ after: () => undefined }, 'abupdate-grub-');
+    const dir = await makeTempDir({ after }, 'abupdate-grub-');
     await writeFile(path.join(dir, 'embed.cfg'), EMBED_CFG);
     efi = path.join(dir, 'BOOTX64.EFI');
     await execa('grub-mkstandalone', [
@@ -82,7 +82,7 @@ describe('partition/grub/abupdate-ab.cfg in stock GRUB', { timeout: 10 * 60_000 
     ['falls back to A when B has no tries and no commit', { ORDER: 'B A', A_OK: '1', A_TRY: '0', B_OK: '0', B_TRY: '0' }, 'A', { B_TRY: '0', A_TRY: '0' }],
     ['spends a try of a committed slot too (as gptprio.next)', { ORDER: 'A B', A_OK: '0', A_TRY: '0', B_OK: '1', B_TRY: '3' }, 'B', { B_TRY: '2' }],
     ['never boots a slot missing from ORDER', { ORDER: 'A', A_OK: '0', A_TRY: '0', B_OK: '1', B_TRY: '0' }, '', {}],
-    ['boots a good slot with no tries without writing', { ORDER: 'A B', A_OK: '1', A_TRY: '0', B_OK: '1', B_TRY: '0' }, 'A', {}],
+    ['boots a good slot with no tries and leaves grubenv as it was', { ORDER: 'A B', A_OK: '1', A_TRY: '0', B_OK: '1', B_TRY: '0' }, 'A', {}],
   ];
 
   for (const [name, env, slot, changed] of cases) {
