@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, type CliResult } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor, TEST_BOOT_ID, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
@@ -205,4 +205,39 @@ test('abupdate check works without a daemon (directly, same requests) and throug
   assert.equal(checks.length, 3);
   for (const r of checks) assert.deepEqual(Object.keys(r.app).sort(), [...APP_ATTRIBUTES].sort());
   assert.equal((await loadEngineState(env.stateDir)).state, 'IDLE', 'check installs nothing');
+});
+
+test('daemon after the reboot reports 3/2 with previousversion; back on the old version it reports a rollback (3/0, 44)', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  env.omaha.setPackage(omahaPackageFor(env));
+  const update = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+  assert.equal(update.code, 0, update.stderr);
+  assert.equal(update.json().via, 'direct');
+  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}`), ['13/1', '14/1', '3/1']);
+
+  // Same boot: nothing to report yet.
+  const same = await runCli(['check', ...env.flags, '--json'], { env: env.env });
+  assert.equal(same.json().outcome, 'available');
+  assert.equal(env.omaha.events.length, 3);
+
+  // "Reboot" into slot B (new boot id): the next check carries 3/2 previousversion=1.0.0, once.
+  await writeFile(env.bootIdPath, '99999999-2222-3333-4444-555555555555\n');
+  const flagsB = env.flags.map((f) => (f === 'A' ? 'B' : f));
+  await startDaemon(t, { ...env, flags: flagsB });
+  await waitFor('the first check after the reboot', () => env.omaha.events.length >= 4);
+  const complete = env.omaha.requests.find((r) => r.events.some((e) => e.type === 3 && e.result === 2));
+  assert.ok(complete?.updatecheck, 'the 3/2 event rides on an update check, as update_engine sends it');
+  assert.deepEqual(complete?.events, [{ type: 3, result: 2, previousVersion: '1.0.0', appVersion: '2.0.0', machineId: TEST_MACHINE_ID }]);
+  assert.equal(complete?.answer, 'noupdate');
+});
+
+test('daemon reports a rollback (3/0 errorcode 44) when the host is back on the old version after a reboot', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  env.omaha.setPackage(omahaPackageFor(env));
+  assert.equal((await runCli(['update', ...env.flags], { env: env.env })).code, 0);
+  await writeFile(env.bootIdPath, '88888888-2222-3333-4444-555555555555\n');
+  env.omaha.setPackage(null);
+  await startDaemon(t, env);
+  await waitFor('the rollback report', () => env.omaha.events.length >= 4);
+  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}/${e.errorCode ?? ''}`), ['13/1/', '14/1/', '3/1/', '3/0/44']);
 });
