@@ -2,7 +2,8 @@
 // table of grubenv states and checks the slot it chose and the grubenv it left, byte for byte via grub-editenv.
 
 import assert from 'node:assert/strict';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
@@ -38,9 +39,11 @@ async function listGrubenv(file: string): Promise<Env> {
 
 describe('partition/grub/abupdate-ab.cfg in stock GRUB', { timeout: 10 * 60_000 }, () => {
   let efi: string;
+  let dir: string;
+  after(() => rm(dir, { recursive: true, force: true }));
 
   before(async () => {
-    const dir = await makeTempDir({ after }, 'abupdate-grub-');
+    dir = await mkdtemp(path.join(tmpdir(), 'abupdate-grub-'));
     await writeFile(path.join(dir, 'embed.cfg'), EMBED_CFG);
     efi = path.join(dir, 'BOOTX64.EFI');
     await execa('grub-mkstandalone', [
