@@ -229,6 +229,7 @@ test('daemon after the reboot reports 3/2 with previousversion; back on the old 
   assert.ok(complete?.updatecheck, 'the 3/2 event rides on an update check, as update_engine sends it');
   assert.deepEqual(complete?.events, [{ type: 3, result: 2, previousVersion: '1.0.0', appVersion: '2.0.0', machineId: TEST_MACHINE_ID }]);
   assert.equal(complete?.answer, 'noupdate');
+  assert.equal(complete?.app.alephversion, '1.0.0', 'alephversion stays the first version this host ran');
 });
 
 test('daemon reports a rollback (3/0 errorcode 44) when the host is back on the old version after a reboot', async (t) => {

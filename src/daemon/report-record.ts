@@ -1,7 +1,7 @@
 // Remembers, across the reboot, which update was installed from which version, so the first start after it can
 // report "complete after reboot" (Omaha 3/2 with previousversion) or a rollback (3/0, errorcode 44), like update_engine.
 
-import { open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { UpdateEvent } from '../sources/source.js';
@@ -65,4 +65,29 @@ export function startupReport(record: ReportRecord | null, currentVersion: strin
   }
   // Some third version: the record is stale (manual install, reimage); drop it.
   return { event: null, clear: true };
+}
+
+export const ALEPH_VERSION_FILE = 'aleph-version';
+
+/**
+ * The version this host first ran abupdate with (Omaha alephversion, update_engine's "aleph-version" pref):
+ * read from STATE_DIR/aleph-version, written there with the current version the first time.
+ */
+export async function alephVersion(stateDir: string, currentVersion: string): Promise<string> {
+  const file = path.join(stateDir, ALEPH_VERSION_FILE);
+  try {
+    const text = (await readFile(file, 'utf8')).trim();
+    if (text !== '') return text;
+  } catch {
+    // first run: remember the current version below
+  }
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const temp = `${file}.tmp`;
+    await writeFile(temp, `${currentVersion}\n`, { mode: 0o600 });
+    await rename(temp, file);
+  } catch {
+    // a read-only state dir only loses the record, not the request
+  }
+  return currentVersion;
 }

@@ -13,7 +13,7 @@ import { createOmahaSource } from '../sources/omaha-source.js';
 import type { Offer, ReportContext, UpdateEvent, UpdateSource } from '../sources/source.js';
 import { createStaticSource } from '../sources/static-source.js';
 import type { EngineSeam } from './engine-seam.js';
-import { loadReportRecord, saveReportRecord, startupReport } from './report-record.js';
+import { alephVersion, loadReportRecord, saveReportRecord, startupReport } from './report-record.js';
 import { createScheduler, type InstallStepOptions, type Scheduler, type SchedulerOptions } from './scheduler.js';
 import { downloadOffer, pruneStagedDownloads } from './staged-download.js';
 
@@ -72,7 +72,8 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   const downloadDir = path.join(options.stateDir, 'download');
 
   async function reportContext(interactive: boolean, signal?: AbortSignal): Promise<ReportContext> {
-    return { currentVersion: await engine.currentVersion(), interactive, ...(signal ? { signal } : {}) };
+    const currentVersion = await engine.currentVersion();
+    return { currentVersion, alephVersion: await alephVersion(options.stateDir, currentVersion), interactive, ...(signal ? { signal } : {}) };
   }
 
   async function report(event: UpdateEvent, ctx: ReportContext): Promise<void> {
