@@ -8,6 +8,12 @@ import { openSlotContext, resolveSlotArgument, SLOT_CONTEXT_HELP, SLOT_CONTEXT_O
 
 type Operation = 'mark-good' | 'mark-bad' | 'mark-active';
 
+const SUMMARY: Record<Operation, string> = {
+  'mark-good': 'commit a slot (default: the booted one): good, first, no more tries',
+  'mark-bad': 'mark a slot (default: the booted one) bad: never booted until re-activated',
+  'mark-active': 'boot a slot next with N tries; the other slot stays the fallback',
+};
+
 const DOES: Record<Operation, string[]> = {
   'mark-good': [
     'Commits SLOT (default: the booted slot): it is good, needs no more tries, and boots first.',
@@ -34,7 +40,7 @@ function makeMarkCommand(operation: Operation): Command {
   const usage = active ? `abupdate ${operation} SLOT [--tries N]` : `abupdate ${operation} [SLOT]`;
   return {
     name: operation,
-    summary: DOES[operation][0]!.replace(/ \(default: the booted slot\)/, '').replace(/\.$/, ''),
+    summary: SUMMARY[operation],
     help: [
       `Usage: ${usage} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--json]`,
       '',
