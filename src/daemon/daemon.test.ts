@@ -9,6 +9,7 @@ import { runCli, type CliResult } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor, TEST_BOOT_ID, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { cgptFlags } from '../../fixtures/disk.js';
 import { bootedSnapshot, hashRange } from '../../fixtures/install-env.js';
+import { makeRebootRecorder } from '../../fixtures/reboot-recorder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { loadEngineState } from '../engine/state-store.js';
 import { controlRequest, isDaemonRunning } from './control-client.js';
@@ -241,4 +242,15 @@ test('daemon reports a rollback (3/0 errorcode 44) when the host is back on the 
   await startDaemon(t, env);
   await waitFor('the rollback report', () => env.omaha.events.length >= 4);
   assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}/${e.errorCode ?? ''}`), ['13/1/', '14/1/', '3/1/', '3/0/44']);
+});
+
+test('daemon applies REBOOT_STRATEGY=reboot after an install: REBOOT_COMMAND runs once', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  const recorder = await makeRebootRecorder(env.dir);
+  await env.writeConfig({ REBOOT_STRATEGY: 'reboot', REBOOT_COMMAND: recorder.command('host-1').join(' ') });
+  env.omaha.setPackage(omahaPackageFor(env));
+  await startDaemon(t, env);
+  await waitFor('the reboot command', async () => (await recorder.rebooted()).length > 0);
+  assert.deepEqual(await recorder.rebooted(), ['host-1']);
+  assert.equal((await loadEngineState(env.stateDir)).state, 'UPDATED_NEED_REBOOT', 'the reboot comes after the install');
 });
