@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor } from '../../fixtures/daemon-env.js';
+import { startHttpServer } from '../../fixtures/http-server.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { loadEngineState } from '../engine/state-store.js';
 
@@ -43,4 +44,17 @@ test('abupdate check with SERVER=disabled says so (ERR_CONFIG) without contactin
   assert.equal(result.code, 1);
   assert.match(result.stderr, /Cannot check for updates: SERVER is "disabled" \[ERR_CONFIG\]/);
   assert.equal(env.omaha.requests.length, 0);
+});
+
+test('abupdate update falls back to the next Omaha URL when the first one is unreachable', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  const dead = await startHttpServer({});
+  const deadOrigin = dead.origin;
+  await dead.close();
+  env.omaha.setPackage({ ...omahaPackageFor(env), urlBase: deadOrigin, mirrors: [env.server.origin] });
+  const result = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.json().outcome, 'installed');
+  assert.match(result.stderr, /warn: Cannot download .*; trying the next URL/);
+  assert.equal((await loadEngineState(env.stateDir)).state, 'UPDATED_NEED_REBOOT');
 });

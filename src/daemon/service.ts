@@ -84,6 +84,30 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     }
   }
 
+  /** Tries each URL of the offer in order; a later mirror continues the partial file an earlier one left. */
+  async function downloadFromMirrors(offer: Offer, step: InstallStepOptions) {
+    const urls = offer.urls.length > 0 ? offer.urls : [offer.url];
+    for (let i = 0; ; i++) {
+      const url = urls[i] ?? offer.url;
+      try {
+        return await downloadOffer(
+          { ...offer, url },
+          {
+            dir: downloadDir,
+            signal: step.signal,
+            onProgress: (done, total) => step.onProgress({ phase: 'download', bytesDone: done, bytesTotal: total }),
+            ...(options.http ? { http: options.http } : {}),
+          },
+        );
+      } catch (caught) {
+        const error = toUpdaterError(caught, `download ${offer.version}`);
+        const transient = ['ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_HTTP_STATUS', 'ERR_HTTP_RANGE'].includes(error.code);
+        if (!transient || i + 1 >= urls.length || step.signal.aborted) throw error;
+        logger.warn(`${error.message}; trying the next URL`, { url: urls[i + 1] });
+      }
+    }
+  }
+
   async function install(offer: Offer, step: InstallStepOptions): Promise<{ alreadyInstalled: boolean }> {
     if ((await engine.pendingVersion()) === offer.version) {
       logger.info('update already installed, waiting for the reboot', { version: offer.version });
@@ -93,12 +117,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     const previousVersion = ctx.currentVersion;
     try {
       await report({ kind: 'download-started', version: offer.version }, ctx);
-      const staged = await downloadOffer(offer, {
-        dir: downloadDir,
-        signal: step.signal,
-        onProgress: (done, total) => step.onProgress({ phase: 'download', bytesDone: done, bytesTotal: total }),
-        ...(options.http ? { http: options.http } : {}),
-      });
+      const staged = await downloadFromMirrors(offer, step);
       logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size, resumedBytes: staged.resumedBytes });
       await report({ kind: 'download-finished', version: offer.version }, ctx);
       const result = await engine.install(staged.path, { signal: step.signal, onProgress: step.onProgress });

@@ -13,6 +13,8 @@ export interface OmahaServerPackage {
   size: number;
   /** base64 SHA-256 of the package file (the postinstall action's sha256). */
   sha256: string;
+  /** More codebases, listed after urlBase (mirrors). */
+  mirrors?: string[];
 }
 
 /** How the server answers update checks: normally, or broken in one of the ways tests need. */
@@ -129,7 +131,7 @@ export async function startOmahaServer(options: OmahaServerOptions = {}): Promis
     const sha256 = mode.kind === 'wrong-sha256' ? Buffer.alloc(32, 0xee).toString('base64') : pkg.sha256;
     return (
       `  <updatecheck status="ok"${poll}>\n` +
-      `   <urls>\n    <url codebase="${xmlEscape(pkg.urlBase)}"></url>\n   </urls>\n` +
+      `   <urls>\n${[pkg.urlBase, ...(pkg.mirrors ?? [])].map((u) => `    <url codebase="${xmlEscape(u)}"></url>\n`).join('')}   </urls>\n` +
       `   <manifest version="${xmlEscape(pkg.version)}">\n` +
       `    <packages>\n     <package name="${xmlEscape(pkg.name)}" hash="" size="${pkg.size}" required="true"></package>\n    </packages>\n` +
       `    <actions>\n     <action event="postinstall" sha256="${xmlEscape(sha256)}" DisablePayloadBackoff="true"></action>\n    </actions>\n` +
