@@ -15,11 +15,11 @@ const PROBE = [
   'echo "ABUPDATE-MARKER probe=cli $(abupdate --version | tr " " "=")"',
   // busybox-static's wget segfaults in static glibc's resolver: the guest's HTTP client is node.
   `echo "ABUPDATE-MARKER probe=http body=$(node -e "fetch('http://10.0.2.100:8080/probe').then((r) => r.text()).then((t) => process.stdout.write(t))")"`,
-  'echo "written by boot of $ABUPDATE_BOOTED_SLOT" > /var/lib/abupdate/probe.txt',
+  'echo "written by boot of $GUEST_BOOTED_SLOT" > /var/lib/abupdate/probe.txt',
 ].join('\n');
 
 /** Version 2.0.0 carries its own boot behaviour: what runs when the harness passes no command. */
-const V2_BOOT_SH = 'echo "ABUPDATE-MARKER probe=slot-boot-sh version=$ABUPDATE_VERSION"\n';
+const V2_BOOT_SH = 'echo "ABUPDATE-MARKER probe=slot-boot-sh version=$GUEST_VERSION"\n';
 
 describe('QEMU boot paths', { timeout: 15 * 60_000 }, () => {
   let guest: Guest;

@@ -108,12 +108,12 @@ fi
 
 # What the slot's init needs to know about this boot.
 {
-  echo "ABUPDATE_BOOTED_SLOT=$slot"
-  echo "ABUPDATE_BOOT_PATH=$boot"
-  echo "ABUPDATE_DISK=$DISK"
-  echo "ABUPDATE_SLOT_DEVICE=${DISK}${root_part}"
-  echo "ABUPDATE_SLOT_STATE=$state"
-} > /newroot/run/abupdate-boot.env
+  echo "GUEST_BOOTED_SLOT=$slot"
+  echo "GUEST_BOOT_PATH=$boot"
+  echo "GUEST_DISK=$DISK"
+  echo "GUEST_SLOT_DEVICE=${DISK}${root_part}"
+  echo "GUEST_SLOT_STATE=$state"
+} > /newroot/run/guest-boot.env
 marker "stage=initramfs boot=$boot slot=$slot state=$state device=${DISK}${root_part}"
 
 mount --move /proc /newroot/proc

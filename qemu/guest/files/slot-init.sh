@@ -10,13 +10,13 @@ export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
 export HOME=/root
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -p /run/abupdate /var/lib/abupdate /var/log
-. /run/abupdate-boot.env
-export ABUPDATE_BOOTED_SLOT ABUPDATE_BOOT_PATH ABUPDATE_DISK ABUPDATE_SLOT_DEVICE ABUPDATE_SLOT_STATE
-ABUPDATE_VERSION=$(cat /etc/abupdate-version)
-export ABUPDATE_VERSION
+. /run/guest-boot.env
+export GUEST_BOOTED_SLOT GUEST_BOOT_PATH GUEST_DISK GUEST_SLOT_DEVICE GUEST_SLOT_STATE
+GUEST_VERSION=$(cat /etc/abupdate-version)
+export GUEST_VERSION
 
 marker() { echo "ABUPDATE-MARKER $* uptime=$(cut -d" " -f1 /proc/uptime)"; }
-marker "booted=$ABUPDATE_BOOTED_SLOT version=$ABUPDATE_VERSION boot=$ABUPDATE_BOOT_PATH state=$ABUPDATE_SLOT_STATE"
+marker "booted=$GUEST_BOOTED_SLOT version=$GUEST_VERSION boot=$GUEST_BOOT_PATH state=$GUEST_SLOT_STATE"
 
 fwcfg=/sys/firmware/qemu_fw_cfg/by_name/opt/abupdate/run/raw
 if [ -r "$fwcfg" ]; then
