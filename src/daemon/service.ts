@@ -45,9 +45,12 @@ export interface UpdateService {
   reportStartup(signal: AbortSignal): Promise<void>;
 }
 
+/** At most this many of an offer's URLs are tried in one round (a hostile answer may list thousands). */
+export const MAX_MIRRORS = 8;
+
 /** Transient failures keep a partial download for the next attempt; anything else discards it. */
 function keepsDownload(error: UpdaterError): boolean {
-  return ['ERR_ABORTED', 'ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_HTTP_STATUS', 'ERR_HTTP_RANGE', 'ERR_NO_SPACE', 'ERR_LOCKED'].includes(error.code);
+  return ['ERR_ABORTED', 'ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_HTTP_STATUS', 'ERR_HTTP_RANGE', 'ERR_LOCKED'].includes(error.code);
 }
 
 export async function createUpdateService(options: UpdateServiceOptions): Promise<UpdateService> {
@@ -86,7 +89,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
 
   /** Tries each URL of the offer in order; a later mirror continues the partial file an earlier one left. */
   async function downloadFromMirrors(offer: Offer, step: InstallStepOptions) {
-    const urls = offer.urls.length > 0 ? offer.urls : [offer.url];
+    const urls = (offer.urls.length > 0 ? offer.urls : [offer.url]).slice(0, MAX_MIRRORS);
     for (let i = 0; ; i++) {
       const url = urls[i] ?? offer.url;
       try {

@@ -7,12 +7,18 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { UpdaterError, type ErrorCode } from '../../common/errors.js';
 import { openByteSource } from '../download/byte-source.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
 import type { Offer } from '../sources/source.js';
+import { MAX_IMAGE_SIZE, MAX_MANIFEST_BYTES } from '../../verify/manifest.js';
+
+/** The largest bundle the format allows: the image, the manifest, the signature, tar headers and padding. */
+export const MAX_BUNDLE_SIZE = MAX_IMAGE_SIZE + MAX_MANIFEST_BYTES + 64 * 1024;
+/** Free space left over after a staged download, so the state dir never fills up completely. */
+export const FREE_SPACE_MARGIN = 64 * 1024 * 1024;
 
 export interface StagedDownloadOptions {
   /** Where partial and finished downloads live (STATE_DIR/download). */
@@ -61,10 +67,23 @@ export async function downloadOffer(offer: Offer, options: StagedDownloadOptions
   const done = await stat(finished).catch(() => undefined);
   if (done?.size === offer.size) return { path: finished, resumedBytes: offer.size, bytesDownloaded: 0 };
 
+  if (!Number.isSafeInteger(offer.size) || offer.size <= 0 || offer.size > MAX_BUNDLE_SIZE) {
+    throw new UpdaterError(mismatchCode(offer), `Cannot download ${offer.version}: the stated size ${offer.size} is not a possible bundle size (at most ${MAX_BUNDLE_SIZE})`, {
+      data: { size: offer.size },
+    });
+  }
   let start = (await stat(partial).catch(() => undefined))?.size ?? 0;
   if (start > offer.size) {
     await rm(partial, { force: true });
     start = 0;
+  }
+  const fs = await statfs(options.dir);
+  const free = fs.bavail * fs.bsize;
+  if (free < offer.size - start + FREE_SPACE_MARGIN) {
+    throw new UpdaterError('ERR_NO_SPACE', `Cannot download ${offer.version}: it needs ${offer.size - start} bytes in ${options.dir}, ${free} are free (keeping ${FREE_SPACE_MARGIN} spare)`, {
+      data: { dir: options.dir, needed: offer.size - start, free },
+      hint: 'Free space in the state dir (STATE_DIR), or move STATE_DIR to a larger file system.',
+    });
   }
   const hash = createHash('sha256');
   if (start > 0) await hashFile(partial, hash, options.signal);
