@@ -87,3 +87,13 @@ export function followControlEvents(runDir: string, onEvent: (event: Record<stri
     req.end();
   });
 }
+
+/** The running daemon's GET /status (see DaemonStatus in daemon.ts), or null when no daemon answers. */
+export async function readDaemonStatus<T = Record<string, unknown>>(runDir: string): Promise<T | null> {
+  try {
+    await access(controlSocketPath(runDir));
+    return await controlRequest<T>(runDir, 'GET', '/status', { timeoutMs: 2000 });
+  } catch {
+    return null;
+  }
+}

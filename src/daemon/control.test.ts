@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { isUpdaterError } from '../../common/errors.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { createMemoryLogger } from '../log.js';
-import { controlRequest, followControlEvents, isDaemonRunning } from './control-client.js';
+import { controlRequest, followControlEvents, isDaemonRunning, readDaemonStatus } from './control-client.js';
 import { controlSocketPath, startControlServer, type ControlHandlers } from './control.js';
 
 function handlers(): ControlHandlers & { emit(event: unknown): void; calls: string[] } {
@@ -50,6 +50,7 @@ test('control API answers GET /status, POST /check and POST /update over the Uni
   assert.deepEqual(await controlRequest(runDir, 'POST', '/update'), { kind: 'update', outcome: 'installed', offer: { version: '2.0.0' } });
   assert.deepEqual(h.calls, ['check', 'update']);
   assert.equal(await isDaemonRunning(runDir), true);
+  assert.deepEqual(await readDaemonStatus(runDir), { activity: 'idle', consecutiveFailures: 0 });
 });
 
 test('control API socket is mode 0600 in a 0700 run dir (a looser existing run dir is tightened)', async (t) => {
@@ -127,4 +128,5 @@ test('controlRequest() without a daemon fails with ERR_DAEMON and isDaemonRunnin
   const dir = await makeTempDir(t);
   await assert.rejects(controlRequest(dir, 'GET', '/status'), (e: unknown) => isUpdaterError(e, 'ERR_DAEMON') && /Cannot reach the daemon/.test(e.message));
   assert.equal(await isDaemonRunning(dir), false);
+  assert.equal(await readDaemonStatus(dir), null);
 });

@@ -7,7 +7,20 @@ import { rebootConfigFromValues } from '../reboot/reboot-config.js';
 import { applyRebootStrategy } from '../reboot/strategy.js';
 import type { Offer } from '../sources/source.js';
 import { startControlServer, type ControlHandlers } from './control.js';
+import type { Scheduler } from './scheduler.js';
 import { createUpdateService, type UpdateServiceOptions } from './service.js';
+
+/** What GET /status answers (JSON). */
+export interface DaemonStatus {
+  checking: 'enabled' | 'disabled';
+  server?: string;
+  protocol?: string;
+  group?: string;
+  currentVersion?: string;
+  /** Activity, next check, consecutive failures, last round, current offer, live install progress. */
+  scheduler?: ReturnType<Scheduler['status']>;
+  engine: { state: string; install: unknown; lastError: unknown; committedVersion: string | null };
+}
 
 export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'> {
   runDir: string;
@@ -24,7 +37,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const v = config.values;
   logger.info('abupdate daemon starting', { server: config.raw.SERVER, protocol: v.PROTOCOL, group: v.GROUP, interval: config.raw.CHECK_INTERVAL });
 
-  const engineStatus = async () => {
+  const engineStatus = async (): Promise<DaemonStatus['engine']> => {
     const state = await loadEngineState(options.stateDir, { warn: (m) => logger.warn(m) });
     return { state: state.state, install: state.install, lastError: state.lastError, committedVersion: state.committedVersion };
   };
@@ -35,7 +48,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     const control = await startControlServer({
       runDir: options.runDir,
       logger,
-      handlers: { status: async () => ({ checking: 'disabled', engine: await engineStatus() }), check: disabled, update: disabled, subscribe: () => () => undefined },
+      handlers: { status: async (): Promise<DaemonStatus> => ({ checking: 'disabled', engine: await engineStatus() }), check: disabled, update: disabled, subscribe: () => () => undefined },
     });
     options.onReady?.();
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -67,7 +80,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   });
   const { scheduler } = service;
   const handlers: ControlHandlers = {
-    status: async () => ({
+    status: async (): Promise<DaemonStatus> => ({
       checking: 'enabled',
       server: config.raw.SERVER,
       protocol: v.PROTOCOL,
