@@ -15,7 +15,7 @@ test('abupdate update prints "No update available." and exits 0 when the server 
   assert.equal(result.stdout, 'No update available.\n');
 });
 
-test('abupdate update installs with progress on stderr and a one-line result, then says it is already installed', async (t) => {
+test('abupdate update installs with progress on stderr and a one-line result, then only pings while the reboot is pending', async (t) => {
   const env = await makeDaemonEnv(t, await makeTempDir(t));
   env.omaha.setPackage(omahaPackageFor(env));
   const result = await runCli(['update', ...env.flags], { env: { ...env.env, ABUPDATE_LOG_LEVEL: 'info' } });
@@ -25,8 +25,10 @@ test('abupdate update installs with progress on stderr and a one-line result, th
   assert.match(result.stderr, /^info: update available version=2\.0\.0/m);
   assert.equal((await loadEngineState(env.stateDir)).state, 'UPDATED_NEED_REBOOT');
   const again = await runCli(['update', ...env.flags], { env: env.env });
-  assert.equal(again.stdout, 'Update 2.0.0 is already installed; reboot to start it.\n');
+  assert.equal(again.stdout, 'Update 2.0.0 is installed and waits for the reboot; reboot to start it.\n');
   assert.equal(env.omaha.events.length, 3, 'no second download');
+  const last = env.omaha.requests.at(-1);
+  assert.deepEqual([last?.ping, last?.updatecheck, last?.events.length], [true, false, 0], 'waiting for the reboot, it only pings (as update_engine)');
 });
 
 test('abupdate check exits 1 with the error code when the server answers an error status', async (t) => {

@@ -23,6 +23,8 @@ function describe(result: CycleJson): string {
       return `Installed ${offer?.version}; the new slot boots next. Reboot to start it.`;
     case 'already-installed':
       return `Update ${offer?.version} is already installed; reboot to start it.`;
+    case 'reboot-pending':
+      return `Update ${result.pendingVersion} is installed and waits for the reboot; reboot to start it.`;
     case 'error':
       return `Failed: ${result.error?.message ?? 'unknown error'}`;
   }

@@ -216,9 +216,9 @@ test('daemon after the reboot reports 3/2 with previousversion; back on the old 
   assert.equal(update.json().via, 'direct');
   assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}`), ['13/1', '14/1', '3/1']);
 
-  // Same boot: nothing to report yet.
+  // Same boot: nothing to report yet, and the check is a ping only.
   const same = await runCli(['check', ...env.flags, '--json'], { env: env.env });
-  assert.equal(same.json().outcome, 'available');
+  assert.deepEqual([same.json().outcome, same.json().pendingVersion], ['reboot-pending', '2.0.0']);
   assert.equal(env.omaha.events.length, 3);
 
   // "Reboot" into slot B (new boot id): the next check carries 3/2 previousversion=1.0.0, once.

@@ -12,7 +12,7 @@ import type { InstallProgress } from './scheduler.js';
 export interface EngineSeam {
   /** The version the booted slot runs. */
   currentVersion(): Promise<string>;
-  /** The version installed and waiting for a reboot, if any. */
+  /** The version installed into the other slot and waiting for a reboot into it, if any. */
   pendingVersion(): Promise<string | null>;
   /** Installs a local bundle file into the other slot (verified, read back, flipped). */
   install(bundle: string, options: { signal: AbortSignal; onProgress: (progress: InstallProgress) => void }): Promise<{ alreadyInstalled: boolean; version: string }>;
@@ -60,7 +60,9 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
     },
     async pendingVersion() {
       const state = await loadEngineState(options.stateDir, { warn });
-      return state.state === 'UPDATED_NEED_REBOOT' ? (state.install?.version ?? null) : null;
+      // Once booted into the target slot the wait is over, even before post-boot commits it.
+      const waiting = state.state === 'UPDATED_NEED_REBOOT' && state.install !== null && state.install.targetSlot !== booted;
+      return waiting ? (state.install?.version ?? null) : null;
     },
     async install(bundle, { signal, onProgress }) {
       const keyring = await loadKeyring(options.keyringDirs);

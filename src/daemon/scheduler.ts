@@ -61,7 +61,9 @@ export type CycleKind = 'scheduled' | 'check' | 'update';
 
 export interface CycleResult {
   kind: CycleKind;
-  outcome: 'noupdate' | 'available' | 'installed' | 'already-installed' | 'error';
+  outcome: 'noupdate' | 'available' | 'installed' | 'already-installed' | 'reboot-pending' | 'error';
+  /** With reboot-pending: the installed version waiting for the reboot. */
+  pendingVersion?: string;
   offer?: Offer;
   error?: UpdaterError;
   pollIntervalMs?: number;
@@ -148,7 +150,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       setActivity('checking');
       const checked = await options.steps.check({ interactive, signal: stopSignal });
       const poll = checked.pollIntervalMs === undefined ? {} : { pollIntervalMs: checked.pollIntervalMs };
-      if (checked.offer === null) {
+      if (checked.rebootPending !== undefined) {
+        result = { kind, outcome: 'reboot-pending', pendingVersion: checked.rebootPending, ...poll, startedAt, finishedAt: clock.now() };
+      } else if (checked.offer === null) {
         delete state.offer;
         result = { kind, outcome: 'noupdate', ...poll, startedAt, finishedAt: clock.now() };
       } else if (kind === 'check') {

@@ -147,7 +147,15 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     checkIntervalMs: config.values.CHECK_INTERVAL,
     logger,
     steps: {
-      check: async ({ interactive, signal }) => source.check(await reportContext(interactive, signal)),
+      check: async ({ interactive, signal }) => {
+        const ctx = await reportContext(interactive, signal);
+        const pending = await engine.pendingVersion();
+        if (pending === null) return source.check(ctx);
+        // Like update_engine in UPDATED_NEED_REBOOT: ping only. (Nebraska answers a full check from an
+        // instance that reported its download with error-updateInProgressOnInstance.)
+        await source.ping(ctx);
+        return { offer: null, rebootPending: pending };
+      },
       install,
     },
   });

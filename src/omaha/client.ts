@@ -49,3 +49,9 @@ export async function omahaSendEvent(options: OmahaClientOptions, event: OmahaEv
   const xml = buildOmahaRequest(options.info, { kind: 'event', interactive, event });
   await post(options, xml, `report event ${event.type}/${event.result} to ${options.server}`);
 }
+
+/** A ping-only request (update_engine sends these while an installed update waits for the reboot). */
+export async function omahaPing(options: OmahaClientOptions, interactive: boolean): Promise<void> {
+  const xml = buildOmahaRequest(options.info, { kind: 'ping', interactive });
+  await post(options, xml, `ping ${options.server}`);
+}

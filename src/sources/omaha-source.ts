@@ -1,6 +1,6 @@
 // The Omaha update source: update checks and events against an Omaha v3 server such as Nebraska.
 
-import { omahaCheck, omahaSendEvent, type OmahaClientOptions } from '../omaha/client.js';
+import { omahaCheck, omahaPing, omahaSendEvent, type OmahaClientOptions } from '../omaha/client.js';
 import { omahaEventFor, type OmahaEvent } from '../omaha/events.js';
 import type { HostIdentity } from '../omaha/host-identity.js';
 import type { OmahaClientInfo } from '../omaha/request.js';
@@ -71,6 +71,9 @@ export function createOmahaSource(options: OmahaSourceOptions): UpdateSource {
         return;
       }
       await omahaSendEvent(clientOptions(ctx), omahaEventFor(event), ctx.interactive);
+    },
+    async ping(ctx: ReportContext): Promise<void> {
+      await omahaPing(clientOptions(ctx), ctx.interactive);
     },
   };
 }

@@ -30,6 +30,8 @@ export interface CheckContext {
 
 export interface CheckResult {
   offer: Offer | null;
+  /** Set instead of asking for an offer while an installed update waits for its reboot: that version. */
+  rebootPending?: string;
   /** A poll interval the server asked for (Omaha updatecheck@PollInterval), in milliseconds. */
   pollIntervalMs?: number;
 }
@@ -50,4 +52,6 @@ export interface UpdateSource {
    * Best effort for the caller: it throws on a failed request, and the daemon logs and carries on.
    */
   report(event: UpdateEvent, ctx: ReportContext): Promise<void>;
+  /** Says "still here" without asking for an update (Omaha ping-only, as update_engine sends while it waits for the reboot). */
+  ping(ctx: ReportContext): Promise<void>;
 }

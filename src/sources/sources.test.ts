@@ -30,16 +30,19 @@ test('createOmahaSource() maps an Omaha offer (hex sha256, poll interval in ms) 
     pollIntervalMs: 60_000,
   });
   await source.report({ kind: 'download-started', version: '2.0.0' }, ctx);
+  await source.ping(ctx);
   await source.report({ kind: 'complete-after-reboot', version: '2.0.0', previousVersion: '1.0.0' }, { ...ctx, currentVersion: '2.0.0' });
-  assert.equal(server.requests.length, 3, 'complete-after-reboot waits for the next check');
+  assert.equal(server.requests.length, 4, 'complete-after-reboot waits for the next check');
   await source.check({ currentVersion: '2.0.0', interactive: false });
   await source.check({ currentVersion: '2.0.0', interactive: false });
+  assert.equal(server.requests[3]?.ping, true, 'ping() sends a ping-only request');
   assert.deepEqual(
     server.requests.map((r) => [r.updatecheck, r.app.track, r.app.version, r.events.map((e) => `${e.type}/${e.result}/${e.previousVersion ?? ''}`).join(',')]),
     [
       [true, 'beta', '1.0.0', ''],
       [true, 'beta', '1.0.0', ''],
       [false, 'beta', '1.0.0', '13/1/'],
+      [false, 'beta', '1.0.0', ''],
       [true, 'beta', '2.0.0', '3/2/1.0.0'],
       [true, 'beta', '2.0.0', ''],
     ],

@@ -77,5 +77,8 @@ export function createStaticSource(options: StaticSourceOptions): UpdateSource {
     async report(): Promise<void> {
       // A static server has nobody to tell; the daemon logs events itself.
     },
+    async ping(): Promise<void> {
+      // Nothing to tell a static server either.
+    },
   };
 }
