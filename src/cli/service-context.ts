@@ -7,7 +7,8 @@ import { createEngineSeam } from '../daemon/engine-seam.js';
 import type { UpdateServiceOptions } from '../daemon/service.js';
 import type { Logger } from '../log.js';
 import { COMMON_HELP, COMMON_OPTIONS, stringOption, type CommandContext, type OptionSpec } from './command.js';
-import { openEngineDisk, resolveEngineDirs } from './engine-context.js';
+import { resolveEngineDirs, type EngineDisk } from './engine-context.js';
+import { openSlotContext, requireBooted } from './slot-context.js';
 
 export const SERVICE_OPTIONS = {
   json: COMMON_OPTIONS.json,
@@ -15,6 +16,7 @@ export const SERVICE_OPTIONS = {
   disk: COMMON_OPTIONS.disk,
   booted: COMMON_OPTIONS.booted,
   bootloader: COMMON_OPTIONS.bootloader,
+  grubenv: COMMON_OPTIONS.grubenv,
   keyring: COMMON_OPTIONS.keyring,
   'state-dir': COMMON_OPTIONS['state-dir'],
   'run-dir': COMMON_OPTIONS['run-dir'],
@@ -28,6 +30,8 @@ export const SERVICE_HELP = [
   COMMON_HELP.config,
   COMMON_HELP.disk,
   COMMON_HELP.booted,
+  COMMON_HELP.bootloader,
+  COMMON_HELP.grubenv,
   COMMON_HELP.keyring,
   COMMON_HELP['state-dir'],
   COMMON_HELP['run-dir'],
@@ -71,7 +75,9 @@ export async function buildServiceOptions(ctx: CommandContext, logger: Logger): 
       hint: 'Set COMPATIBLE in /etc/abupdate/update.conf or pass --compatible S.',
     });
   }
-  const disk = await openEngineDisk(ctx.values, dirs.config);
+  // The disk (--disk, DISK, or the disk of the root), the boot control (gptprio or grubenv) and the booted slot.
+  const sc = await openSlotContext(ctx.values, ctx.env);
+  const disk: EngineDisk = { diskPath: sc.diskPath, control: sc.control, slots: sc.slots, booted: requireBooted(sc) };
   const currentVersion = stringOption(ctx.values, 'current-version');
   const engine = createEngineSeam({
     disk,

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, type CliResult } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor, TEST_BOOT_ID, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
@@ -253,4 +254,21 @@ test('daemon applies REBOOT_STRATEGY=reboot after an install: REBOOT_COMMAND run
   await waitFor('the reboot command', async () => (await recorder.rebooted()).length > 0);
   assert.deepEqual(await recorder.rebooted(), ['host-1']);
   assert.equal((await loadEngineState(env.stateDir)).state, 'UPDATED_NEED_REBOOT', 'the reboot comes after the install');
+});
+
+test('daemon with BOOTLOADER=grubenv installs and flips the GRUB environment block (as grub-editenv reads it)', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  const grubenv = `${env.dir}/grubenv`;
+  await execa('grub-editenv', [grubenv, 'create']);
+  await execa('grub-editenv', [grubenv, 'set', 'ORDER=A', 'A_OK=1', 'A_TRY=0']);
+  await env.writeConfig({ BOOTLOADER: 'grubenv', GRUBENV: grubenv });
+  env.omaha.setPackage(omahaPackageFor(env));
+  const update = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+  assert.equal(update.code, 0, update.stderr);
+  assert.equal(update.json().outcome, 'installed');
+  const vars = Object.fromEntries((await execa('grub-editenv', [grubenv, 'list'])).stdout.split('\n').map((l) => l.split('=', 2)));
+  assert.equal(vars.ORDER, 'B A');
+  assert.equal(vars.A_OK, '1');
+  assert.equal(vars.B_TRY, '1');
+  assert.notEqual(vars.B_OK, '1');
 });
