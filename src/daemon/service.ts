@@ -71,7 +71,14 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   const source: UpdateSource =
     config.values.PROTOCOL === 'omaha'
       ? createOmahaSource({ server, appId: config.values.APP_ID, group: config.values.GROUP, identity, updaterVersion: options.updaterVersion, ...timeout })
-      : createStaticSource({ server, channel: config.values.GROUP, keyring: () => loadKeyring(options.keyringDirs), compatible: options.compatible, ...timeout });
+      : createStaticSource({
+          server,
+          channel: config.values.GROUP,
+          keyring: () => loadKeyring(options.keyringDirs),
+          compatible: options.compatible,
+          seenFile: path.join(options.stateDir, 'channel-index-seen.json'),
+          ...timeout,
+        });
   const downloadDir = path.join(options.stateDir, 'download');
 
   async function reportContext(interactive: boolean, signal?: AbortSignal): Promise<ReportContext> {

@@ -103,3 +103,17 @@ test('createStaticSource() turns a missing index into ERR_HTTP_STATUS 404 and an
   await writeFile(`${indexPath}.sig`, Buffer.alloc(65));
   await assert.rejects(source.check({ currentVersion: '1.0.0', interactive: false }), (e: unknown) => isUpdaterError(e, 'ERR_RESPONSE_TOO_LARGE'));
 });
+
+test('createStaticSource() with seenFile refuses an older index after a restart too', async (t) => {
+  const { dir, http, indexPath, keys } = await staticSetup(t);
+  const seenFile = path.join(dir, 'seen.json');
+  const make = () => createStaticSource({ server: `${http.origin}/channels`, channel: 'stable', keyring: () => loadKeyring([keys.keyringDir]), seenFile });
+  assert.equal((await make().check({ currentVersion: '1.0.0', interactive: false })).offer?.version, '2.0.0');
+  const older = signChannelIndex(
+    { channel: 'stable', version: '1.9.0', compatible: 'acme', url: 'x.bundle', size: 1, sha256: SHA_HEX, created: '2026-11-01T00:00:00Z' },
+    keys.privateKey,
+  );
+  await writeFile(indexPath, older.bytes);
+  await writeFile(`${indexPath}.sig`, older.signature);
+  await assert.rejects(make().check({ currentVersion: '1.0.0', interactive: false }), (e: unknown) => isUpdaterError(e, 'ERR_CHANNEL') && /before an index already seen/.test(e.message));
+});

@@ -1,5 +1,6 @@
 // The static update source: a signed channel index (SERVER/GROUP.json + .sig) on any HTTP server.
 
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import { MAX_CHANNEL_INDEX_BYTES, verifyChannelIndex } from '../../verify/channel-index.js';
 import type { Keyring } from '../../verify/keyring.js';
@@ -19,6 +20,8 @@ export interface StaticSourceOptions {
   compatible?: string;
   timeoutMs?: number;
   now?: () => Date;
+  /** Remembers the newest accepted index's `created` across restarts (STATE_DIR/channel-index-seen.json). */
+  seenFile?: string;
 }
 
 export function channelIndexUrl(server: string, channel: string): string {
@@ -30,6 +33,25 @@ export function createStaticSource(options: StaticSourceOptions): UpdateSource {
   const indexUrl = channelIndexUrl(options.server, options.channel);
   /** The newest `created` accepted so far: an older index (a replay) is refused. */
   let newestCreated: number | undefined;
+  let seenLoaded = false;
+
+  async function loadSeen(): Promise<void> {
+    if (seenLoaded || options.seenFile === undefined) return;
+    seenLoaded = true;
+    try {
+      const value = JSON.parse(await readFile(options.seenFile, 'utf8')) as { url?: unknown; created?: unknown };
+      if (value.url === indexUrl && typeof value.created === 'string' && !Number.isNaN(Date.parse(value.created))) newestCreated = Date.parse(value.created);
+    } catch {
+      // nothing seen yet (or an unreadable record: start over)
+    }
+  }
+
+  async function saveSeen(created: string): Promise<void> {
+    if (options.seenFile === undefined) return;
+    const temp = `${options.seenFile}.tmp`;
+    await writeFile(temp, `${JSON.stringify({ url: indexUrl, created })}\n`, { mode: 0o600 });
+    await rename(temp, options.seenFile);
+  }
 
   async function get(url: string, maxBytes: number, signal: AbortSignal | undefined): Promise<Buffer> {
     const result = await fetchCapped(url, {
@@ -48,6 +70,7 @@ export function createStaticSource(options: StaticSourceOptions): UpdateSource {
       const signature = await get(`${indexUrl}.sig`, SIGNATURE_BYTES, ctx.signal);
       const now = options.now?.() ?? new Date();
       const { index } = verifyChannelIndex(bytes, signature, await options.keyring(), { channel: options.channel, now });
+      await loadSeen();
       const created = Date.parse(index.created);
       if (newestCreated !== undefined && created < newestCreated) {
         throw new UpdaterError('ERR_CHANNEL', `Cannot accept channel index ${indexUrl}: it was created at ${index.created}, before an index already seen`, {
@@ -55,6 +78,7 @@ export function createStaticSource(options: StaticSourceOptions): UpdateSource {
           hint: 'The server is serving an old copy (a mirror lagging behind, or a replay); the next check will try again.',
         });
       }
+      if (newestCreated !== created) await saveSeen(index.created).catch(() => undefined);
       newestCreated = created;
       if (options.compatible !== undefined && index.compatible !== options.compatible) {
         throw new UpdaterError('ERR_INCOMPATIBLE', `Cannot use channel index ${indexUrl}: it names a bundle for "${index.compatible}", this host is "${options.compatible}"`, {
