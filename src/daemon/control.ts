@@ -101,8 +101,11 @@ export async function startControlServer(options: { runDir: string; handlers: Co
   const server: Server = createServer((req, res) => {
     req.resume();
     route(req, res).catch((error: unknown) => {
-      logger.error(`control API request failed: ${(error as Error).message}`);
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'ERR_INTERNAL', message: String((error as Error).message) } });
+      // An UpdaterError (e.g. checking is disabled) goes back to the client as it is; anything else is a bug.
+      const known = error instanceof UpdaterError;
+      if (!known) logger.error(`control API request failed: ${(error as Error).message}`);
+      const body = known ? { error: error.toJSON() } : { error: { code: 'ERR_INTERNAL', message: String((error as Error).message) } };
+      if (!res.headersSent) sendJson(res, known ? 409 : 500, body);
       else res.end();
     });
   });

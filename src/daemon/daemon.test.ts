@@ -272,3 +272,15 @@ test('daemon with BOOTLOADER=grubenv installs and flips the GRUB environment blo
   assert.equal(vars.B_TRY, '1');
   assert.notEqual(vars.B_OK, '1');
 });
+
+test('daemon with SERVER=disabled keeps answering status; check and update through it say checking is disabled', async (t) => {
+  const env = await makeDaemonEnv(t, await makeTempDir(t));
+  await env.writeConfig({ SERVER: 'disabled' });
+  await startDaemon(t, env);
+  const status = await controlRequest<{ checking: string; engine: { state: string } }>(env.runDir, 'GET', '/status');
+  assert.deepEqual([status.checking, status.engine.state], ['disabled', 'IDLE']);
+  const check = await runCli(['check', ...env.flags], { env: env.env });
+  assert.equal(check.code, 1);
+  assert.match(check.stderr, /Cannot check for updates: SERVER is "disabled" \[ERR_CONFIG\]/);
+  assert.equal(env.omaha.requests.length, 0);
+});
