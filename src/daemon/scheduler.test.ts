@@ -193,3 +193,28 @@ test('scheduler wakes for a trigger while sleeping and schedules the next check 
   wakeSleeping?.();
   await running;
 });
+
+test('scheduler does not run an extra scheduled check when a triggered cycle finished before the loop woke up', async () => {
+  const stop = new AbortController();
+  const sleeps: number[] = [];
+  const clock: SchedulerClock = {
+    now: () => 0,
+    sleep: (ms, signal) =>
+      new Promise((resolve) => {
+        sleeps.push(ms);
+        if (sleeps.length >= 3) stop.abort();
+        // The loop notices the wake-up late: 30 ms after the abort.
+        signal.addEventListener('abort', () => setTimeout(resolve, 30), { once: true });
+      }),
+  };
+  const s = steps([{ offer: null }]);
+  const sched = scheduler({ steps: s, clock });
+  const running = sched.run(stop.signal);
+  await new Promise((resolve) => setImmediate(resolve));
+  await sched.trigger('check');
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.equal(s.calls, 1);
+  assert.deepEqual(sleeps.slice(1), [45 * MIN]);
+  stop.abort();
+  await running;
+});

@@ -224,6 +224,11 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         }
         delete state.nextCheckAt;
         if (signal.aborted) break;
+        if (wake.signal.aborted) {
+          // Woken by a trigger: its cycle stands in for the scheduled one (even if it already finished).
+          last = running ? await running : state.lastCycle;
+          continue;
+        }
         last = await (running ?? start('scheduled'));
       }
       if (running) await running.catch(() => undefined);
