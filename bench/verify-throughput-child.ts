@@ -1,5 +1,5 @@
 // The measured process of bench/verify-throughput.ts: verifies one bundle file and prints timings and peak RSS as JSON.
-// Usage: node verify-throughput-child.js BUNDLE KEYRING_DIR [--image-hash]
+// Usage: node verify-throughput-child.js BUNDLE KEYRING_DIR [--image-hash | --no-reuse]
 
 import { bundleFileSource } from '../verify/bundle-reader.js';
 import { readBundleHead } from '../verify/bundle-head.js';
@@ -19,11 +19,12 @@ export interface ChildResult {
 const [bundle = '', keyringDir = '', flag] = process.argv.slice(2);
 const keyring = await loadKeyring([keyringDir]);
 const start = process.hrtime.bigint();
-const head = await readBundleHead(bundleFileSource(bundle, 0, { reuseBuffer: true }), { keyring });
+const reuseBuffer = flag !== '--no-reuse';
+const head = await readBundleHead(bundleFileSource(bundle, 0, { reuseBuffer }), { keyring });
 const afterHead = process.hrtime.bigint();
 let bytes = 0;
 let chunks = 0;
-for await (const chunk of verifyChunks(head.rest, head.manifest, { trailer: 'tar', reuseBuffer: true, checkImageHash: flag === '--image-hash' })) {
+for await (const chunk of verifyChunks(head.rest, head.manifest, { trailer: 'tar', reuseBuffer, checkImageHash: flag === '--image-hash' })) {
   bytes += chunk.data.length;
   chunks++;
 }

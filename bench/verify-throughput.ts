@@ -30,8 +30,8 @@ async function timeOpenssl(file: string): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-async function runChild(script: string, bundle: string, keyringDir: string, imageHash: boolean): Promise<Measured> {
-  const run = await execa('/usr/bin/time', ['-v', process.execPath, script, bundle, keyringDir, ...(imageHash ? ['--image-hash'] : [])]);
+async function runChild(script: string, bundle: string, keyringDir: string, flag?: '--image-hash' | '--no-reuse'): Promise<Measured> {
+  const run = await execa('/usr/bin/time', ['-v', process.execPath, script, bundle, keyringDir, ...(flag ? [flag] : [])]);
   const result = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as ChildResult;
   const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(run.stderr)?.[1];
   return { ...result, timeMaxRssMiB: kb === undefined ? Number.NaN : Number(kb) / 1024 };
@@ -58,9 +58,10 @@ async function main(): Promise<void> {
     const ours: Measured[] = [];
     for (let round = 0; round < rounds; round++) {
       openssl.push(await timeOpenssl(bundle.path));
-      ours.push(await runChild(script, bundle.path, keys.keyringDir, false));
+      ours.push(await runChild(script, bundle.path, keys.keyringDir));
     }
-    const full = await runChild(script, bundle.path, keys.keyringDir, true);
+    const full = await runChild(script, bundle.path, keys.keyringDir, '--image-hash');
+    const fresh = await runChild(script, bundle.path, keys.keyringDir, '--no-reuse');
     const best = Math.min(...openssl);
     const stream = Math.min(...ours.map((r) => r.chunksSeconds));
     const total = Math.min(...ours.map((r) => r.headSeconds + r.chunksSeconds));
@@ -77,8 +78,9 @@ async function main(): Promise<void> {
         `readBundleHead (signature, tweetnacl):  ${head.toFixed(3)} s  (one-time, independent of image size)`,
         `head + chunks:                          ${total.toFixed(3)} s  ${rate(total)}  ratio ${(best / total).toFixed(3)}`,
         `with whole-image SHA-256 (bundle info): ${(full.headSeconds + full.chunksSeconds).toFixed(3)} s`,
+        `without reuseBuffer (new buffer/chunk): ${fresh.chunksSeconds.toFixed(3)} s  ${rate(fresh.chunksSeconds)}  ratio ${(best / fresh.chunksSeconds).toFixed(3)}, peak RSS ${Math.max(fresh.maxRssMiB, fresh.timeMaxRssMiB).toFixed(1)} MiB`,
         `ratio (openssl time / streaming time):  ${ratio.toFixed(3)} best-of-${rounds}, ${(median(openssl) / median(ours.map((r) => r.chunksSeconds))).toFixed(3)} by medians  target >= 0.9  ${ratio >= 0.9 ? 'OK' : 'BELOW TARGET'}`,
-        `peak RSS of the verifying process:      ${rss.toFixed(1)} MiB  target < 100 MiB  ${rss < 100 ? 'OK' : 'ABOVE TARGET'}`,
+        `peak RSS of the verifier (reuseBuffer): ${rss.toFixed(1)} MiB  target < 100 MiB  ${rss < 100 ? 'OK' : 'ABOVE TARGET'}`,
       ].join('\n') + '\n',
     );
   } finally {
