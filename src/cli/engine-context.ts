@@ -2,8 +2,9 @@
 
 import { UpdaterError } from '../../common/errors.js';
 import type { BootControl } from '../../partition/boot-control.js';
-import { openGptprioBootControl } from '../../partition/gptprio.js';
-import { isSlotName, type SlotName, type Slots } from '../../partition/slots.js';
+import { detectBootedSlot, findRootDisk } from '../../partition/booted.js';
+import { openBootControl } from '../../partition/open-boot-control.js';
+import type { SlotName, Slots } from '../../partition/slots.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { listOption, stringOption, type OptionValues } from './command.js';
 import { loadConfigForCommand } from './config-command.js';
@@ -38,30 +39,20 @@ export async function resolveEngineDirs(values: OptionValues, env: NodeJS.Proces
   };
 }
 
-/** Opens the disk's boot control and decides the booted slot. */
+/** Opens the disk's boot control (gptprio or grubenv) and decides the booted slot (--booted, else detected). */
 export async function openEngineDisk(values: OptionValues, config: LoadedConfig): Promise<EngineDisk> {
-  const diskPath = stringOption(values, 'disk') ?? (config.values.DISK || undefined);
+  const diskPath = stringOption(values, 'disk') ?? (config.values.DISK || undefined) ?? (await findRootDisk());
   if (diskPath === undefined) {
-    throw new UpdaterError('ERR_DISK_NOT_FOUND', 'Cannot find the disk with the slots: no --disk and no DISK in update.conf', {
+    throw new UpdaterError('ERR_DISK_NOT_FOUND', 'Cannot find the disk with the slots: no --disk, no DISK in update.conf, and / is not on a disk partition', {
       hint: 'Pass --disk PATH (a whole-disk device or a disk image file).',
     });
   }
   const bootloader = stringOption(values, 'bootloader') ?? config.values.BOOTLOADER;
-  if (bootloader !== 'gptprio') {
-    throw new UpdaterError('ERR_CONFIG', `Cannot open boot control "${bootloader}": the engine supports gptprio here so far`, {
-      hint: 'Use BOOTLOADER=gptprio (or --bootloader gptprio).',
-    });
+  if (bootloader !== 'gptprio' && bootloader !== 'grubenv') {
+    throw new UpdaterError('ERR_USAGE', `Cannot use --bootloader "${bootloader}": expected gptprio or grubenv`);
   }
-  const { control, slots } = await openGptprioBootControl(diskPath);
-  const bootedText = stringOption(values, 'booted');
-  if (bootedText === undefined) {
-    throw new UpdaterError('ERR_BOOTED_UNKNOWN', 'Cannot tell which slot is booted: pass --booted A|B', {
-      hint: 'On a host, the booted slot is the one holding the mounted root; with a disk image say which one with --booted.',
-    });
-  }
-  const booted = bootedText.toUpperCase();
-  if (!isSlotName(booted)) {
-    throw new UpdaterError('ERR_USAGE', `Cannot parse option --booted: "${bootedText}" is not A or B`);
-  }
-  return { diskPath, control, slots, booted };
+  const grubenvPath = bootloader === 'grubenv' ? (stringOption(values, 'grubenv') ?? config.values.GRUBENV ?? '/boot/grub/grubenv') : undefined;
+  const { control, slots } = await openBootControl({ diskPath, bootloader, grubenvPath });
+  const booted = await detectBootedSlot(slots, { override: stringOption(values, 'booted')?.toUpperCase(), diskPath });
+  return { diskPath, control, slots, booted: booted.slot };
 }
