@@ -26,11 +26,11 @@ export interface DiskLayout {
   partitions: PartitionLayout[];
 }
 
-/** The fixed layout: 1 MiB alignment, ESP 64 MiB, two 128 MiB slots, 64 MiB state. */
+/** The fixed layout: 1 MiB alignment, ESP 64 MiB, two 128 MiB slots, 160 MiB state. */
 export function guestDiskLayout(sizes: { esp?: number; slot?: number; state?: number } = {}): DiskLayout {
   const esp = sizes.esp ?? 64 * MiB;
   const slot = sizes.slot ?? 128 * MiB;
-  const state = sizes.state ?? 64 * MiB;
+  const state = sizes.state ?? 160 * MiB; // room for one staged bundle (the daemon downloads before installing)
   const parts: PartitionLayout[] = [];
   let offset = MiB;
   for (const [label, size] of [['ESP', esp], ['USR-A', slot], ['USR-B', slot], ['STATE', state]] as const) {

@@ -160,12 +160,18 @@ export class Machine {
     return this.vms.map((vm, i) => `===== ${this.options.name} boot ${i + 1}: qemu-system-x86_64 ${vm.args.join(' ')}\n${vm.serial}`).join('\n');
   }
 
-  /** Runs FN; if it throws, prints every serial log (also kept in logDir) and rethrows. Stops running VMs. */
+  /** Runs FN; if it throws, prints every serial log (also kept in logDir, with the disk) and rethrows. Stops running VMs. */
   async run<T>(fn: (machine: Machine) => Promise<T>): Promise<T> {
     try {
       return await fn(this);
     } catch (error) {
-      process.stderr.write(`${this.serialLogs()}\n===== serial logs kept in ${this.logDir}\n`);
+      for (const vm of this.vms) await vm.dispose();
+      // Keep the disk as it was when the test failed (sparse copy), next to the serial logs.
+      const kept = await runTool('cp', ['--sparse=always', this.disk, path.join(this.logDir, 'disk.img')]).then(
+        () => ` and the disk in ${path.join(this.logDir, 'disk.img')}`,
+        () => '',
+      );
+      process.stderr.write(`${this.serialLogs()}\n===== serial logs kept in ${this.logDir}${kept}\n`);
       throw error;
     } finally {
       for (const vm of this.vms) await vm.dispose();
