@@ -6,6 +6,7 @@ import type { BundleLayout } from '../../verify/layout.js';
 import type { Manifest } from '../../verify/manifest.js';
 import { verifyChunks } from '../../verify/chunk-verifier.js';
 import type { ChunkBitmap } from './chunk-bitmap.js';
+import { createGcPacer } from './gc-pacer.js';
 import type { ProgressReporter } from './progress.js';
 import type { SlotWriter } from './slot-writer.js';
 import { killPoint } from './test-kill.js';
@@ -45,6 +46,7 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
   let written = 0;
   let firstData: Buffer | undefined;
   const signal = options.signal ? { signal: options.signal } : {};
+  const pace = createGcPacer();
 
   const checkpoint = async (): Promise<void> => {
     if (pending.length === 0) return;
@@ -59,7 +61,8 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
   };
 
   const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number): Promise<void> => {
-    for await (const chunk of verifyChunks(stream, manifest, { fromChunk, trailer: 'tar', ...signal })) {
+    // One reused chunk buffer (no allocation per chunk): each chunk is written (or copied) before the next arrives.
+    for await (const chunk of verifyChunks(stream, manifest, { fromChunk, trailer: 'tar', reuseBuffer: true, ...signal })) {
       if (chunk.index === 0) {
         firstData = Buffer.from(chunk.data); // held back: the first chunk is written last
         continue;
@@ -72,6 +75,7 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
       pendingBytes += chunk.data.length;
       doneBytes += chunk.data.length;
       progress?.update(doneBytes);
+      pace(chunk.data.length);
       if (pendingBytes >= options.checkpointBytes || Date.now() - lastCheckpoint >= options.checkpointMs) await checkpoint();
     }
   };
