@@ -180,6 +180,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (error.code !== 'ERR_ABORTED') options.logger.error(error.message, { code: error.code, failures: state.consecutiveFailures });
     }
     state.lastCycle = result;
+    if (result.outcome === 'noupdate') options.logger.info('checked for updates: none available', { kind });
+    else if (result.outcome === 'available') options.logger.info('checked for updates: one is available', { kind, version: result.offer?.version });
+    else if (result.outcome === 'reboot-pending') options.logger.info('update installed, waiting for the reboot', { version: result.pendingVersion });
     setActivity('idle');
     emit({ type: 'cycle', result });
     return result;
