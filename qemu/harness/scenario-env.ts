@@ -1,0 +1,76 @@
+// Shared setup of update scenarios: a fixed test key, guest versions carrying it, signed bundles, a static channel on 127.0.0.1.
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { UpdaterError } from '../../common/errors.js';
+import { makeBundle, makeKeys, type FixtureKeys } from '../../fixtures/bundle.js';
+import { runCli } from '../../fixtures/cli.js';
+import { startHttpServer, type TestHttpServer } from '../../fixtures/http-server.js';
+import { buildGuest, buildVersionImage, type Guest } from '../guest/build-guest.js';
+import type { SlotFiles } from '../guest/slot-image.js';
+
+export const GUEST_COMPATIBLE = 'abupdate-qemu-guest';
+
+export interface ScenarioEnvOptions {
+  /** The files every version carries, given the trusted public key's bytes (update.conf, boot.sh, ...). */
+  files: (publicKey: Buffer) => SlotFiles;
+  /** Versions to publish as bundles (v1.0.0 is in slot A). */
+  bundles: string[];
+  /** Publish this version as the static channel `channel/stable.json` (+ .sig) as well. */
+  channel?: string;
+}
+
+export interface ScenarioEnv {
+  guest: Guest;
+  keys: FixtureKeys;
+  server: TestHttpServer;
+  /** The port a Machine's serverPort needs (the guest sees it as 10.0.2.100:8080). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the guest (v1.0.0 on A, B empty), one bundle per version served as `vX.Y.Z.bundle` and under
+ * `channel/`, and the static channel index when asked. The key is deterministic, so slot images stay
+ * cached between runs.
+ */
+export async function prepareScenario(options: ScenarioEnvOptions): Promise<ScenarioEnv> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'abupdate-qemu-scenario-'));
+  try {
+    const keys = await makeKeys(dir, 'qemu', 'qemu-guest');
+    const files = options.files(await readFile(keys.publicPath));
+    const guest = await buildGuest({ slotA: { version: '1.0.0', files } });
+    const served: Record<string, string> = {};
+    for (const version of options.bundles) {
+      const image = await buildVersionImage({ version, files });
+      const name = `v${version}.bundle`;
+      const bundle = await makeBundle(dir, { image, version, compatible: GUEST_COMPATIBLE, key: keys, name });
+      served[name] = bundle.path;
+      served[`channel/${name}`] = bundle.path;
+    }
+    if (options.channel !== undefined) {
+      const bundle = served[`v${options.channel}.bundle`];
+      if (bundle === undefined) throw new UpdaterError('ERR_USAGE', `Cannot publish channel version "${options.channel}": it is not in bundles`);
+      const index = path.join(dir, 'stable.json');
+      const made = await runCli(['bundle', 'index', '--bundle', bundle, '--url', `v${options.channel}.bundle`, '--key', keys.privatePath, '--out', index]);
+      if (made.code !== 0) throw new UpdaterError('ERR_TOOL_FAILED', `Cannot write the channel index: ${made.stderr.trim()}`);
+      served['channel/stable.json'] = index;
+      served['channel/stable.json.sig'] = `${index}.sig`;
+    }
+    const server = await startHttpServer(served);
+    return {
+      guest,
+      keys,
+      server,
+      port: Number(new URL(server.origin).port),
+      close: async () => {
+        await server.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
