@@ -51,7 +51,9 @@ interface Scene {
   imageSize: number;
 }
 
-async function makeScene(dir: string, cli: string, sizeMiB: number, chunkSize: number): Promise<Scene> {
+async function makeScene(parent: string, cli: string, sizeMiB: number, chunkSize: number): Promise<Scene> {
+  const dir = path.join(parent, `scene-${sizeMiB}`);
+  await mkdir(dir);
   const keys = await makeKeys(dir, 'bench', 'bench');
   process.stdout.write(`making a ${sizeMiB} MiB image, its bundle and a disk with two ${sizeMiB + 16} MiB slots in ${dir} ...\n`);
   const image = await makeImage(path.join(dir, `image-${sizeMiB}.raw`), sizeMiB * MiB, 'bench');
