@@ -1,5 +1,6 @@
 // Keeps the install's memory flat: streamed network buffers die young but are off the JS heap, so V8 lets up to
 // ~64 MiB of them pile up before it collects. A cheap young-generation GC every few MiB frees them early.
+// (Node allows this without --expose-gc through v8.setFlagsFromString; without it the pacer does nothing.)
 
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -21,14 +22,25 @@ function loadGc(): Gc | null {
   return gc;
 }
 
-/** Returns `count(bytes)`: after every `everyBytes` bytes it runs a minor GC (when the runtime allows one). */
-export function createGcPacer(everyBytes = 2 * 1024 * 1024): (bytes: number) => void {
+/**
+ * Returns `count(bytes)`: after every `minorBytes` bytes it runs a minor GC, after every `majorBytes` a full one
+ * (the minor ones promote whatever is in flight, and that garbage would otherwise grow the old generation).
+ */
+export function createGcPacer(minorBytes = 2 * 1024 * 1024, majorBytes = 128 * 1024 * 1024): (bytes: number) => void {
   const collect = loadGc();
-  let since = 0;
+  let minor = 0;
+  let major = 0;
   return (bytes) => {
-    since += bytes;
-    if (since < everyBytes || !collect) return;
-    since = 0;
-    collect({ type: 'minor' });
+    if (!collect) return;
+    minor += bytes;
+    major += bytes;
+    if (major >= majorBytes) {
+      major = 0;
+      minor = 0;
+      collect({ type: 'major' });
+    } else if (minor >= minorBytes) {
+      minor = 0;
+      collect({ type: 'minor' });
+    }
   };
 }
