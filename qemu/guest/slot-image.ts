@@ -10,7 +10,7 @@ const FILES_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), 'fi
 export const SLOT_INIT = path.join(FILES_DIR, 'slot-init.sh');
 export const SLOT_REBOOT = path.join(FILES_DIR, 'reboot.sh');
 
-/** Extra content of a slot: guest path -> text, bytes, or a host file to copy. */
+/** Extra content of a slot: guest path -> text, bytes (executable when it starts with #! or ends in .sh), or a host file to copy. */
 export type SlotFiles = Record<string, string | Buffer | { hostPath: string; mode?: number }>;
 
 export interface SlotImageInputs {
@@ -53,7 +53,7 @@ export async function buildSlotImage(inputs: SlotImageInputs): Promise<string> {
     typeof c === 'string' || Buffer.isBuffer(c) ? [p, c] : [p, String(c.mode ?? 0o644), { file: c.hostPath }],
   );
   const key = await hashInputs([
-    'slot-v1',
+    'slot-v2',
     inputs.version,
     { file: SLOT_INIT },
     { file: SLOT_REBOOT },
@@ -93,7 +93,10 @@ export async function buildSlotImage(inputs: SlotImageInputs): Promise<string> {
     await put(root, '/etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
     await put(root, '/etc/group', 'root:x:0:\n');
     for (const [guestPath, content] of extra) {
-      if (typeof content === 'string' || Buffer.isBuffer(content)) await put(root, guestPath, content, guestPath.endsWith('.sh') ? 0o755 : 0o644);
+      if (typeof content === 'string' || Buffer.isBuffer(content)) {
+        const executable = guestPath.endsWith('.sh') || Buffer.from(content).subarray(0, 2).toString() === '#!';
+        await put(root, guestPath, content, executable ? 0o755 : 0o644);
+      }
       else await put(root, guestPath, await readFile(content.hostPath), content.mode ?? 0o644);
     }
     await runTool('mksquashfs', [

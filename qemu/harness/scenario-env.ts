@@ -13,8 +13,8 @@ import type { SlotFiles } from '../guest/slot-image.js';
 export const GUEST_COMPATIBLE = 'abupdate-qemu-guest';
 
 export interface ScenarioEnvOptions {
-  /** The files every version carries, given the trusted public key's bytes (update.conf, boot.sh, ...). */
-  files: (publicKey: Buffer) => SlotFiles;
+  /** The files of each version, given the trusted public key's bytes (update.conf, boot.sh, a broken /sbin/init, ...). */
+  files: (publicKey: Buffer, version: string) => SlotFiles;
   /** Versions to publish as bundles (v1.0.0 is in slot A). */
   bundles: string[];
   /** Publish this version as the static channel `channel/stable.json` (+ .sig) as well. */
@@ -39,11 +39,11 @@ export async function prepareScenario(options: ScenarioEnvOptions): Promise<Scen
   const dir = await mkdtemp(path.join(tmpdir(), 'abupdate-qemu-scenario-'));
   try {
     const keys = await makeKeys(dir, 'qemu', 'qemu-guest');
-    const files = options.files(await readFile(keys.publicPath));
-    const guest = await buildGuest({ slotA: { version: '1.0.0', files } });
+    const publicKey = await readFile(keys.publicPath);
+    const guest = await buildGuest({ slotA: { version: '1.0.0', files: options.files(publicKey, '1.0.0') } });
     const served: Record<string, string> = {};
     for (const version of options.bundles) {
-      const image = await buildVersionImage({ version, files });
+      const image = await buildVersionImage({ version, files: options.files(publicKey, version) });
       const name = `v${version}.bundle`;
       const bundle = await makeBundle(dir, { image, version, compatible: GUEST_COMPATIBLE, key: keys, name });
       served[name] = bundle.path;
