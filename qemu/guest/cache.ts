@@ -54,7 +54,7 @@ async function listTree(dir: string): Promise<string[]> {
 }
 
 /** How many entries of one kind stay in the cache (the most recently used); older ones are removed. */
-export const KEEP_PER_KIND = 4;
+export const KEEP_PER_KIND = 8;
 
 /**
  * Returns the directory `<cache>/<kind>-<key>`, running build(tmpDir) into a temp directory first when
