@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { makeSlotDisk } from '../fixtures/disk.js';
@@ -110,4 +110,20 @@ test('grubenv backend reads flags set by grub-editenv and refuses invariant brea
   // a try count the snippet does not understand reads as no tries
   await editenv(env, 'set', 'B_TRY=7');
   assert.equal((await control.status())[1]!.tries, 0);
+});
+
+test('writeGrubEnv() overwrites the block in place (same inode, as GRUB does) and refuses to overwrite a file of the wrong size', async (t) => {
+  const dir = await makeTempDir(t);
+  const file = `${dir}/grubenv`;
+  await editenv(file, 'create');
+  const before = await stat(file);
+  await writeGrubEnv(file, setGrubVar(await readGrubEnv(file), 'ORDER', 'B A'));
+  const after = await stat(file);
+  assert.equal(after.ino, before.ino, 'a rename would change the inode; GRUB and FAT need the block rewritten in place');
+  assert.equal(after.size, 1024);
+  assert.deepEqual(await listed(file), { ORDER: 'B A' });
+  const odd = `${dir}/odd`;
+  await writeFile(odd, 'x'.repeat(2000));
+  await assert.rejects(writeGrubEnv(odd, newGrubEnv()), (e: unknown) => isUpdaterError(e, 'ERR_GRUBENV'));
+  assert.equal((await readFile(odd, 'utf8')), 'x'.repeat(2000));
 });

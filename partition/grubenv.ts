@@ -1,7 +1,7 @@
 // The GRUB environment block (grub-editenv's format): "# GRUB Environment Block\n", NAME=VALUE lines
 // with backslash and newline escaped by a backslash, '#' padding to exactly 1024 bytes.
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UpdaterError } from '../common/errors.js';
 
@@ -117,27 +117,46 @@ export async function readGrubEnv(file: string): Promise<GrubEnv> {
   return parseGrubEnv(block, file);
 }
 
-/** Writes ENV to FILE atomically: temp file in the same directory, fsync, rename, fsync the directory. */
+/**
+ * Writes ENV to FILE the way grub-editenv and GRUB's own save_env do: the existing 1024-byte block
+ * is overwritten in place (same inode, same clusters) and fsynced. A temp file and rename is not
+ * durable on the FAT ESP where grubenv lives (a power cut after the rename was seen to bring the old
+ * block back: qemu/commit-power-cut.test.ts), and GRUB itself can only write a block in place. A
+ * missing file is created (exclusive create, fsync, fsync of the directory).
+ */
 export async function writeGrubEnv(file: string, env: GrubEnv): Promise<void> {
   const block = formatGrubEnv(env, file);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    const handle = await open(temp, 'wx');
+    let handle;
+    let created = false;
     try {
-      await handle.writeFile(block);
+      handle = await open(file, 'r+');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      handle = await open(file, 'wx');
+      created = true;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (!created && size !== GRUBENV_SIZE) {
+        throw envError(file, `it is ${size} bytes, not ${GRUBENV_SIZE}; it is not overwritten`, { hint: `Recreate it with "grub-editenv ${file} create".` });
+      }
+      const { bytesWritten } = await handle.write(block, 0, GRUBENV_SIZE, 0);
+      if (bytesWritten !== GRUBENV_SIZE) throw new Error(`short write (${bytesWritten} of ${GRUBENV_SIZE} bytes)`);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, file);
-    const dir = await open(path.dirname(file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
+    if (created) {
+      const dir = await open(path.dirname(file), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
     }
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    if (error instanceof UpdaterError) throw error;
     throw new UpdaterError('ERR_GRUBENV', `Cannot write the GRUB environment block "${file}": ${(error as Error).message}`, { cause: error, data: { path: file } });
   }
 }
