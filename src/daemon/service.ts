@@ -7,6 +7,7 @@ import { UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { loadKeyring } from '../../verify/keyring.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
+import { loadEngineState } from '../engine/state-store.js';
 import type { Logger } from '../log.js';
 import { readBootId, readHostIdentity } from '../omaha/host-identity.js';
 import { createOmahaSource } from '../sources/omaha-source.js';
@@ -157,7 +158,14 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
       check: async ({ interactive, signal }) => {
         const ctx = await reportContext(interactive, signal);
         const pending = await engine.pendingVersion();
-        if (pending === null) return source.check(ctx);
+        if (pending === null) {
+          const checked = await source.check(ctx);
+          // A version that failed its health check here is not downloaded again (update_engine's blacklist).
+          const bad = checked.offer === null ? [] : (await loadEngineState(options.stateDir, { warn: (m) => logger.warn(m) })).badVersions;
+          if (checked.offer === null || !bad.includes(checked.offer.version)) return checked;
+          logger.info('update skipped: this version failed its health check on this host before', { version: checked.offer.version });
+          return { ...checked, offer: null };
+        }
         // Like update_engine in UPDATED_NEED_REBOOT: ping only. (Nebraska answers a full check from an
         // instance that reported its download with error-updateInProgressOnInstance.)
         await source.ping(ctx);
