@@ -1,6 +1,6 @@
 // Read-back verification: hashes a slot's bytes chunk by chunk against the manifest and names the chunks that differ.
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { read as readFd } from 'node:fs';
 import { promisify } from 'node:util';
@@ -13,6 +13,8 @@ const readAsync = promisify(readFd);
 export interface ReadbackOptions {
   /** Only these chunk indexes (default: all). */
   chunks?: number[];
+  /** Also feed every byte read, in image order, into this hash (the engine's whole-bundle SHA-256; no second read). */
+  hashInto?: Hash;
   signal?: AbortSignal;
 }
 
@@ -79,7 +81,9 @@ export async function verifySlotReadback(target: number | string, slotOffset: nu
         if (error instanceof UpdaterError) throw error;
         throw new UpdaterError('ERR_READBACK', `Cannot read back chunk ${index} of ${where}: ${(error as Error).message}`, { cause: error, data: { index } });
       }
-      const digest = createHash('sha256').update(buffer.subarray(0, chunk.size)).digest('hex');
+      const data = buffer.subarray(0, chunk.size);
+      options.hashInto?.update(data);
+      const digest = createHash('sha256').update(data).digest('hex');
       if (digest !== chunk.sha256) badChunks.push(index);
     }
   } finally {

@@ -11,6 +11,7 @@ import type { Manifest } from '../../verify/manifest.js';
 import { verifySlotReadback } from '../../verify/readback.js';
 import { openByteSource, readSegmented, type SourceEvent } from '../download/byte-source.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
+import { BundleTap, type ExpectedBundle } from './bundle-tap.js';
 import { ChunkBitmap } from './chunk-bitmap.js';
 import { checkImageFits, checkInstallPolicy, chooseTargetSlot } from './install-checks.js';
 import { formatBytes, type ProgressReporter } from './progress.js';
@@ -43,6 +44,12 @@ export interface InstallOptions {
   /** fsync the slot and save the chunk bitmap after this many bytes (default: image/16 within 256 KiB..32 MiB) or ms (1000). */
   checkpointBytes?: number;
   checkpointMs?: number;
+  /**
+   * The whole bundle file as the update server states it (Omaha postinstall sha256, channel index): checked after
+   * the read-back, before the flip, as sha256(head bytes ‖ slot image ‖ tar end). A mismatch throws its
+   * mismatchCode, nothing is made bootable, and the partial install is discarded.
+   */
+  expectedBundle?: ExpectedBundle;
 }
 
 export interface InstallResult {
@@ -97,7 +104,8 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
   const target = chooseTargetSlot(options.booted, status);
   const slot = options.slots[target];
 
-  const source = openByteSource(options.source, {
+  const tap = options.expectedBundle ? new BundleTap(options.expectedBundle) : undefined;
+  const raw = openByteSource(options.source, {
     ...options.http,
     ...(options.signal ? { signal: options.signal } : {}),
     onEvent: (event) => {
@@ -105,6 +113,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
       if (text) progress?.message(text);
     },
   });
+  const source = tap ? tap.wrap(raw) : raw;
   progress?.phase('check', 0);
   // Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head (whose size is
   // not known yet) is read, then sized to the image.
@@ -133,6 +142,8 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
   try {
     checkInstallPolicy(manifest, state, { compatible: options.compatible, allowDowngrade: options.allowDowngrade ?? false, booted: options.booted, now: now() });
     checkImageFits(manifest, slot);
+    tap?.setLayout(head.layout);
+    tap?.checkSize();
   } catch (error) {
     await closeHead();
     throw error;
@@ -217,7 +228,8 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     await save({ state: 'VERIFYING' });
     await flushDeviceBuffers(slotTarget, options.signal);
     progress?.phase('readback', manifest.image.size);
-    const readback = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, signalOption(options));
+    const whole = tap?.beginDigest();
+    const readback = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, { ...signalOption(options), ...(whole ? { hashInto: whole } : {}) });
     progress?.update(manifest.image.size);
     progress?.finish();
     if (readback.badChunks.length > 0) {
@@ -227,6 +239,14 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
         data: { slot: target, badChunks: readback.badChunks.slice(0, 32) },
         hint: 'The disk may be failing; run the install again to rewrite those chunks, and check the disk.',
       });
+    }
+    if (tap && whole) {
+      try {
+        tap.finishDigest(whole);
+      } catch (error) {
+        await discardInstall(writer, first(head.layout), options.stateDir, state);
+        throw error;
+      }
     }
     killPoint('readback-done');
 
@@ -247,6 +267,17 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     await closeHead().catch(() => undefined);
     await writer.close();
   }
+}
+
+function first(layout: { chunks: { size: number }[] }): number {
+  return layout.chunks[0]?.size ?? 0;
+}
+
+/** A refused bundle: its first chunk is zeroed (no file system of it is left in the slot) and the resume state dropped. */
+async function discardInstall(writer: SlotWriter, firstChunkSize: number, stateDir: string, state: EngineState): Promise<void> {
+  await writer.write(0, Buffer.alloc(firstChunkSize));
+  await writer.sync();
+  await saveEngineState(stateDir, { ...state, state: 'IDLE', install: null });
 }
 
 function signalOption(options: InstallOptions): { signal?: AbortSignal } {
