@@ -32,6 +32,11 @@ test('abupdate post-boot commits a healthy new slot and says so', async (t) => {
   const { env, common, boot, recorder } = await scene(t, 'exit 0');
   assert.equal((await runCli(['install', env.url, ...env.options])).code, 0);
   assert.equal(await boot(), 'B');
+  // On trial: the boot spent B's one try, B is not committed; status calls it trying, not bad.
+  const trial = await runCli(['status', '--run-dir', env.runDir, ...common('B'), '--json']);
+  assert.deepEqual(trial.json().slots.map((s: { name: string; state: string }) => [s.name, s.state]), [['A', 'good'], ['B', 'trying']]);
+  assert.equal(trial.json().daemon, null);
+  assert.match((await runCli(['status', '--run-dir', env.runDir, ...common('B')])).stdout, /Daemon: not running/);
   const result = await runCli(['post-boot', ...common('B'), '--json']);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.json().action, 'committed');
@@ -57,8 +62,12 @@ test('abupdate post-boot rolls a failing slot back, reboots, and the version is 
   assert.equal(again.code, 1);
   assert.match(again.stderr, /ERR_BAD_VERSION/);
 
+  const status = await runCli(['status', '--run-dir', env.runDir, ...common('A'), '--json']);
+  assert.deepEqual(status.json().badVersions, ['2.0.0']);
+  assert.match((await runCli(['status', '--run-dir', env.runDir, ...common('A')])).stdout, /Bad versions \(not installed again\): 2\.0\.0; "abupdate clear-bad" forgets them/);
   const cleared = await runCli(['clear-bad', '2.0.0', '--state-dir', env.stateDir, '--json']);
   assert.deepEqual(cleared.json(), { cleared: ['2.0.0'], badVersions: [] });
+  assert.deepEqual((await runCli(['status', '--run-dir', env.runDir, ...common('A'), '--json'])).json().badVersions, []);
   const unknown = await runCli(['clear-bad', '9.9.9', '--state-dir', env.stateDir]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /Cannot clear version "9\.9\.9": it is not recorded as bad/);

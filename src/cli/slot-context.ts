@@ -93,6 +93,15 @@ export interface SlotsReport {
   next: SlotName | null;
 }
 
+/**
+ * The state to show for a slot. The bootloader's view (slotState) calls a slot with no tries left and
+ * no commit "bad", which is right for a slot that is not running; the booted slot in that state is the
+ * one on trial (its try was spent by this boot) until post-boot commits or rejects it.
+ */
+export function shownSlotState(s: SlotStatus, booted: SlotName | null | undefined): SlotStatus['state'] {
+  return s.name === booted && s.state === 'bad' && s.priority > 0 && !s.successful ? 'trying' : s.state;
+}
+
 /** The `slots --json` shape, for STATUS (read now when not given). */
 export async function slotsReport(sc: SlotContext, status?: SlotStatus[]): Promise<SlotsReport> {
   const rows = status ?? (await sc.control.status());
@@ -108,7 +117,7 @@ export async function slotsReport(sc: SlotContext, status?: SlotStatus[]): Promi
       priority: s.priority,
       tries: s.tries,
       successful: s.successful,
-      state: s.state,
+      state: shownSlotState(s, sc.booted?.slot),
     })),
     next: selectBootSlot(rows)?.name ?? null,
   };

@@ -8,7 +8,10 @@ import { formatBytes } from '../engine/progress.js';
 import { readLockHolder, isHolderAlive, type LockHolder } from '../engine/run-lock.js';
 import { loadEngineState, type EngineState } from '../engine/state-store.js';
 import { COMMON_HELP, COMMON_OPTIONS, report, type Command } from './command.js';
+import { readDaemonStatus } from '../daemon/control-client.js';
+import type { DaemonStatus } from '../daemon/daemon.js';
 import { openEngineDisk, resolveEngineDirs } from './engine-context.js';
+import { shownSlotState } from './slot-context.js';
 
 interface SlotRow extends SlotStatus {
   label: string;
@@ -29,7 +32,26 @@ export interface StatusReport {
   pendingReboot: boolean;
   committedVersion: string | null;
   floorVersion: string | null;
+  /** Versions recorded as bad (failed their health check or were rolled back): never installed again until cleared. */
+  badVersions: string[];
   lock: LockHolder | null;
+  /** The running daemon's own view (activity, live install progress, next check), or null when none answers. */
+  daemon: DaemonStatus | null;
+}
+
+function daemonText(d: DaemonStatus | null): string {
+  if (d === null) return 'Daemon: not running';
+  if (d.checking === 'disabled') return 'Daemon: running; update checks are disabled (SERVER=disabled)';
+  const s = d.scheduler;
+  if (s === undefined) return 'Daemon: running';
+  if (s.activity === 'installing') {
+    const p = s.progress;
+    const done = p?.bytesDone !== undefined && p.bytesTotal ? ` ${Math.floor((p.bytesDone * 100) / p.bytesTotal)}% (${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)})` : '';
+    return `Daemon: installing ${s.offer?.version ?? 'an update'}${p ? `: ${p.phase}${done}` : ''}`;
+  }
+  const next = s.nextCheckAt !== undefined ? `; next check ${new Date(s.nextCheckAt).toISOString()}` : '';
+  const failures = s.consecutiveFailures > 0 ? `; ${s.consecutiveFailures} failed check(s) in a row` : '';
+  return `Daemon: ${s.activity}${next}${failures}`;
 }
 
 function statusText(r: StatusReport): string {
@@ -54,6 +76,8 @@ function statusText(r: StatusReport): string {
     );
   }
   if (r.committedVersion) lines.push(`Committed version: ${r.committedVersion}${r.floorVersion ? ` (floor ${r.floorVersion})` : ''}`);
+  if (r.badVersions.length > 0) lines.push(`Bad versions (not installed again): ${r.badVersions.join(', ')}; "abupdate clear-bad" forgets them`);
+  lines.push(daemonText(r.daemon));
   if (r.lock) lines.push(`Running: pid ${r.lock.pid} ("${r.lock.command}") since ${r.lock.since}`);
   if (r.lastError) lines.push(`Last error: ${r.lastError.message} [${r.lastError.code}]`);
   return lines.join('\n');
@@ -102,6 +126,7 @@ export const statusCommand: Command = {
       const next = selectBootSlot(status);
       slots = status.map((s) => ({
         ...s,
+        state: shownSlotState(s, booted),
         label: disk.slots[s.name].label,
         uuid: disk.slots[s.name].uuid,
         size: disk.slots[s.name].size,
@@ -130,7 +155,9 @@ export const statusCommand: Command = {
       pendingReboot: state.state === 'UPDATED_NEED_REBOOT',
       committedVersion: state.committedVersion,
       floorVersion: state.floorVersion,
+      badVersions: state.badVersions,
       lock: holder && isHolderAlive(holder) ? holder : null,
+      daemon: await readDaemonStatus<DaemonStatus>(dirs.runDir),
     };
     report(ctx, statusText(result), result);
     return 0;

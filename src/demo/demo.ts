@@ -1,11 +1,15 @@
 // `npm run demo`: a guided tour of one full A/B update on a disk image file in a temp dir (no real disk touched).
 
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { simulateBoot } from '../../partition/boot-control.js';
+import { openDisk } from '../../partition/disk.js';
+import { createGpt } from '../../partition/gpt.js';
+import { encodeGptprio } from '../../partition/gptprio.js';
+import { COREOS_USR_TYPE_GUID, EFI_SYSTEM_TYPE_GUID, LINUX_DATA_TYPE_GUID, randomGuid } from '../../partition/guid.js';
 import { openBootControl } from '../../partition/open-boot-control.js';
 import { startHttpServer } from '../../fixtures/http-server.js';
 import { main } from '../cli/main.js';
@@ -39,6 +43,56 @@ async function run(tool: string, ...args: string[]): Promise<void> {
   await execa(tool, args);
 }
 
+/** Whether TOOL is on PATH (the demo uses sgdisk, cgpt and mksquashfs when present, and says so when not). */
+async function have(tool: string): Promise<boolean> {
+  return (await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode === 0;
+}
+
+/** Runs TOOL ARGS and shows what it printed (an independent tool's view of the disk). */
+async function showTool(tool: string, ...args: string[]): Promise<void> {
+  if (!(await have(tool))) {
+    process.stdout.write(dim(`\n   (${tool} is not installed here; "apt-get install ${tool === 'sgdisk' ? 'gdisk' : tool}" to see its view)\n`));
+    return;
+  }
+  shown([tool, ...args]);
+  const { stdout } = await execa(tool, args);
+  process.stdout.write(`${stdout}\n`);
+}
+
+/**
+ * The demo disk: ESP, USR-A and USR-B (CoreOS usr type), STATE, written by abupdate's own GPT layer
+ * (partition/gpt.ts: protective MBR, both headers and entry arrays). USR-A starts with the flags of a
+ * freshly installed host: priority 1, successful.
+ */
+async function makeDisk(file: string): Promise<void> {
+  const handle = await open(file, 'w');
+  await handle.truncate(256 * MiB);
+  await handle.close();
+  const sectors = (mib: number): bigint => BigInt((mib * MiB) / 512);
+  const part = (number: number, name: string, typeGuid: string, startMiB: number, sizeMiB: number, attributes = 0n) => ({
+    number,
+    name,
+    typeGuid,
+    uniqueGuid: randomGuid(),
+    firstLba: sectors(startMiB),
+    lastLba: sectors(startMiB + sizeMiB) - 1n,
+    attributes,
+  });
+  const disk = await openDisk(file, { writable: true, sectorSize: 512 });
+  try {
+    await createGpt(disk, {
+      partitions: [
+        part(1, 'EFI-SYSTEM', EFI_SYSTEM_TYPE_GUID, 1, 16),
+        part(2, 'USR-A', COREOS_USR_TYPE_GUID, 17, 96, encodeGptprio(0n, { priority: 1, tries: 0, successful: true })),
+        part(3, 'USR-B', COREOS_USR_TYPE_GUID, 113, 96),
+        part(4, 'STATE', LINUX_DATA_TYPE_GUID, 209, 46),
+      ],
+    });
+  } finally {
+    await disk.close();
+  }
+}
+
 /** A small root filesystem image (squashfs) whose os-release names VERSION. */
 async function makeRootImage(dir: string, version: string, sizeMiB: number): Promise<string> {
   const root = path.join(dir, `root-${version}`);
@@ -46,9 +100,17 @@ async function makeRootImage(dir: string, version: string, sizeMiB: number): Pro
   await mkdir(path.join(root, 'usr/lib'), { recursive: true });
   await writeFile(path.join(root, 'etc/os-release'), `NAME="Demo OS"\nVERSION_ID=${version}\n`);
   await writeFile(path.join(root, 'usr/lib/payload.bin'), randomBytes(sizeMiB * MiB)); // stands in for the OS
-  const image = `demo-os-${version}.squashfs`;
-  await run('mksquashfs', `root-${version}`, image, '-noappend', '-quiet', '-no-progress');
-  return path.join(dir, image);
+  if (await have('mksquashfs')) {
+    const image = `demo-os-${version}.squashfs`;
+    await run('mksquashfs', `root-${version}`, image, '-noappend', '-quiet', '-no-progress');
+    return path.join(dir, image);
+  }
+  // Without squashfs-tools the image is the raw bytes of the tree's two files: abupdate treats an image
+  // as opaque bytes either way.
+  const image = path.join(dir, `demo-os-${version}.img`);
+  process.stdout.write(dim(`\n   (mksquashfs is not installed here: ${path.basename(image)} is a raw image instead of a squashfs)\n`));
+  await writeFile(image, Buffer.concat([await readFile(path.join(root, 'etc/os-release')), await readFile(path.join(root, 'usr/lib/payload.bin'))]));
+  return image;
 }
 
 async function main_(): Promise<void> {
@@ -58,10 +120,8 @@ async function main_(): Promise<void> {
   process.stdout.write(dim('Nothing here touches a real disk: the "disk" is a sparse file, the "server" listens on 127.0.0.1.\n'));
 
   step('A disk with two slots', 'A GPT disk image: an EFI partition, USR-A and USR-B (the two OS slots), and STATE.', 'USR-A gets the flags of a freshly installed host: priority 1, successful.');
-  const handle = await open('disk.img', 'w');
-  await handle.truncate(256 * MiB);
-  await handle.close();
-  await run('sgdisk', '-o', '-n', '1:2048:+16M', '-c', '1:EFI-SYSTEM', '-n', '2:0:+96M', '-c', '2:USR-A', '-t', '2:5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6', '-n', '3:0:+96M', '-c', '3:USR-B', '-t', '3:5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6', '-n', '4:0:0', '-c', '4:STATE', '-A', '2:=:0x0101000000000000', 'disk.img');
+  await makeDisk('disk.img');
+  await showTool('sgdisk', '-p', 'disk.img');
   const disk = ['--disk', 'disk.img'];
   const engine = ['--state-dir', 'state', '--run-dir', 'run'];
 
@@ -86,8 +146,8 @@ async function main_(): Promise<void> {
   await mkdir('keys.d');
   await abupdate('keygen', '--out', 'release');
   await copyFile('release.pub', 'keys.d/release.pub');
-  await makeRootImage(dir, '2.0.0', 48);
-  await abupdate('bundle', 'create', '--image', 'demo-os-2.0.0.squashfs', '--version', '2.0.0', '--compatible', COMPATIBLE, '--key', 'release.key', '--out', 'demo-os-2.0.0.bundle');
+  const v2 = await makeRootImage(dir, '2.0.0', 48);
+  await abupdate('bundle', 'create', '--image', path.basename(v2), '--version', '2.0.0', '--compatible', COMPATIBLE, '--key', 'release.key', '--out', 'demo-os-2.0.0.bundle');
 
   step('An update server', 'Any static HTTP server will do: the engine fetches the bundle with Range requests, so it can resume.');
   const server = await startHttpServer({ 'demo-os-2.0.0.bundle': path.join(dir, 'demo-os-2.0.0.bundle') });
