@@ -56,7 +56,7 @@ function describeOutcome(outcome: PostBootOutcome): string {
 
 export const postBootCommand: Command = {
   name: 'post-boot',
-  summary: 'After a reboot: run the health checks and commit the booted slot, or roll back',
+  summary: 'after a reboot: run the health checks, then commit the booted slot or roll back',
   help: [
     'Usage: abupdate post-boot [--disk PATH] [--booted A|B] [--config FILE] [--state-dir DIR] [--json]',
     '',
@@ -101,7 +101,7 @@ export const postBootCommand: Command = {
 
 export const rollbackCommand: Command = {
   name: 'rollback',
-  summary: 'Boot the other slot next, if it holds a committed image',
+  summary: 'manual rollback: boot the other slot next, if it holds a committed image',
   help: [
     'Usage: abupdate rollback [--reboot] [--force] [--disk PATH] [--booted A|B] [--json]',
     '',
@@ -139,7 +139,7 @@ export const rollbackCommand: Command = {
 
 export const clearBadCommand: Command = {
   name: 'clear-bad',
-  summary: 'Allow a version that failed on this host to be installed again',
+  summary: 'allow a version that failed on this host to be installed again',
   help: [
     'Usage: abupdate clear-bad [VERSION] [--state-dir DIR] [--json]',
     '',
