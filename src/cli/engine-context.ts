@@ -1,13 +1,12 @@
 // Turns CLI options + update.conf into what the engine needs: disk, boot control, slots, booted slot, dirs, keyring.
 
-import { UpdaterError } from '../../common/errors.js';
 import type { BootControl } from '../../partition/boot-control.js';
-import { detectBootedSlot, findRootDisk } from '../../partition/booted.js';
-import { openBootControl } from '../../partition/open-boot-control.js';
+import { detectBootedSlot } from '../../partition/booted.js';
 import type { SlotName, Slots } from '../../partition/slots.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { listOption, stringOption, type OptionValues } from './command.js';
 import { loadConfigForCommand } from './config-command.js';
+import { openSlotDisk } from './slot-context.js';
 
 export interface EngineDirs {
   config: LoadedConfig;
@@ -41,18 +40,7 @@ export async function resolveEngineDirs(values: OptionValues, env: NodeJS.Proces
 
 /** Opens the disk's boot control (gptprio or grubenv) and decides the booted slot (--booted, else detected). */
 export async function openEngineDisk(values: OptionValues, config: LoadedConfig): Promise<EngineDisk> {
-  const diskPath = stringOption(values, 'disk') ?? (config.values.DISK || undefined) ?? (await findRootDisk());
-  if (diskPath === undefined) {
-    throw new UpdaterError('ERR_DISK_NOT_FOUND', 'Cannot find the disk with the slots: no --disk, no DISK in update.conf, and / is not on a disk partition', {
-      hint: 'Pass --disk PATH (a whole-disk device or a disk image file).',
-    });
-  }
-  const bootloader = stringOption(values, 'bootloader') ?? config.values.BOOTLOADER;
-  if (bootloader !== 'gptprio' && bootloader !== 'grubenv') {
-    throw new UpdaterError('ERR_USAGE', `Cannot use --bootloader "${bootloader}": expected gptprio or grubenv`);
-  }
-  const grubenvPath = bootloader === 'grubenv' ? (stringOption(values, 'grubenv') ?? config.values.GRUBENV ?? '/boot/grub/grubenv') : undefined;
-  const { control, slots } = await openBootControl({ diskPath, bootloader, grubenvPath });
+  const { diskPath, control, slots } = await openSlotDisk(values, config);
   const booted = await detectBootedSlot(slots, { override: stringOption(values, 'booted')?.toUpperCase(), diskPath });
   return { diskPath, control, slots, booted: booted.slot };
 }

@@ -7,6 +7,7 @@ import { detectBootedSlot, findRootDisk, type BootedSlot } from '../../partition
 import { openBootControl } from '../../partition/open-boot-control.js';
 import { otherSlot, type SlotName, type Slots } from '../../partition/slots.js';
 import { COMMON_HELP, COMMON_OPTIONS, stringOption, type OptionValues } from './command.js';
+import type { LoadedConfig } from '../config/load-config.js';
 import { loadConfigForCommand } from './config-command.js';
 
 export const SLOT_CONTEXT_OPTIONS = {
@@ -20,21 +21,24 @@ export const SLOT_CONTEXT_OPTIONS = {
 
 export const SLOT_CONTEXT_HELP = [COMMON_HELP.disk, COMMON_HELP.booted, COMMON_HELP.bootloader, COMMON_HELP.grubenv, COMMON_HELP.config, COMMON_HELP.json];
 
-export interface SlotContext {
+export interface SlotContext extends SlotDisk {
+  /** Null when it cannot be told; `bootedError` says why. */
+  booted: BootedSlot | null;
+  bootedError: UpdaterError | null;
+}
+
+/** The disk and its boot control as the options (then update.conf) name them. */
+export interface SlotDisk {
   diskPath: string;
   bootloader: BootloaderKind;
   /** The grubenv file (grubenv backend only). */
   grubenvPath: string | undefined;
   slots: Slots;
   control: BootControl;
-  /** Null when it cannot be told; `bootedError` says why. */
-  booted: BootedSlot | null;
-  bootedError: UpdaterError | null;
 }
 
-/** Opens the disk and boot control named by the options (then update.conf), and detects the booted slot. */
-export async function openSlotContext(values: OptionValues, env: NodeJS.ProcessEnv): Promise<SlotContext> {
-  const config = await loadConfigForCommand(values, env);
+/** Opens the disk named by --disk, DISK or the disk / is on, and its boot control (--bootloader, BOOTLOADER). */
+export async function openSlotDisk(values: OptionValues, config: LoadedConfig): Promise<SlotDisk> {
   const diskPath = stringOption(values, 'disk') ?? (config.values.DISK || undefined) ?? (await findRootDisk());
   if (diskPath === undefined) {
     throw new UpdaterError('ERR_DISK_NOT_FOUND', 'Cannot find the disk with the slots: no --disk, no DISK in update.conf, and / is not on a disk partition', {
@@ -47,16 +51,22 @@ export async function openSlotContext(values: OptionValues, env: NodeJS.ProcessE
   }
   const grubenvPath = bootloader === 'grubenv' ? (stringOption(values, 'grubenv') ?? config.values.GRUBENV ?? '/boot/grub/grubenv') : undefined;
   const { control, slots } = await openBootControl({ diskPath, bootloader, grubenvPath });
+  return { diskPath, bootloader, grubenvPath, slots, control };
+}
+
+/** Opens the disk and boot control named by the options (then update.conf), and detects the booted slot. */
+export async function openSlotContext(values: OptionValues, env: NodeJS.ProcessEnv): Promise<SlotContext> {
+  const disk = await openSlotDisk(values, await loadConfigForCommand(values, env));
   let booted: BootedSlot | null = null;
   let bootedError: UpdaterError | null = null;
   const override = stringOption(values, 'booted');
   try {
-    booted = await detectBootedSlot(slots, { override: override?.toUpperCase(), diskPath });
+    booted = await detectBootedSlot(disk.slots, { override: override?.toUpperCase(), diskPath: disk.diskPath });
   } catch (error) {
     if (!(error instanceof UpdaterError) || error.code !== 'ERR_BOOTED_UNKNOWN') throw error;
     bootedError = error;
   }
-  return { diskPath, bootloader, grubenvPath, slots, control, booted, bootedError };
+  return { ...disk, booted, bootedError };
 }
 
 /** The booted slot, or the detection error. */

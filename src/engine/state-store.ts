@@ -3,6 +3,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { UpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
+import type { SlotName } from '../../partition/slots.js';
 
 /** update_engine's status names, plus the post-boot ones. */
 export const ENGINE_STATES = [
@@ -19,7 +20,6 @@ export const ENGINE_STATES = [
 ] as const;
 export type EngineStateName = (typeof ENGINE_STATES)[number];
 
-export type SlotName = 'A' | 'B';
 
 /** What a slot holds, as far as the engine knows (it wrote it, or it was recorded at first run). */
 export interface SlotRecord {
