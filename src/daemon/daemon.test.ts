@@ -3,6 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,6 +74,7 @@ test('daemon with Omaha: no update, then an update appears and is installed thro
   assert.equal(state.slots.B?.version, '2.0.0');
   assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, (await stat(env.image)).size), await imageHash(env));
   assert.deepEqual(await bootedSnapshot(env), before);
+  await assert.rejects(stat(`${env.stateDir}/download`), 'no staged copy of the bundle');
   const flagsB = await cgptFlags(env.disk.path, env.disk.slots.B.partition);
   assert.equal(flagsB.tries, 1);
   assert.ok(flagsB.priority > (await cgptFlags(env.disk.path, env.disk.slots.A.partition)).priority);
@@ -127,13 +129,17 @@ test('daemon with a static channel index: installs the bundle the signed index n
   const state = await loadEngineState(env.stateDir);
   assert.equal(state.state, 'UPDATED_NEED_REBOOT');
   assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, (await stat(env.image)).size), await imageHash(env));
+  // Streamed into the slot: no copy of the bundle in the state dir, and the bundle went over the wire once.
+  await assert.rejects(stat(`${env.stateDir}/download`));
+  const bundleBytes = env.server.requests.filter((r) => r.path === 'bundle.tar').reduce((sum, r) => sum + r.bytes, 0);
+  assert.equal(bundleBytes, env.bundleSize);
 });
 
 test('daemon survives a misbehaving server: each failure is a clear error, a backoff and no install; then it recovers', async (t) => {
   const env = await makeDaemonEnv(t, await makeTempDir(t));
   const before = await bootedSnapshot(env);
   const slotB = () => hashRange(env.disk.path, env.disk.slots.B.offset, 1024 * 1024);
-  const emptyB = await slotB();
+  let untouchedB = await slotB();
   env.omaha.setPackage(omahaPackageFor(env));
   env.omaha.setMode({ kind: 'hang' });
   await startDaemon(t, env, ['--request-timeout', '500ms']);
@@ -161,11 +167,20 @@ test('daemon survives a misbehaving server: each failure is a clear error, a bac
     const status = await controlRequest<{ scheduler: { consecutiveFailures: number; nextCheckAt?: number }; engine: { state: string } }>(env.runDir, 'GET', '/status');
     assert.equal(status.scheduler.consecutiveFailures, failures, `${mode.kind}: the failures add up (backoff grows)`);
     assert.notEqual(status.engine.state, 'UPDATED_NEED_REBOOT');
-    assert.equal(await slotB(), emptyB, `${mode.kind}: nothing was written to slot B`);
+    if (mode.kind === 'wrong-sha256') {
+      // Signature and chunks were fine, so the engine streamed the image into slot B; the whole-bundle hash then
+      // refused it before the flip: B does not boot, its first chunk is zeros again, the resume state is gone.
+      assert.equal((await cgptFlags(env.disk.path, env.disk.slots.B.partition)).priority, 0);
+      assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, 65536), createHash('sha256').update(Buffer.alloc(65536)).digest('hex'), 'first chunk of B zeroed');
+      assert.equal((await loadEngineState(env.stateDir)).install, null);
+      untouchedB = await slotB();
+    } else {
+      assert.equal(await slotB(), untouchedB, `${mode.kind}: nothing was written to slot B`);
+    }
   }
-  // The wrong sha256 was reported to the server as an error event (PayloadHashMismatch = 10), the download deleted.
+  // The wrong sha256 was reported to the server as an error event (PayloadHashMismatch = 10); no copy of the bundle was staged.
   assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}/${e.errorCode ?? ''}`), ['13/1/', '3/0/10']);
-  await assert.rejects(stat(`${env.stateDir}/download/${Buffer.from(env.bundleSha256Base64, 'base64').toString('hex')}.part`));
+  await assert.rejects(stat(`${env.stateDir}/download`));
   // The backoff is visible: the next scheduled check is at least the base retry delay away (1 min ± 25%, doubled per failure).
   await waitFor('the loop to schedule the next check', async () => {
     const s = await controlRequest<{ scheduler: { nextCheckAt?: number } }>(env.runDir, 'GET', '/status');

@@ -1,9 +1,10 @@
-// The daemon's view of the install engine: the running version, a pending update, and "install this bundle file".
+// The daemon's view of the install engine: the running version, a pending update, and "install this bundle".
 
 import type { SlotName } from '../../partition/slots.js';
 import { loadKeyring } from '../../verify/keyring.js';
 import type { EngineDisk } from '../cli/engine-context.js';
-import { installBundle } from '../engine/install.js';
+import type { ExpectedBundle } from '../engine/bundle-tap.js';
+import { installBundle, type InstallOptions } from '../engine/install.js';
 import type { ProgressPhase, ProgressReporter } from '../engine/progress.js';
 import { loadEngineState } from '../engine/state-store.js';
 import type { Logger } from '../log.js';
@@ -14,8 +15,16 @@ export interface EngineSeam {
   currentVersion(): Promise<string>;
   /** The version installed into the other slot and waiting for a reboot into it, if any. */
   pendingVersion(): Promise<string | null>;
-  /** Installs a local bundle file into the other slot (verified, read back, flipped). */
-  install(bundle: string, options: { signal: AbortSignal; onProgress: (progress: InstallProgress) => void }): Promise<{ alreadyInstalled: boolean; version: string }>;
+  /** Streams a bundle (URL or path) into the other slot: verified, read back, checked against `expectedBundle`, flipped. */
+  install(bundle: string, options: EngineInstallOptions): Promise<{ alreadyInstalled: boolean; version: string }>;
+}
+
+export interface EngineInstallOptions {
+  signal: AbortSignal;
+  onProgress: (progress: InstallProgress) => void;
+  /** The whole bundle file as the update server states it. */
+  expectedBundle?: ExpectedBundle;
+  http?: InstallOptions['http'];
 }
 
 export interface EngineSeamOptions {
@@ -64,7 +73,7 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
       const waiting = state.state === 'UPDATED_NEED_REBOOT' && state.install !== null && state.install.targetSlot !== booted;
       return waiting ? (state.install?.version ?? null) : null;
     },
-    async install(bundle, { signal, onProgress }) {
+    async install(bundle, { signal, onProgress, expectedBundle, http }) {
       const keyring = await loadKeyring(options.keyringDirs);
       const result = await installBundle({
         source: bundle,
@@ -76,6 +85,8 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
         signal,
         progress: progressAdapter(onProgress, options.logger),
         warn,
+        ...(expectedBundle ? { expectedBundle } : {}),
+        ...(http ? { http } : {}),
         ...(options.tries === undefined ? {} : { tries: options.tries }),
       });
       return { alreadyInstalled: result.alreadyInstalled, version: result.version };

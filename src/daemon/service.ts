@@ -2,6 +2,7 @@
 // The daemon runs it on a timer; `abupdate check`/`update` without a daemon run one cycle of the same thing,
 // so the server sees the same requests and events either way.
 
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { loadKeyring } from '../../verify/keyring.js';
@@ -16,7 +17,6 @@ import { createStaticSource } from '../sources/static-source.js';
 import type { EngineSeam } from './engine-seam.js';
 import { alephVersion, loadReportRecord, saveReportRecord, startupReport } from './report-record.js';
 import { createScheduler, type InstallStepOptions, type Scheduler, type SchedulerOptions } from './scheduler.js';
-import { downloadOffer, pruneStagedDownloads } from './staged-download.js';
 
 export interface UpdateServiceOptions {
   config: LoadedConfig;
@@ -31,8 +31,8 @@ export interface UpdateServiceOptions {
   oemReleasePaths?: string[];
   /** Timeout of one metadata request (Omaha exchange, channel index), default 30 s. */
   requestTimeoutMs?: number;
-  /** Download tuning for the staged bundle download. */
-  http?: Omit<HttpSourceOptions, 'signal'>;
+  /** Download tuning for the engine's bundle stream. */
+  http?: Omit<HttpSourceOptions, 'signal' | 'onEvent'>;
   /** Scheduler tuning (first delay, backoff, clock) beyond CHECK_INTERVAL. */
   scheduler?: Partial<Omit<SchedulerOptions, 'steps' | 'logger' | 'checkIntervalMs'>>;
   /** Runs after a successful install (the daemon applies REBOOT_STRATEGY here); must not throw. */
@@ -49,9 +49,9 @@ export interface UpdateService {
 /** At most this many of an offer's URLs are tried in one round (a hostile answer may list thousands). */
 export const MAX_MIRRORS = 8;
 
-/** Transient failures keep a partial download for the next attempt; anything else discards it. */
-function keepsDownload(error: UpdaterError): boolean {
-  return ['ERR_ABORTED', 'ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_HTTP_STATUS', 'ERR_HTTP_RANGE', 'ERR_LOCKED'].includes(error.code);
+/** The code of a bundle that is not what the update server stated. */
+function mismatchCode(offer: Offer): 'ERR_OMAHA_HASH' | 'ERR_CHANNEL' {
+  return offer.source === 'omaha' ? 'ERR_OMAHA_HASH' : 'ERR_CHANNEL';
 }
 
 export async function createUpdateService(options: UpdateServiceOptions): Promise<UpdateService> {
@@ -80,7 +80,8 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
           seenFile: path.join(options.stateDir, 'channel-index-seen.json'),
           ...timeout,
         });
-  const downloadDir = path.join(options.stateDir, 'download');
+  // Versions before the engine streamed the bundle staged a copy here; a leftover (up to a whole bundle) goes.
+  await rm(path.join(options.stateDir, 'download'), { recursive: true, force: true }).catch(() => undefined);
 
   async function reportContext(interactive: boolean, signal?: AbortSignal): Promise<ReportContext> {
     const currentVersion = await engine.currentVersion();
@@ -95,21 +96,20 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     }
   }
 
-  /** Tries each URL of the offer in order; a later mirror continues the partial file an earlier one left. */
-  async function downloadFromMirrors(offer: Offer, step: InstallStepOptions) {
+  /**
+   * Streams the offer into the engine from each URL in order; a later mirror continues the chunks an earlier one
+   * wrote (the engine resumes by manifest). The engine checks the whole bundle against the stated size and SHA-256.
+   */
+  async function installFromMirrors(offer: Offer, step: InstallStepOptions) {
+    if (offer.sha256 === undefined || !/^[0-9a-f]{64}$/.test(offer.sha256)) {
+      throw new UpdaterError(mismatchCode(offer), `Cannot install ${offer.version}: the update server states no SHA-256 for the bundle`, { data: { sha256: offer.sha256 } });
+    }
+    const expectedBundle = { size: offer.size, sha256: offer.sha256, mismatchCode: mismatchCode(offer), version: offer.version };
     const urls = (offer.urls.length > 0 ? offer.urls : [offer.url]).slice(0, MAX_MIRRORS);
     for (let i = 0; ; i++) {
       const url = urls[i] ?? offer.url;
       try {
-        return await downloadOffer(
-          { ...offer, url },
-          {
-            dir: downloadDir,
-            signal: step.signal,
-            onProgress: (done, total) => step.onProgress({ phase: 'download', bytesDone: done, bytesTotal: total }),
-            ...(options.http ? { http: options.http } : {}),
-          },
-        );
+        return await engine.install(url, { signal: step.signal, onProgress: step.onProgress, expectedBundle, ...(options.http ? { http: options.http } : {}) });
       } catch (caught) {
         const error = toUpdaterError(caught, `download ${offer.version}`);
         const transient = ['ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_HTTP_STATUS', 'ERR_HTTP_RANGE'].includes(error.code);
@@ -128,12 +128,11 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     const previousVersion = ctx.currentVersion;
     try {
       await report({ kind: 'download-started', version: offer.version }, ctx);
-      const staged = await downloadFromMirrors(offer, step);
-      logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size, resumedBytes: staged.resumedBytes });
+      const result = await installFromMirrors(offer, step);
+      // The stream is complete (and matched the stated size and SHA-256) once the engine returns.
+      logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size });
       await report({ kind: 'download-finished', version: offer.version }, ctx);
-      const result = await engine.install(staged.path, { signal: step.signal, onProgress: step.onProgress });
       if (result.version !== offer.version) logger.warn(`the server offered ${offer.version}, the bundle holds ${result.version}`);
-      await pruneStagedDownloads(downloadDir, undefined);
       await saveReportRecord(options.stateDir, { previousVersion, installedVersion: result.version, bootId: identity.bootId });
       await report({ kind: 'installed', version: result.version }, ctx);
       logger.info('update installed; the new slot boots next', { version: result.version });
@@ -141,7 +140,6 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
       return { alreadyInstalled: result.alreadyInstalled };
     } catch (caught) {
       const error = toUpdaterError(caught, `install ${offer.version}`);
-      if (!keepsDownload(error)) await pruneStagedDownloads(downloadDir, undefined).catch(() => undefined);
       if (error.code !== 'ERR_ABORTED') {
         const status = error.data?.status;
         await report({ kind: 'error', code: error.code, version: offer.version, ...(typeof status === 'number' ? { httpStatus: status } : {}) }, ctx);
