@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs a built abupdate (npm run build) on a host: code, command, systemd unit, vendor config, key dirs.
+# Installs a built abupdate (npm run build) on a host: code, command, systemd units, docs, vendor config, key dirs.
 # Usage: scripts/install.sh [--enable]
 #   DESTDIR=/staging  install below a staging root (packaging, tests); no systemctl calls then
 #   PREFIX=/usr       where lib/abupdate, bin/abupdate, share/abupdate and lib/systemd go
@@ -23,6 +23,7 @@ done
 
 LIBDIR="$PREFIX/lib/abupdate"
 UNITDIR="$PREFIX/lib/systemd/system"
+DOCDIR="$PREFIX/share/doc/abupdate"
 
 if [ ! -f "$SRC/dist/src/cli/main.js" ]; then
   echo "install.sh: $SRC/dist is missing: run \"npm run build\" first" >&2
@@ -34,7 +35,7 @@ if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
 fi
 
 echo "installing abupdate into ${DESTDIR}${LIBDIR}"
-install -d -m 0755 "$DESTDIR$LIBDIR" "$DESTDIR$PREFIX/bin" "$DESTDIR$UNITDIR" "$DESTDIR$PREFIX/share/abupdate/keys.d"
+install -d -m 0755 "$DESTDIR$LIBDIR" "$DESTDIR$PREFIX/bin" "$DESTDIR$UNITDIR" "$DESTDIR$PREFIX/share/abupdate/keys.d" "$DESTDIR$DOCDIR"
 rm -rf "$DESTDIR$LIBDIR/dist"
 cp -R "$SRC/dist" "$DESTDIR$LIBDIR/dist"
 install -m 0644 "$SRC/package.json" "$DESTDIR$LIBDIR/package.json"
@@ -56,8 +57,14 @@ exec "$NODE" "$LIBDIR/dist/src/cli/main.js" "\$@"
 WRAPPER
 chmod 0755 "$DESTDIR$PREFIX/bin/abupdate"
 
-sed -e "s|@NODE@|$NODE|g" -e "s|@LIBDIR@|$LIBDIR|g" "$SRC/systemd/abupdate.service" > "$DESTDIR$UNITDIR/abupdate.service"
-chmod 0644 "$DESTDIR$UNITDIR/abupdate.service"
+# The units: the daemon, and the post-boot health check that commits or rolls back on every boot.
+for unit in abupdate.service abupdate-post-boot.service; do
+  sed -e "s|@NODE@|$NODE|g" -e "s|@LIBDIR@|$LIBDIR|g" -e "s|@DOCDIR@|$DOCDIR|g" "$SRC/systemd/$unit" > "$DESTDIR$UNITDIR/$unit"
+  chmod 0644 "$DESTDIR$UNITDIR/$unit"
+done
+for doc in "$SRC"/docs/*.md "$SRC/README.md"; do
+  [ -f "$doc" ] && install -m 0644 "$doc" "$DESTDIR$DOCDIR/"
+done
 
 # Vendor defaults are replaced on every install; the admin's /etc file is never overwritten.
 install -m 0644 "$SRC/systemd/update.conf" "$DESTDIR$PREFIX/share/abupdate/update.conf"
@@ -79,10 +86,11 @@ fi
 if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1; then
   systemctl daemon-reload || true
   if [ "$ENABLE" = yes ]; then
+    systemctl enable abupdate-post-boot.service
     systemctl enable --now abupdate.service
   else
     echo "put the release public key into /etc/abupdate/keys.d/, set SERVER and COMPATIBLE in /etc/abupdate/update.conf,"
-    echo "then: systemctl enable --now abupdate.service"
+    echo "then: systemctl enable abupdate-post-boot.service && systemctl enable --now abupdate.service"
   fi
 fi
 echo "done"

@@ -17,6 +17,8 @@ async function stage(t: { after(fn: () => Promise<void>): void }) {
   await mkdir(path.join(src, 'dist/src/cli'), { recursive: true });
   await cp(path.join(PROJECT_ROOT, 'scripts'), path.join(src, 'scripts'), { recursive: true });
   await cp(path.join(PROJECT_ROOT, 'systemd'), path.join(src, 'systemd'), { recursive: true });
+  await cp(path.join(PROJECT_ROOT, 'docs'), path.join(src, 'docs'), { recursive: true });
+  await cp(path.join(PROJECT_ROOT, 'README.md'), path.join(src, 'README.md'));
   await cp(path.join(PROJECT_ROOT, 'package.json'), path.join(src, 'package.json'));
   await writeFile(path.join(src, 'dist/src/cli/main.js'), 'console.log("abupdate");\n');
   const run = () => execa('sh', [path.join(src, 'scripts/install.sh')], { env: { DESTDIR: dest, ABUPDATE_NODE_MODULES: 'skip', NODE: process.execPath }, reject: false });
@@ -36,7 +38,12 @@ test('scripts/install.sh stages code, command, unit, vendor config and key dirs,
   assert.equal((await stat(path.join(dest, 'usr/bin/abupdate'))).mode & 0o777, 0o755);
   const unit = await readFile(path.join(dest, 'usr/lib/systemd/system/abupdate.service'), 'utf8');
   assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} /usr/lib/abupdate/dist/src/cli/main\\.js daemon$`, 'm'));
-  assert.doesNotMatch(unit, /@NODE@|@LIBDIR@/);
+  assert.doesNotMatch(unit, /@NODE@|@LIBDIR@|@DOCDIR@/);
+  const postBoot = await readFile(path.join(dest, 'usr/lib/systemd/system/abupdate-post-boot.service'), 'utf8');
+  assert.match(postBoot, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} /usr/lib/abupdate/dist/src/cli/main\\.js post-boot$`, 'm'));
+  assert.match(postBoot, /^Before=boot-complete\.target abupdate\.service$/m);
+  assert.doesNotMatch(postBoot, /@NODE@|@LIBDIR@|@DOCDIR@/);
+  for (const doc of ['service.md', 'lifecycle.md', 'README.md']) assert.ok((await stat(path.join(dest, 'usr/share/doc/abupdate', doc))).isFile(), doc);
 
   // The shipped files are valid update.conf for our own loader (vendor defaults + the commented /etc example).
   const config = await loadConfig({ vendorFile: path.join(dest, 'usr/share/abupdate/update.conf'), etcFile: path.join(dest, 'etc/abupdate/update.conf'), env: {} });
@@ -55,6 +62,14 @@ test('scripts/install.sh refuses to run without a build (dist/ missing)', async 
   const result = await run();
   assert.equal(result.exitCode, 1);
   assert.match(result.stderr, /dist is missing: run "npm run build" first/);
+});
+
+test('abupdate-post-boot.service passes systemd-analyze verify', async (t) => {
+  const { dest, run } = await stage(t);
+  assert.equal((await run()).exitCode, 0);
+  const verify = await execa('systemd-analyze', ['verify', path.join(dest, 'usr/lib/systemd/system/abupdate-post-boot.service')], { reject: false });
+  assert.equal(verify.exitCode, 0, `${verify.stdout}\n${verify.stderr}`);
+  assert.equal(verify.stderr.trim(), '', 'no warnings');
 });
 
 test('abupdate.service passes systemd-analyze verify and rates as well hardened by systemd-analyze security', async (t) => {
