@@ -1,6 +1,6 @@
 // Shared setup of update scenarios: a fixed test key, guest versions carrying it, signed bundles, a static channel on 127.0.0.1.
 
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { UpdaterError } from '../../common/errors.js';
@@ -25,8 +25,12 @@ export interface ScenarioEnv {
   guest: Guest;
   keys: FixtureKeys;
   server: TestHttpServer;
+  /** Each published version's bundle file on the host (served as `vX.Y.Z.bundle`). */
+  bundles: Record<string, string>;
   /** The port a Machine's serverPort needs (the guest sees it as 10.0.2.100:8080). */
   port: number;
+  /** Makes the static channel (`channel/stable.json` + .sig) offer VERSION (one of bundles) from now on. */
+  publish(version: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,28 +46,39 @@ export async function prepareScenario(options: ScenarioEnvOptions): Promise<Scen
     const publicKey = await readFile(keys.publicPath);
     const guest = await buildGuest({ slotA: { version: '1.0.0', files: options.files(publicKey, '1.0.0') } });
     const served: Record<string, string> = {};
+    const bundles: Record<string, string> = {};
     for (const version of options.bundles) {
       const image = await buildVersionImage({ version, files: options.files(publicKey, version) });
       const name = `v${version}.bundle`;
       const bundle = await makeBundle(dir, { image, version, compatible: GUEST_COMPATIBLE, key: keys, name });
       served[name] = bundle.path;
+      bundles[version] = bundle.path;
       served[`channel/${name}`] = bundle.path;
     }
-    if (options.channel !== undefined) {
-      const bundle = served[`v${options.channel}.bundle`];
-      if (bundle === undefined) throw new UpdaterError('ERR_USAGE', `Cannot publish channel version "${options.channel}": it is not in bundles`);
-      const index = path.join(dir, 'stable.json');
-      const made = await runCli(['bundle', 'index', '--bundle', bundle, '--url', `v${options.channel}.bundle`, '--key', keys.privatePath, '--out', index]);
+    const index = path.join(dir, 'stable.json');
+    const publish = async (version: string): Promise<void> => {
+      const bundle = served[`v${version}.bundle`];
+      if (bundle === undefined) throw new UpdaterError('ERR_USAGE', `Cannot publish channel version "${version}": it is not in bundles`);
+      // Written aside and renamed over the served files, so a guest never reads half an index.
+      // The index names its channel after the file (stable.json), so it is written in a subdirectory.
+      const next = path.join(dir, 'next', 'stable.json');
+      await mkdir(path.dirname(next), { recursive: true });
+      const made = await runCli(['bundle', 'index', '--bundle', bundle, '--url', `v${version}.bundle`, '--key', keys.privatePath, '--out', next]);
       if (made.code !== 0) throw new UpdaterError('ERR_TOOL_FAILED', `Cannot write the channel index: ${made.stderr.trim()}`);
+      await rename(`${next}.sig`, `${index}.sig`);
+      await rename(next, index);
       served['channel/stable.json'] = index;
       served['channel/stable.json.sig'] = `${index}.sig`;
-    }
+    };
+    if (options.channel !== undefined) await publish(options.channel);
     const server = await startHttpServer(served);
     return {
       guest,
       keys,
       server,
+      bundles,
       port: Number(new URL(server.origin).port),
+      publish,
       close: async () => {
         await server.close();
         await rm(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { UpdaterError } from '../../common/errors.js';
+import { guestfwdOption } from './guestfwd.js';
 import { LineSplitter, markerMatches, parseMarkerLine, type Marker, type MarkerQuery } from './markers.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -18,6 +19,8 @@ export interface VmConfig {
   fwCfg?: Record<string, string>;
   /** The guest's 10.0.2.100:8080 reaches this port on the host's 127.0.0.1. */
   serverPort?: number;
+  /** More forwards: the guest's 10.0.2.100:GUEST_PORT reaches HOST_PORT on the host's 127.0.0.1 (e.g. etcd on 2379). */
+  forwards?: { guestPort: number; hostPort: number }[];
   /** Where the serial log is appended as it arrives. */
   logFile?: string;
 }
@@ -40,7 +43,8 @@ export function qemuArgs(config: VmConfig): string[] {
     args.push('-kernel', config.firmware.kernel, '-initrd', config.firmware.initrd, '-append', config.firmware.append);
   }
   args.push('-drive', `file=${config.disk},format=raw,if=virtio`);
-  const fwd = config.serverPort === undefined ? '' : `,guestfwd=tcp:10.0.2.100:8080-tcp:127.0.0.1:${config.serverPort}`;
+  const forwards = [...(config.serverPort === undefined ? [] : [{ guestPort: 8080, hostPort: config.serverPort }]), ...(config.forwards ?? [])];
+  const fwd = forwards.map((f) => guestfwdOption(f.guestPort, f.hostPort)).join('');
   args.push('-netdev', `user,id=n0,restrict=on${fwd}`, '-device', 'virtio-net-pci,netdev=n0,romfile=');
   for (const [name, file] of Object.entries(config.fwCfg ?? {})) args.push('-fw_cfg', `name=${name},file=${file}`);
   return args;
