@@ -25,6 +25,8 @@ export interface MachineOptions {
    */
   firmware?: 'ovmf' | 'direct';
   serverPort?: number;
+  /** More host services for the guest: 10.0.2.100:GUEST_PORT reaches 127.0.0.1:HOST_PORT (e.g. etcd). */
+  forwards?: { guestPort: number; hostPort: number }[];
   memoryMiB?: number;
   /** Where "what booted" lines go (default stderr). */
   print?: (line: string) => void;
@@ -107,6 +109,7 @@ export class Machine {
       fwCfg,
       logFile: path.join(this.logDir, `boot-${n}.log`),
       ...(this.options.serverPort === undefined ? {} : { serverPort: this.options.serverPort }),
+      ...(this.options.forwards === undefined ? {} : { forwards: this.options.forwards }),
       ...(this.options.memoryMiB === undefined ? {} : { memoryMiB: this.options.memoryMiB }),
     };
     const vm = Vm.start(config);

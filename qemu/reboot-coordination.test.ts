@@ -1,0 +1,179 @@
+// Scenario 6 of issue 7: two guests with REBOOT_STRATEGY=etcd-lock (max 1) against one etcd on the host never reboot at once.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../fixtures/cli.js';
+import { useEtcdForFile, watchEtcdKey } from '../fixtures/etcd.js';
+import { makeTempDir } from '../fixtures/tmp.js';
+import { semaphoreKey } from '../src/reboot/etcd-semaphore.js';
+import type { SlotFiles } from './guest/slot-image.js';
+import { readGptprio } from './harness/host-flags.js';
+import { Machine } from './harness/machine.js';
+import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
+import type { Vm } from './harness/vm.js';
+
+/** The guests reach the host's etcd as 10.0.2.100:2379 (guestfwd), next to the update server on :8080. */
+const GUEST_ETCD_PORT = 2379;
+const KEY = semaphoreKey();
+
+/** The guest's service manager, in every version: post-boot, then the daemon (as the systemd units would run them). */
+const BOOT_SH = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
+abupdate post-boot 2>&1
+echo "ABUPDATE-MARKER step=post-boot code=$?"
+abupdate daemon --first-check-delay 1s --current-version "$GUEST_VERSION" 2>&1
+echo "ABUPDATE-MARKER step=daemon-exit code=$?"
+`;
+
+/** Boot 1: give the machine its id (the holder name in etcd), then the slot's own service manager. */
+const firstBoot = (machineId: string): string => `echo ${machineId} > /var/lib/abupdate/machine-id
+sh /etc/abupdate/boot.sh
+`;
+
+/** Boot 2: post-boot commits B and gives the lock back; then the guest powers off (nothing newer to wait for). */
+const COMMIT_BOOT = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
+abupdate post-boot 2>&1
+echo "ABUPDATE-MARKER step=post-boot code=$?"
+`;
+
+function slotFiles(publicKey: Buffer): SlotFiles {
+  return {
+    '/etc/abupdate/keys.d/qemu.pub': publicKey,
+    '/etc/abupdate/boot.sh': BOOT_SH,
+    '/etc/abupdate/update.conf': [
+      `COMPATIBLE=${GUEST_COMPATIBLE}`,
+      'DISK=/dev/vda',
+      'PROTOCOL=static',
+      'SERVER=http://10.0.2.100:8080/channel',
+      'GROUP=stable',
+      'REBOOT_STRATEGY=etcd-lock',
+      `ETCD_ENDPOINTS=http://10.0.2.100:${GUEST_ETCD_PORT}`,
+      'REBOOT_COMMAND=/sbin/reboot',
+      'MACHINE_ID_PATH=/var/lib/abupdate/machine-id',
+      '',
+    ].join('\n'),
+  };
+}
+
+interface LockValue {
+  at: number;
+  semaphore: number;
+  max: number;
+  holders: string[];
+}
+
+/** Host time (performance.now()) at which the host read the first marker of VM matching QUERY. */
+async function markerTime(vm: Vm | undefined, query: Record<string, string | RegExp>): Promise<number> {
+  assert.ok(vm, 'the boot happened');
+  const marker = await vm.waitForMarker(query, 1);
+  return vm.startedAt + marker.atMs;
+}
+
+/** The console lines of VM that contain every one of PARTS. */
+function linesWith(vm: Vm | undefined, ...parts: string[]): string[] {
+  return (vm?.serial ?? '').split(/\r?\n/).filter((line) => parts.every((part) => line.includes(part)));
+}
+
+const getEtcd = useEtcdForFile();
+
+describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout: 25 * 60_000 }, () => {
+  let env: ScenarioEnv;
+
+  before(async () => {
+    env = await prepareScenario({ files: (publicKey) => slotFiles(publicKey), bundles: ['2.0.0'], channel: '2.0.0' });
+  });
+  after(async () => {
+    await env?.close();
+  });
+
+  test('gptprio path: two guests (etcd-lock, max 1) both install v2 at once, but reboot one after the other; both end on B committed, the lock free', async (t) => {
+    const started = performance.now();
+    const since = (at: number): string => `+${((at - started) / 1000).toFixed(1)}s`;
+    const etcd = await getEtcd();
+    const endpoint = etcd.endpoints[0] ?? '';
+    const etcdPort = Number(new URL(endpoint).port);
+    const setMax = await runCli(['reboot-lock', 'set-max', '1', '--endpoints', endpoint, '--json']);
+    assert.equal(setMax.code, 0, setMax.stderr);
+
+    // Every value the lock key ever had, from revision 1, with the host time it arrived.
+    const history: LockValue[] = [];
+    const watch = watchEtcdKey(endpoint, KEY, (value) => {
+      if (value !== undefined) history.push({ at: performance.now(), ...(JSON.parse(value) as Omit<LockValue, 'at'>) });
+    });
+    t.after(() => watch.stop());
+    await watch.ready;
+
+    const ids = { one: '11111111111111111111111111111111', two: '22222222222222222222222222222222' };
+    const nameOf = (id: string): string => (id === ids.one ? 'one' : id === ids.two ? 'two' : id);
+    const machines = {
+      one: await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: 'scenario6-one', bootPath: 'gptprio', serverPort: env.port, forwards: [{ guestPort: GUEST_ETCD_PORT, hostPort: etcdPort }] }),
+      two: await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: 'scenario6-two', bootPath: 'gptprio', serverPort: env.port, forwards: [{ guestPort: GUEST_ETCD_PORT, hostPort: etcdPort }] }),
+    };
+
+    await machines.one.run(() =>
+      machines.two.run(async () => {
+        // Both boot v1 at the same moment; nobody tells them anything until each has rebooted by itself.
+        const cycle = async (name: 'one' | 'two') => {
+          const machine = machines[name];
+          const first = await machine.boot({ run: firstBoot(ids[name]), timeoutMs: 15 * 60_000 });
+          const second = await machine.boot({ run: COMMIT_BOOT, timeoutMs: 6 * 60_000 });
+          return { first, second };
+        };
+        const results = await Promise.all([cycle('one'), cycle('two')]);
+        for (const { first, second } of results) {
+          assert.deepEqual([first.slot, first.version, first.state, first.end], ['A', '1.0.0', 'good', 'reboot']);
+          assert.deepEqual([second.slot, second.version, second.state, second.end], ['B', '2.0.0', 'trying', 'poweroff']);
+        }
+
+        // Per guest: when it started its reboot (/sbin/reboot's marker) and when post-boot on B had committed.
+        const windows = await Promise.all(
+          (['one', 'two'] as const).map(async (name) => {
+            const [boot1, boot2] = machines[name].vms;
+            const rebootStart = await markerTime(boot1, { halt: 'reboot' });
+            const committed = await markerTime(boot2, { step: 'post-boot' });
+            assert.equal((await boot2?.waitForMarker({ step: 'post-boot' }, 1))?.fields['code'], '0');
+            assert.equal(linesWith(boot1, 'took the etcd lock', ids[name]).length, 1, `${name} took the lock once before rebooting`);
+            assert.equal(linesWith(boot2, 'slot B is healthy and committed').length, 1, `${name} committed B`);
+            assert.equal(linesWith(boot2, 'released the etcd lock', ids[name]).length, 1, `${name} released the lock after the commit`);
+            assert.deepEqual(await readGptprio(machines[name].disk, machines[name].layout, 'B'), { priority: 2, tries: 0, successful: 1 });
+            return { name, id: ids[name], rebootStart, committed, busy: linesWith(boot1, 'lock busy').length };
+          }),
+        );
+        windows.sort((a, b) => a.rebootStart - b.rebootStart);
+        const [early, late] = windows;
+        assert.ok(early && late);
+        for (const w of windows) {
+          process.stderr.write(`[scenario6] ${w.name} (${w.id}): reboot started ${since(w.rebootStart)}, B committed ${since(w.committed)}; "lock busy" retries: ${w.busy}\n`);
+        }
+        for (const v of history) process.stderr.write(`[scenario6] etcd ${since(v.at)}: ${v.semaphore} of ${v.max} free, holders [${v.holders.map(nameOf).join(', ')}]\n`);
+
+        // The reboot windows [reboot start, commit] do not overlap: the later guest had to wait for the lock.
+        assert.ok(early.committed < late.rebootStart, `${early.name} committed at ${since(early.committed)}, before ${late.name} started rebooting at ${since(late.rebootStart)}`);
+        assert.ok(late.busy >= 1, `${late.name} found the lock busy at least once (it was ready to reboot while ${early.name} held it)`);
+        assert.ok(linesWith(machines[late.name].vms[0], 'lock busy', early.id).length >= 1, `${late.name} saw ${early.name} as the holder`);
+
+        // etcd's own record: never more than one holder; the lock went to one guest, came back, went to the other, came back.
+        for (const v of history) {
+          assert.equal(v.max, 1);
+          assert.ok(v.holders.length <= 1, `never two holders: ${JSON.stringify(v.holders)}`);
+          assert.equal(v.semaphore + v.holders.length, 1);
+        }
+        const holderRuns = history.map((v) => v.holders.join(',')).filter((h, i, all) => i === 0 || h !== all[i - 1]);
+        assert.deepEqual(holderRuns, ['', early.id, '', late.id, '']);
+        // Each guest's reboot started while it held the lock (host times of etcd's watch events vs. the serial markers).
+        const heldFrom = (id: string): number => history.find((v) => v.holders.includes(id))?.at ?? Number.NaN;
+        const heldUntil = (id: string): number => history.find((v) => v.at > heldFrom(id) && !v.holders.includes(id))?.at ?? Number.NaN;
+        for (const w of windows) {
+          assert.ok(heldFrom(w.id) < w.rebootStart && w.rebootStart < heldUntil(w.id), `${w.name} rebooted while holding the lock`);
+        }
+        assert.ok(heldUntil(early.id) < heldFrom(late.id));
+
+        // The lock ends free, as the operator command reports it.
+        const status = await runCli(['reboot-lock', 'status', '--endpoints', endpoint, '--json']);
+        assert.equal(status.code, 0, status.stderr);
+        const final = JSON.parse(status.stdout) as { semaphore: number; max: number; holders: string[] };
+        assert.deepEqual([final.semaphore, final.max, final.holders], [1, 1, []]);
+        process.stderr.write(`[scenario6] whole run ${since(performance.now())}\n`);
+      }),
+    );
+  });
+});
