@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '../fixtures/cli.js';
 import { useEtcdForFile, watchEtcdKey } from '../fixtures/etcd.js';
 import { makeTempDir } from '../fixtures/tmp.js';
@@ -15,6 +16,8 @@ import type { Vm } from './harness/vm.js';
 /** The guests reach the host's etcd as 10.0.2.100:2379 (guestfwd), next to the update server on :8080. */
 const GUEST_ETCD_PORT = 2379;
 const KEY = semaphoreKey();
+/** The holder id of an operator who holds the lock (maintenance) while both guests install v2. */
+const OPERATOR = 'operator-maintenance';
 
 /** The guest's service manager, in every version: post-boot, then the daemon (as the systemd units would run them). */
 const BOOT_SH = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
@@ -73,6 +76,15 @@ function linesWith(vm: Vm | undefined, ...parts: string[]): string[] {
   return (vm?.serial ?? '').split(/\r?\n/).filter((line) => parts.every((part) => line.includes(part)));
 }
 
+/** Polls CHECK every 250 ms until it is true (or SIGNAL aborts); fails the test after TIMEOUT_MS. */
+async function waitUntil(check: () => boolean, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check() && !signal.aborted) {
+    assert.ok(performance.now() < deadline, `condition not met within ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
 const getEtcd = useEtcdForFile();
 
 describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout: 25 * 60_000 }, () => {
@@ -93,6 +105,8 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
     const etcdPort = Number(new URL(endpoint).port);
     const setMax = await runCli(['reboot-lock', 'set-max', '1', '--endpoints', endpoint, '--json']);
     assert.equal(setMax.code, 0, setMax.stderr);
+    const lock = await runCli(['reboot-lock', 'lock', OPERATOR, '--endpoints', endpoint, '--json']);
+    assert.equal(lock.code, 0, lock.stderr);
 
     // Every value the lock key ever had, from revision 1, with the host time it arrived.
     const history: LockValue[] = [];
@@ -103,7 +117,7 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
     await watch.ready;
 
     const ids = { one: '11111111111111111111111111111111', two: '22222222222222222222222222222222' };
-    const nameOf = (id: string): string => (id === ids.one ? 'one' : id === ids.two ? 'two' : id);
+    const nameOf = (id: string): string => (id === ids.one ? 'one' : id === ids.two ? 'two' : id === OPERATOR ? 'operator' : id);
     const machines = {
       one: await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: 'scenario6-one', bootPath: 'gptprio', serverPort: env.port, forwards: [{ guestPort: GUEST_ETCD_PORT, hostPort: etcdPort }] }),
       two: await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: 'scenario6-two', bootPath: 'gptprio', serverPort: env.port, forwards: [{ guestPort: GUEST_ETCD_PORT, hostPort: etcdPort }] }),
@@ -118,7 +132,24 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
           const second = await machine.boot({ run: COMMIT_BOOT, timeoutMs: 6 * 60_000 });
           return { first, second };
         };
-        const results = await Promise.all([cycle('one'), cycle('two')]);
+        const cycles = Promise.all([cycle('one'), cycle('two')]);
+        cycles.catch(() => undefined);
+        // The operator holds the lock until both guests have installed v2 and found it busy: from then on
+        // both want to reboot at the same time, whatever the emulation speed of each.
+        const bothWaiting = (): boolean => (['one', 'two'] as const).every((name) => linesWith(machines[name].vms[0], 'lock busy', OPERATOR).length > 0);
+        const stopWaiting = new AbortController();
+        const endedEarly = cycles.then(() => assert.ok(bothWaiting(), 'a guest finished its cycle while the operator held the lock'));
+        endedEarly.catch(() => undefined);
+        try {
+          await Promise.race([waitUntil(bothWaiting, 12 * 60_000, stopWaiting.signal), endedEarly]);
+        } finally {
+          stopWaiting.abort();
+        }
+        const released = performance.now();
+        const unlock = await runCli(['reboot-lock', 'unlock', OPERATOR, '--endpoints', endpoint, '--json']);
+        assert.equal(unlock.code, 0, unlock.stderr);
+        process.stderr.write(`[scenario6] both guests wait for the lock; the operator releases it at ${since(released)}\n`);
+        const results = await cycles;
         for (const { first, second } of results) {
           assert.deepEqual([first.slot, first.version, first.state, first.end], ['A', '1.0.0', 'good', 'reboot']);
           assert.deepEqual([second.slot, second.version, second.state, second.end], ['B', '2.0.0', 'trying', 'poweroff']);
@@ -147,9 +178,9 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
         for (const v of history) process.stderr.write(`[scenario6] etcd ${since(v.at)}: ${v.semaphore} of ${v.max} free, holders [${v.holders.map(nameOf).join(', ')}]\n`);
 
         // The reboot windows [reboot start, commit] do not overlap: the later guest had to wait for the lock.
+        assert.ok(released < early.rebootStart, 'no guest rebooted while the operator held the lock');
         assert.ok(early.committed < late.rebootStart, `${early.name} committed at ${since(early.committed)}, before ${late.name} started rebooting at ${since(late.rebootStart)}`);
-        assert.ok(late.busy >= 1, `${late.name} found the lock busy at least once (it was ready to reboot while ${early.name} held it)`);
-        assert.ok(linesWith(machines[late.name].vms[0], 'lock busy', early.id).length >= 1, `${late.name} saw ${early.name} as the holder`);
+        assert.ok(linesWith(machines[late.name].vms[0], 'lock busy', early.id).length >= 1, `${late.name} found the lock held by ${early.name} while it wanted to reboot`);
 
         // etcd's own record: never more than one holder; the lock went to one guest, came back, went to the other, came back.
         for (const v of history) {
@@ -158,14 +189,14 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
           assert.equal(v.semaphore + v.holders.length, 1);
         }
         const holderRuns = history.map((v) => v.holders.join(',')).filter((h, i, all) => i === 0 || h !== all[i - 1]);
-        assert.deepEqual(holderRuns, ['', early.id, '', late.id, '']);
+        assert.deepEqual(holderRuns, ['', OPERATOR, '', early.id, '', late.id, '']);
         // Each guest's reboot started while it held the lock (host times of etcd's watch events vs. the serial markers).
         const heldFrom = (id: string): number => history.find((v) => v.holders.includes(id))?.at ?? Number.NaN;
         const heldUntil = (id: string): number => history.find((v) => v.at > heldFrom(id) && !v.holders.includes(id))?.at ?? Number.NaN;
         for (const w of windows) {
           assert.ok(heldFrom(w.id) < w.rebootStart && w.rebootStart < heldUntil(w.id), `${w.name} rebooted while holding the lock`);
         }
-        assert.ok(heldUntil(early.id) < heldFrom(late.id));
+        assert.ok(heldUntil(OPERATOR) < heldFrom(early.id) && heldUntil(early.id) < heldFrom(late.id));
 
         // The lock ends free, as the operator command reports it.
         const status = await runCli(['reboot-lock', 'status', '--endpoints', endpoint, '--json']);
