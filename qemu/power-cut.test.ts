@@ -1,0 +1,183 @@
+// Scenario 4 of issue 7: power cuts during download/write, read-back and the flip; every boot is on a good slot, the install resumes.
+
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { makeTempDir } from '../fixtures/tmp.js';
+import { readGptprio, readGrubenv } from './harness/host-flags.js';
+import { Machine, type BootPath } from './harness/machine.js';
+import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
+import { parseProgressLine, serialLines, type ProgressLine } from './harness/serial-watch.js';
+import type { Vm } from './harness/vm.js';
+
+/** Seed of the cut delays; ABUPDATE_QEMU_SEED=<n> reproduces a printed run. */
+const SEED = Number(process.env['ABUPDATE_QEMU_SEED'] ?? 20261126);
+
+const ENV = 'export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"\n';
+const INSTALL_CMD = 'abupdate install http://10.0.2.100:8080/v2.0.0.bundle --json 2>&1\necho "ABUPDATE-MARKER step=install code=$?"\n';
+/** A boot that will lose its power: install, then idle until the harness cuts. */
+const CUT_RUN = `${ENV}${INSTALL_CMD}sleep 600\n`;
+/** The boot that finishes: install (resuming), then a clean reboot. */
+const FINAL_RUN = `${ENV}${INSTALL_CMD}/sbin/reboot\n`;
+const POST_BOOT = `${ENV}abupdate post-boot 2>&1\necho "ABUPDATE-MARKER step=post-boot code=$?"\n`;
+
+/** Where a cut lands: a phase (and a fraction of its bytes), then a random delay of up to maxDelayMs. */
+interface Moment {
+  phase: 'download' | 'readback' | 'flip' | 'flipped';
+  at?: number;
+  minDelayMs?: number;
+  maxDelayMs: number;
+}
+
+const DOWNLOAD = (at: number): Moment => ({ phase: 'download', at, maxDelayMs: 1000 });
+/** The read-back reports no bytes until it ends (~2.5 s for this image here): "mid read-back" is its start plus 0.8-2 s. */
+const READBACK_START: Moment = { phase: 'readback', maxDelayMs: 300 };
+const READBACK_MID: Moment = { phase: 'readback', minDelayMs: 800, maxDelayMs: 2000 };
+const MOMENTS: Record<BootPath, Moment[]> = {
+  gptprio: [
+    DOWNLOAD(0),
+    DOWNLOAD(0.15),
+    DOWNLOAD(0.3),
+    DOWNLOAD(0.45),
+    DOWNLOAD(0.6),
+    DOWNLOAD(0.75),
+    DOWNLOAD(0.9),
+    READBACK_START,
+    READBACK_MID,
+    { phase: 'flip', maxDelayMs: 150 },
+    { phase: 'flipped', maxDelayMs: 200 },
+  ],
+  grubenv: [DOWNLOAD(0.35), READBACK_MID, { phase: 'flip', maxDelayMs: 150 }, { phase: 'flipped', maxDelayMs: 200 }],
+};
+
+/** mulberry32: a small deterministic PRNG. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function describeMoment(m: Moment): string {
+  const base = m.at === undefined ? m.phase : `${m.phase}>=${Math.round(m.at * 100)}%`;
+  return m.minDelayMs === undefined ? base : `${base}+${m.minDelayMs / 1000}s`;
+}
+
+function reached(m: Moment, line: ProgressLine): boolean {
+  if (m.phase === 'flipped') return line.event === 'message' && /boots next/.test(line.text ?? '');
+  if (line.phase !== m.phase || (line.event !== 'phase' && line.event !== 'progress')) return false;
+  return m.at === undefined || (line.done ?? 0) >= (m.at * (line.total ?? 0));
+}
+
+/** Waits for the install's JSON progress to reach M; returns the last progress line seen. */
+async function waitForMoment(vm: Vm, m: Moment, timeoutMs: number): Promise<ProgressLine> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const lines = serialLines(vm).map(parseProgressLine).filter((l): l is ProgressLine => l !== undefined);
+    const hit = lines.find((l) => reached(m, l));
+    if (hit) return hit;
+    if (vm.exit) throw new Error(`qemu exited before the install reached ${describeMoment(m)}`);
+    if (vm.markers.some((mk) => mk.fields['step'] === 'install')) throw new Error(`the install ended before it reached ${describeMoment(m)}`);
+    if (performance.now() > deadline) throw new Error(`the install did not reach ${describeMoment(m)} within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+/** Whether the flags say B boots next on trial (the flip landed), read with the host's cgpt / grub-editenv. */
+async function flipped(machine: Machine, bootPath: BootPath): Promise<boolean> {
+  if (bootPath === 'grubenv') {
+    const env = await readGrubenv(machine.disk, machine.layout);
+    const on = env['ORDER'] === 'B A' && env['B_TRY'] === '1' && env['B_OK'] === '0' && env['A_OK'] === '1';
+    const off = env['B_OK'] !== '1' && (env['B_TRY'] ?? '0') === '0' && env['A_OK'] === '1';
+    assert.ok(on || off, `grubenv is neither before nor after the flip: ${JSON.stringify(env)}`);
+    return on;
+  }
+  const a = await readGptprio(machine.disk, machine.layout, 'A');
+  const b = await readGptprio(machine.disk, machine.layout, 'B');
+  const on = b.priority > a.priority && b.tries === 1 && b.successful === 0 && a.successful === 1;
+  const off = a.priority > 0 && a.successful === 1 && (b.priority === 0 || (b.tries === 0 && b.successful === 0));
+  assert.ok(on || off, `gptprio flags are neither before nor after the flip: A ${JSON.stringify(a)} B ${JSON.stringify(b)}`);
+  return on;
+}
+
+describe('QEMU scenario 4: power cuts during an install never leave an unbootable host, and the install resumes', { timeout: 40 * 60_000 }, () => {
+  let env: ScenarioEnv;
+  let bundleSize: number;
+
+  before(async () => {
+    env = await prepareScenario({
+      bundles: ['2.0.0'],
+      files: (publicKey) => ({
+        '/etc/abupdate/keys.d/qemu.pub': publicKey,
+        '/etc/abupdate/update.conf': `COMPATIBLE=${GUEST_COMPATIBLE}\nDISK=/dev/vda\nSERVER=disabled\n`,
+      }),
+    });
+    bundleSize = (await stat(env.bundles['2.0.0'] ?? '')).size;
+  });
+  after(() => env?.close());
+
+  for (const bootPath of ['gptprio', 'grubenv'] as const satisfies readonly BootPath[]) {
+    const moments = MOMENTS[bootPath];
+    test(`${bootPath} path: ${moments.length} power cuts (${moments.map(describeMoment).join(', ')}); each boot is A (v1, good) until the flip, then the install completes and B is committed`, async (t) => {
+      const seed = SEED + (bootPath === 'grubenv' ? 1 : 0);
+      const random = prng(seed);
+      const print = (line: string) => process.stderr.write(`[power-cut-${bootPath}] ${line}\n`);
+      print(`seed ${seed} (ABUPDATE_QEMU_SEED=${SEED} reproduces), bundle ${bundleSize} bytes`);
+      const served = () => env.server.requests.filter((r) => r.path === 'v2.0.0.bundle');
+      const servedBefore = served().length;
+      const machine = await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: `power-cut-${bootPath}`, bootPath, serverPort: env.port });
+      await machine.run(async () => {
+        let landed = false;
+        const resumed: number[] = [];
+        for (const [i, moment] of moments.entries()) {
+          const delay = (moment.minDelayMs ?? 0) + Math.floor(random() * (moment.maxDelayMs - (moment.minDelayMs ?? 0)));
+          const vm = await machine.start({ run: CUT_RUN });
+          const booted = await vm.waitForMarker({ booted: /./ }, 5 * 60_000);
+          assert.deepEqual([booted.fields['booted'], booted.fields['version'], booted.fields['state']], ['A', '1.0.0', 'good'], `boot before cut ${i + 1}`);
+          const seen = await waitForMoment(vm, moment, 10 * 60_000);
+          await sleep(delay);
+          const last = serialLines(vm).map(parseProgressLine).filter((l) => l !== undefined).at(-1);
+          await machine.powerCut(vm);
+          const resume = serialLines(vm).map((l) => /resuming: (\d+) of \d+ chunks/.exec(l)).find((m) => m !== null);
+          if (resume) resumed.push(Number(resume[1]));
+          print(
+            `cut ${i + 1}/${moments.length} at ${describeMoment(moment)} +${delay} ms: triggered by ${JSON.stringify({ phase: seen.phase, done: seen.done, event: seen.event })}, ` +
+              `last event ${JSON.stringify(last && { event: last.event, phase: last.phase, done: last.done, text: last.text })}` +
+              `${resume ? `, this boot resumed with ${resume[1]} chunks` : ''}`,
+          );
+          // The flags must be consistent after every cut: before the flip (A boots next) or after it (B on trial).
+          landed = await flipped(machine, bootPath);
+          if (moment.phase === 'download') assert.ok(!landed, 'a cut during the download left B bootable');
+          if (moment.phase === 'flipped') assert.ok(landed, 'the install reported the flip, so it must have landed');
+          if (moment.phase !== 'download') print(`after the cut the flags say the flip ${landed ? 'landed: B boots next' : 'did not land: A boots next'}`);
+          if (landed) break;
+        }
+        // Earlier cuts in the write phase left chunks that later boots kept.
+        assert.ok(resumed.filter((n) => n > 0).length >= Math.min(3, moments.filter((m) => m.phase === 'download').length), `boots resumed with chunks: ${resumed.join(', ')}`);
+
+        if (!landed) {
+          const final = await machine.boot({ run: FINAL_RUN, timeoutMs: 10 * 60_000 });
+          assert.deepEqual([final.slot, final.version, final.state, final.end], ['A', '1.0.0', 'good', 'reboot']);
+          assert.equal((await machine.vms.at(-1)?.waitForMarker({ step: 'install' }, 1))?.fields['code'], '0');
+          assert.ok(await flipped(machine, bootPath), 'the completed install flipped to B');
+        }
+        const bytes = served().slice(servedBefore).reduce((sum, r) => sum + r.bytes, 0);
+        const ranged = served().slice(servedBefore).filter((r) => r.status === 206).length;
+        print(`server sent ${bytes} bytes of the bundle (${(bytes / bundleSize).toFixed(2)}x its size) in ${served().length - servedBefore} requests (${ranged} Range)`);
+        assert.ok(bytes < 2.5 * bundleSize, `the install started over instead of resuming: ${bytes} bytes served for a ${bundleSize}-byte bundle`);
+
+        // B boots on its one try; post-boot commits it.
+        const onB = await machine.boot({ run: POST_BOOT, timeoutMs: 5 * 60_000 });
+        assert.deepEqual([onB.slot, onB.version, onB.state, onB.end], ['B', '2.0.0', 'trying', 'poweroff']);
+        assert.equal((await machine.vms.at(-1)?.waitForMarker({ step: 'post-boot' }, 1))?.fields['code'], '0');
+        if (bootPath === 'grubenv') assert.equal((await readGrubenv(machine.disk, machine.layout))['B_OK'], '1');
+        else assert.equal((await readGptprio(machine.disk, machine.layout, 'B')).successful, 1);
+      });
+    });
+  }
+});
