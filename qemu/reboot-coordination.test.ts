@@ -85,6 +85,18 @@ async function waitUntil(check: () => boolean, timeoutMs: number, signal: AbortS
   }
 }
 
+/** The lines of VM's console holding each of PARTS, in that order (fails if one is missing or out of order). */
+function inOrder(vm: Vm | undefined, parts: string[]): string[] {
+  const lines = (vm?.serial ?? '').split(/\r?\n/);
+  let at = -1;
+  return parts.map((part) => {
+    const found = lines.findIndex((line, i) => i > at && line.includes(part));
+    assert.ok(found > at, `"${part}" on the console after line ${at}`);
+    at = found;
+    return lines[found] ?? '';
+  });
+}
+
 const getEtcd = useEtcdForFile();
 
 describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout: 25 * 60_000 }, () => {
@@ -145,58 +157,62 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
         } finally {
           stopWaiting.abort();
         }
-        const released = performance.now();
+        const operatorReleased = performance.now();
         const unlock = await runCli(['reboot-lock', 'unlock', OPERATOR, '--endpoints', endpoint, '--json']);
         assert.equal(unlock.code, 0, unlock.stderr);
-        process.stderr.write(`[scenario6] both guests wait for the lock; the operator releases it at ${since(released)}\n`);
+        process.stderr.write(`[scenario6] both guests wait for the lock; the operator releases it at ${since(operatorReleased)}\n`);
         const results = await cycles;
         for (const { first, second } of results) {
           assert.deepEqual([first.slot, first.version, first.state, first.end], ['A', '1.0.0', 'good', 'reboot']);
           assert.deepEqual([second.slot, second.version, second.state, second.end], ['B', '2.0.0', 'trying', 'poweroff']);
         }
 
-        // Per guest: when it started its reboot (/sbin/reboot's marker) and when post-boot on B had committed.
-        const windows = await Promise.all(
-          (['one', 'two'] as const).map(async (name) => {
-            const [boot1, boot2] = machines[name].vms;
-            const rebootStart = await markerTime(boot1, { halt: 'reboot' });
-            const committed = await markerTime(boot2, { step: 'post-boot' });
-            assert.equal((await boot2?.waitForMarker({ step: 'post-boot' }, 1))?.fields['code'], '0');
-            assert.equal(linesWith(boot1, 'took the etcd lock', ids[name]).length, 1, `${name} took the lock once before rebooting`);
-            assert.equal(linesWith(boot2, 'slot B is healthy and committed').length, 1, `${name} committed B`);
-            assert.equal(linesWith(boot2, 'released the etcd lock', ids[name]).length, 1, `${name} released the lock after the commit`);
-            assert.deepEqual(await readGptprio(machines[name].disk, machines[name].layout, 'B'), { priority: 2, tries: 0, successful: 1 });
-            return { name, id: ids[name], rebootStart, committed, busy: linesWith(boot1, 'lock busy').length };
-          }),
-        );
-        windows.sort((a, b) => a.rebootStart - b.rebootStart);
-        const [early, late] = windows;
-        assert.ok(early && late);
-        for (const w of windows) {
-          process.stderr.write(`[scenario6] ${w.name} (${w.id}): reboot started ${since(w.rebootStart)}, B committed ${since(w.committed)}; "lock busy" retries: ${w.busy}\n`);
-        }
+        // etcd's own record: never more than one holder; the operator, then one guest, then the other held it.
         for (const v of history) process.stderr.write(`[scenario6] etcd ${since(v.at)}: ${v.semaphore} of ${v.max} free, holders [${v.holders.map(nameOf).join(', ')}]\n`);
-
-        // The reboot windows [reboot start, commit] do not overlap: the later guest had to wait for the lock.
-        assert.ok(released < early.rebootStart, 'no guest rebooted while the operator held the lock');
-        assert.ok(early.committed < late.rebootStart, `${early.name} committed at ${since(early.committed)}, before ${late.name} started rebooting at ${since(late.rebootStart)}`);
-        assert.ok(linesWith(machines[late.name].vms[0], 'lock busy', early.id).length >= 1, `${late.name} found the lock held by ${early.name} while it wanted to reboot`);
-
-        // etcd's own record: never more than one holder; the lock went to one guest, came back, went to the other, came back.
         for (const v of history) {
           assert.equal(v.max, 1);
           assert.ok(v.holders.length <= 1, `never two holders: ${JSON.stringify(v.holders)}`);
           assert.equal(v.semaphore + v.holders.length, 1);
         }
         const holderRuns = history.map((v) => v.holders.join(',')).filter((h, i, all) => i === 0 || h !== all[i - 1]);
-        assert.deepEqual(holderRuns, ['', OPERATOR, '', early.id, '', late.id, '']);
-        // Each guest's reboot started while it held the lock (host times of etcd's watch events vs. the serial markers).
-        const heldFrom = (id: string): number => history.find((v) => v.holders.includes(id))?.at ?? Number.NaN;
-        const heldUntil = (id: string): number => history.find((v) => v.at > heldFrom(id) && !v.holders.includes(id))?.at ?? Number.NaN;
-        for (const w of windows) {
-          assert.ok(heldFrom(w.id) < w.rebootStart && w.rebootStart < heldUntil(w.id), `${w.name} rebooted while holding the lock`);
+        assert.equal(holderRuns.length, 7, `lock history: ${JSON.stringify(holderRuns)}`);
+        const early: 'one' | 'two' = holderRuns[3] === ids.one ? 'one' : 'two';
+        const late: 'one' | 'two' = early === 'one' ? 'two' : 'one';
+        assert.deepEqual(holderRuns, ['', OPERATOR, '', ids[early], '', ids[late], '']);
+        /** Host time at which etcd's watch reported that ID no longer held the lock. */
+        const releasedBy = (id: string): number => {
+          const from = history.findIndex((v) => v.holders.includes(id));
+          return history.slice(from).find((v) => !v.holders.includes(id))?.at ?? Number.NaN;
+        };
+
+        // Per guest, from its serial console: it took the lock, then rebooted; on B, post-boot committed, then
+        // released the lock. Its reboot window runs from /sbin/reboot's marker to etcd's record of the release.
+        const windows: { rebootStart: number; released: number }[] = [];
+        for (const name of [early, late]) {
+          const [boot1, boot2] = machines[name].vms;
+          const id = ids[name];
+          assert.equal((await boot2?.waitForMarker({ step: 'post-boot' }, 1))?.fields['code'], '0');
+          inOrder(boot1, ['took the etcd lock', 'halt=reboot']);
+          inOrder(boot2, ['slot B is healthy and committed', 'released the etcd lock', 'step=post-boot']);
+          assert.equal(linesWith(boot1, 'took the etcd lock', id).length, 1, `${name} took the lock once, as ${id}`);
+          assert.equal(linesWith(boot2, 'released the etcd lock', id).length, 1, `${name} released it as ${id}`);
+          assert.deepEqual(await readGptprio(machines[name].disk, machines[name].layout, 'B'), { priority: 2, tries: 0, successful: 1 });
+          const window = { name, rebootStart: await markerTime(boot1, { halt: 'reboot' }), released: releasedBy(id), committed: await markerTime(boot2, { step: 'post-boot' }) };
+          process.stderr.write(
+            `[scenario6] ${name} (${id}): reboot started ${since(window.rebootStart)}, lock released ${since(window.released)}, post-boot done ${since(window.committed)}; ` +
+              `"lock busy" ${linesWith(boot1, 'lock busy').length} time(s)\n`,
+          );
+          windows.push(window);
         }
-        assert.ok(heldUntil(OPERATOR) < heldFrom(early.id) && heldUntil(early.id) < heldFrom(late.id));
+        const [first, second] = windows;
+        assert.ok(first && second);
+        // No guest rebooted while the operator held the lock, and the reboot windows do not overlap.
+        assert.ok(operatorReleased < first.rebootStart, 'no guest rebooted while the operator held the lock');
+        assert.ok(first.rebootStart < first.released, `${early} rebooted before it released the lock`);
+        assert.ok(first.released < second.rebootStart, `${early} released the lock at ${since(first.released)}, before ${late} started rebooting at ${since(second.rebootStart)}`);
+        assert.ok(second.rebootStart < second.released);
+        // The later guest was ready while the earlier one held the lock: it had to wait for it.
+        assert.ok(linesWith(machines[late].vms[0], 'lock busy', ids[early]).length >= 1, `${late} found the lock held by ${early} while it wanted to reboot`);
 
         // The lock ends free, as the operator command reports it.
         const status = await runCli(['reboot-lock', 'status', '--endpoints', endpoint, '--json']);
