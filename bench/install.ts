@@ -2,10 +2,10 @@
 // against `curl URL | tee >(openssl dgst -sha256) | dd of=SLOT conv=fsync` + `openssl dgst -sha256` of the slot.
 // Run: node --import tsx bench/install.ts [--size-mib 1024] [--rss-size-mib 4096] [--rounds 3] [--chunk-size 1048576]
 // Targets: install time / baseline time <= 1.25 (size-mib); peak RSS of the install < 100 MiB (size-mib and rss-size-mib).
-// The install runs as plain node on an esbuild bundle of the CLI (the tsx loader's own memory is not counted), under
-// `/usr/bin/time -v` for its peak RSS. Both sides read the bundle from the same node:http test server.
+// The install runs as plain node on an esbuild bundle of the CLI (the tsx loader's own memory is not counted), with
+// the Node flags installed hosts use (scripts/node-flags), under `/usr/bin/time -v` for its peak RSS. Both sides read the bundle from the same node:http test server.
 
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +17,8 @@ import { startHttpServer } from '../fixtures/http-server.js';
 
 const MiB = 1024 * 1024;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** What scripts/install.sh puts in front of the CLI on a host. */
+const NODE_FLAGS = (await readFile(path.join(HERE, '../scripts/node-flags'), 'utf8')).split(/\s+/).filter(Boolean);
 const USR_TYPE = '5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6';
 
 function median(values: number[]): number {
@@ -70,7 +72,7 @@ async function runInstall(scene: Scene, url: string, round: number): Promise<{ s
   await mkdir(state);
   let stderr = '';
   const wall = await seconds(async () => {
-    const run = await execa('/usr/bin/time', ['-v', process.execPath, scene.cli, 'install', url, '--disk', scene.disk, '--booted', 'A', '--keyring', scene.keyringDir, '--compatible', 'bench', '--state-dir', state, '--run-dir', path.join(state, 'run')]);
+    const run = await execa('/usr/bin/time', ['-v', process.execPath, ...NODE_FLAGS, scene.cli, 'install', url, '--disk', scene.disk, '--booted', 'A', '--keyring', scene.keyringDir, '--compatible', 'bench', '--state-dir', state, '--run-dir', path.join(state, 'run')]);
     stderr = run.stderr;
   });
   const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1];

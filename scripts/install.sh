@@ -12,6 +12,8 @@ DESTDIR=${DESTDIR:-}
 PREFIX=${PREFIX:-/usr}
 NODE=${NODE:-$(command -v node || echo /usr/bin/node)}
 MODULES=${ABUPDATE_NODE_MODULES:-copy}
+# Node's flags for every abupdate process (one place: scripts/node-flags; why: docs/engine.md "Memory").
+NODE_FLAGS=$(cat "$SRC/scripts/node-flags")
 ENABLE=no
 for arg in "$@"; do
   case "$arg" in
@@ -53,13 +55,13 @@ esac
 # The command: a two-line wrapper, so the unit and people run the same thing.
 cat > "$DESTDIR$PREFIX/bin/abupdate" <<WRAPPER
 #!/bin/sh
-exec "$NODE" "$LIBDIR/dist/src/cli/main.js" "\$@"
+exec "$NODE" $NODE_FLAGS "$LIBDIR/dist/src/cli/main.js" "\$@"
 WRAPPER
 chmod 0755 "$DESTDIR$PREFIX/bin/abupdate"
 
 # The units: the daemon, and the post-boot health check that commits or rolls back on every boot.
 for unit in abupdate.service abupdate-post-boot.service; do
-  sed -e "s|@NODE@|$NODE|g" -e "s|@LIBDIR@|$LIBDIR|g" -e "s|@DOCDIR@|$DOCDIR|g" "$SRC/systemd/$unit" > "$DESTDIR$UNITDIR/$unit"
+  sed -e "s|@NODE@|$NODE|g" -e "s|@NODE_FLAGS@|$NODE_FLAGS|g" -e "s|@LIBDIR@|$LIBDIR|g" -e "s|@DOCDIR@|$DOCDIR|g" "$SRC/systemd/$unit" > "$DESTDIR$UNITDIR/$unit"
   chmod 0644 "$DESTDIR$UNITDIR/$unit"
 done
 for doc in "$SRC"/docs/*.md "$SRC/README.md"; do

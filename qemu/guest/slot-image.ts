@@ -9,6 +9,8 @@ import { runTool } from './run-tool.js';
 const FILES_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), 'files');
 export const SLOT_INIT = path.join(FILES_DIR, 'slot-init.sh');
 export const SLOT_REBOOT = path.join(FILES_DIR, 'reboot.sh');
+/** The Node flags installed hosts run abupdate with (scripts/install.sh reads the same file). */
+const NODE_FLAGS_FILE = path.join(FILES_DIR, '../../../scripts/node-flags');
 
 /** Extra content of a slot: guest path -> text, bytes (executable when it starts with #! or ends in .sh), or a host file to copy. */
 export type SlotFiles = Record<string, string | Buffer | { hostPath: string; mode?: number }>;
@@ -57,6 +59,7 @@ export async function buildSlotImage(inputs: SlotImageInputs): Promise<string> {
     inputs.version,
     { file: SLOT_INIT },
     { file: SLOT_REBOOT },
+    { file: NODE_FLAGS_FILE },
     { file: inputs.busybox },
     ...nodeFiles.flatMap((f) => [f.guestPath, { file: f.hostPath }]),
     inputs.abupdate ?? 'no-abupdate',
@@ -86,7 +89,8 @@ export async function buildSlotImage(inputs: SlotImageInputs): Promise<string> {
     if (inputs.abupdate !== undefined) {
       await put(root, '/usr/lib/abupdate/src/cli/main.js', inputs.abupdate, 0o755);
       if (inputs.packageJson !== undefined) await put(root, '/usr/lib/abupdate/package.json', inputs.packageJson);
-      await put(root, '/usr/bin/abupdate', '#!/bin/sh\nexec /usr/bin/node /usr/lib/abupdate/src/cli/main.js "$@"\n', 0o755);
+      const flags = (await readFile(NODE_FLAGS_FILE, 'utf8')).trim();
+      await put(root, '/usr/bin/abupdate', `#!/bin/sh\nexec /usr/bin/node ${flags} /usr/lib/abupdate/src/cli/main.js "$@"\n`, 0o755);
     }
     await put(root, '/etc/abupdate-version', `${inputs.version}\n`);
     await put(root, '/etc/os-release', `NAME="abupdate QEMU guest"\nID=abupdate-guest\nVERSION_ID=${inputs.version}\n`);

@@ -34,15 +34,16 @@ test('scripts/install.sh stages code, command, unit, vendor config and key dirs,
   }
   for (const dir of ['etc/abupdate/keys.d', 'etc/abupdate/health.d', 'usr/share/abupdate/keys.d']) assert.ok((await stat(path.join(dest, dir))).isDirectory(), dir);
   const wrapper = await readFile(path.join(dest, 'usr/bin/abupdate'), 'utf8');
-  assert.equal(wrapper, `#!/bin/sh\nexec "${process.execPath}" "/usr/lib/abupdate/dist/src/cli/main.js" "$@"\n`);
+  const flags = (await readFile(path.join(PROJECT_ROOT, 'scripts/node-flags'), 'utf8')).trim();
+  assert.equal(wrapper, `#!/bin/sh\nexec "${process.execPath}" ${flags} "/usr/lib/abupdate/dist/src/cli/main.js" "$@"\n`);
   assert.equal((await stat(path.join(dest, 'usr/bin/abupdate'))).mode & 0o777, 0o755);
   const unit = await readFile(path.join(dest, 'usr/lib/systemd/system/abupdate.service'), 'utf8');
-  assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} /usr/lib/abupdate/dist/src/cli/main\\.js daemon$`, 'm'));
-  assert.doesNotMatch(unit, /@NODE@|@LIBDIR@|@DOCDIR@/);
+  assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} ${flags} /usr/lib/abupdate/dist/src/cli/main\\.js daemon$`, 'm'));
+  assert.doesNotMatch(unit, /@NODE@|@NODE_FLAGS@|@LIBDIR@|@DOCDIR@/);
   const postBoot = await readFile(path.join(dest, 'usr/lib/systemd/system/abupdate-post-boot.service'), 'utf8');
-  assert.match(postBoot, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} /usr/lib/abupdate/dist/src/cli/main\\.js post-boot$`, 'm'));
+  assert.match(postBoot, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} ${flags} /usr/lib/abupdate/dist/src/cli/main\\.js post-boot$`, 'm'));
   assert.match(postBoot, /^Before=boot-complete\.target abupdate\.service$/m);
-  assert.doesNotMatch(postBoot, /@NODE@|@LIBDIR@|@DOCDIR@/);
+  assert.doesNotMatch(postBoot, /@NODE@|@NODE_FLAGS@|@LIBDIR@|@DOCDIR@/);
   for (const doc of ['service.md', 'lifecycle.md', 'README.md']) assert.ok((await stat(path.join(dest, 'usr/share/doc/abupdate', doc))).isFile(), doc);
 
   // The shipped files are valid update.conf for our own loader (vendor defaults + the commented /etc example).
