@@ -13,6 +13,8 @@ import { cgptFlags } from '../../fixtures/disk.js';
 import { bootedSnapshot, hashRange } from '../../fixtures/install-env.js';
 import { makeRebootRecorder } from '../../fixtures/reboot-recorder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
+import { simulateBoot } from '../../partition/boot-control.js';
+import { openGptprioBootControl } from '../../partition/gptprio.js';
 import { loadEngineState } from '../engine/state-store.js';
 import { controlRequest, isDaemonRunning } from './control-client.js';
 import { controlSocketPath } from './control.js';
@@ -237,11 +239,22 @@ test('daemon after the reboot reports 3/2 with previousversion; back on the old 
   assert.deepEqual([same.json().outcome, same.json().pendingVersion], ['reboot-pending', '2.0.0']);
   assert.equal(env.omaha.events.length, 3);
 
-  // "Reboot" into slot B (new boot id): the next check carries 3/2 previousversion=1.0.0, once.
+  // "Reboot" into slot B (new boot id; the bootloader spends B's one try).
   await writeFile(env.bootIdPath, '99999999-2222-3333-4444-555555555555\n');
+  assert.equal((await simulateBoot((await openGptprioBootControl(env.disk.path)).control)).slot, 'B');
   const flagsB = env.flags.map((f) => (f === 'A' ? 'B' : f));
+  // On trial, not committed yet: the daemon reports nothing (the health check may still fail).
+  const before = env.omaha.requests.length;
+  const early = await startDaemon(t, { ...env, flags: flagsB });
+  await waitFor('the first check on trial', () => env.omaha.requests.length > before);
+  assert.equal(env.omaha.events.length, 3, 'no 3/2 before post-boot commits the slot');
+  await early.stop();
+  // post-boot commits B (no health checks here); the next daemon start carries 3/2 previousversion=1.0.0, once.
+  const healthDir = await makeTempDir(t);
+  const committed = await runCli(['post-boot', ...flagsB.filter((f, i, all) => f !== '--current-version' && all[i - 1] !== '--current-version' && f !== '--boot-id-file' && all[i - 1] !== '--boot-id-file'), '--json'], { env: { ...env.env, ABUPDATE_HEALTH_DIR: healthDir } });
+  assert.equal(committed.json().action, 'committed', committed.stderr);
   await startDaemon(t, { ...env, flags: flagsB });
-  await waitFor('the first check after the reboot', () => env.omaha.events.length >= 4);
+  await waitFor('the first check after the commit', () => env.omaha.events.length >= 4);
   const complete = env.omaha.requests.find((r) => r.events.some((e) => e.type === 3 && e.result === 2));
   assert.ok(complete?.updatecheck, 'the 3/2 event rides on an update check, as update_engine sends it');
   assert.deepEqual(complete?.events, [{ type: 3, result: 2, previousVersion: '1.0.0', appVersion: '2.0.0', machineId: TEST_MACHINE_ID }]);

@@ -15,6 +15,8 @@ export interface EngineSeam {
   currentVersion(): Promise<string>;
   /** The version installed into the other slot and waiting for a reboot into it, if any. */
   pendingVersion(): Promise<string | null>;
+  /** Whether the booted slot is committed (successful in the boot flags: post-boot has passed it). */
+  bootedCommitted(): Promise<boolean>;
   /** Streams a bundle (URL or path) into the other slot: verified, read back, checked against `expectedBundle`, flipped. */
   install(bundle: string, options: EngineInstallOptions): Promise<{ alreadyInstalled: boolean; version: string }>;
 }
@@ -66,6 +68,10 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
     async currentVersion() {
       const state = await loadEngineState(options.stateDir, { warn });
       return state.slots[booted]?.version ?? options.currentVersion ?? state.committedVersion ?? UNKNOWN_VERSION;
+    },
+    async bootedCommitted() {
+      const status = await options.disk.control.status();
+      return status.find((s) => s.name === booted)?.successful ?? false;
     },
     async pendingVersion() {
       const state = await loadEngineState(options.stateDir, { warn });

@@ -52,11 +52,19 @@ export async function saveReportRecord(stateDir: string, record: ReportRecord | 
 
 /**
  * What to report at start: nothing (no record, or still the same boot), complete-after-reboot (running the
- * installed version), or an error with ERR_ROLLBACK (rebooted but back on the previous version).
+ * installed version and post-boot has committed its slot), or an error with ERR_ROLLBACK (rebooted but back
+ * on the previous version). Running the installed version before the commit reports nothing yet and keeps
+ * the record: the health check may still fail, and then the report is the rollback from the old slot.
  */
-export function startupReport(record: ReportRecord | null, currentVersion: string, bootId: string): { event: UpdateEvent | null; clear: boolean } {
+export function startupReport(
+  record: ReportRecord | null,
+  currentVersion: string,
+  bootId: string,
+  bootedCommitted: boolean,
+): { event: UpdateEvent | null; clear: boolean } {
   if (record === null) return { event: null, clear: false };
   if (currentVersion === record.installedVersion) {
+    if (!bootedCommitted) return { event: null, clear: false };
     return { event: { kind: 'complete-after-reboot', version: currentVersion, previousVersion: record.previousVersion }, clear: true };
   }
   if (bootId !== '' && bootId === record.bootId) return { event: null, clear: false };

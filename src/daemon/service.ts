@@ -180,7 +180,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
       const record = await loadReportRecord(options.stateDir, logger);
       const bootId = await readBootId(options.bootIdPath);
       const current = await engine.currentVersion();
-      const { event, clear } = startupReport(record, current, bootId);
+      const { event, clear } = startupReport(record, current, bootId, await engine.bootedCommitted());
       if (event !== null) {
         logger.info(event.kind === 'error' ? `rollback detected: running ${current} again` : `running ${current}, updated from ${record?.previousVersion ?? '?'}`);
         await report(event, await reportContext(false, signal));
