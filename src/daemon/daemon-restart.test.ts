@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { CLI_ARGV } from '../../fixtures/cli.js';
+import { CLI_ARGV, runCli } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { hashRange } from '../../fixtures/install-env.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
@@ -50,6 +50,13 @@ test('daemon stopped by SIGTERM mid-download resumes the download after a restar
   });
   assert.equal(live?.scheduler.activity, 'installing');
   assert.equal(live?.scheduler.progress?.bytesTotal, imageSize);
+  // `abupdate status` shows the running daemon's live progress, next to the engine's own state.
+  const status = await runCli(['status', '--config', env.configPath, '--booted', 'A', '--json'], { env: env.env });
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(status.json().daemon.scheduler.activity, 'installing');
+  assert.ok(status.json().daemon.scheduler.progress.bytesDone > imageSize / 3);
+  const human = await runCli(['status', '--config', env.configPath, '--booted', 'A'], { env: env.env });
+  assert.match(human.stdout, /^Daemon: installing 2\.0\.0: download \d+% \(.+ of .+\)$/m);
 
   first.kill('SIGTERM');
   const stopped = await first;
