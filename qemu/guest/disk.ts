@@ -30,7 +30,7 @@ export interface DiskLayout {
 export function guestDiskLayout(sizes: { esp?: number; slot?: number; state?: number } = {}): DiskLayout {
   const esp = sizes.esp ?? 64 * MiB;
   const slot = sizes.slot ?? 128 * MiB;
-  const state = sizes.state ?? 160 * MiB; // room for one staged bundle (the daemon downloads before installing)
+  const state = sizes.state ?? 160 * MiB; // engine state and logs; the daemon streams bundles into the slot (no copy here)
   const parts: PartitionLayout[] = [];
   let offset = MiB;
   for (const [label, size] of [['ESP', esp], ['USR-A', slot], ['USR-B', slot], ['STATE', state]] as const) {
