@@ -9,7 +9,7 @@ import { makeTempDir } from '../fixtures/tmp.js';
 import type { SlotFiles } from './guest/slot-image.js';
 import { readGptprio, readGrubenv, readStateFile } from './harness/host-flags.js';
 import { Machine, type BootPath } from './harness/machine.js';
-import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
+import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv, type ScenarioEnvOptions } from './harness/scenario-env.js';
 import { waitForSerialLine } from './harness/serial-watch.js';
 
 /** The guest's service manager, in every version: post-boot, then the daemon (as the systemd units would run them). */
@@ -34,15 +34,18 @@ async function readState(machine: Machine): Promise<StateJson> {
   return JSON.parse((await readStateFile(machine.disk, machine.layout, '/var/lib/abupdate/state.json'))?.toString() ?? '{}') as StateJson;
 }
 
-describe('QEMU scenario 2: a v2 that fails its health check is rolled back, recorded as bad and skipped; v3 installs', { timeout: 30 * 60_000 }, () => {
-  let env: ScenarioEnv;
+const BOOT_PATHS = ['gptprio', 'grubenv'] as const satisfies readonly BootPath[];
+
+// The two boot paths run at the same time (two qemus on two cores), each with its own server and channel.
+describe('QEMU scenario 2: a v2 that fails its health check is rolled back, recorded as bad and skipped; v3 installs', { timeout: 30 * 60_000, concurrency: 2 }, () => {
+  const envs = new Map<BootPath, ScenarioEnv>();
   let checkDir: string;
 
   before(async () => {
     checkDir = await mkdtemp(path.join(tmpdir(), 'abupdate-qemu-health-'));
     const failing = path.join(checkDir, 'fail');
     await writeFile(failing, FAILING_CHECK);
-    env = await prepareScenario({
+    const options: ScenarioEnvOptions = {
       bundles: ['2.0.0', '3.0.0'],
       channel: '2.0.0',
       files: (publicKey, version): SlotFiles => ({
@@ -63,16 +66,19 @@ describe('QEMU scenario 2: a v2 that fails its health check is rolled back, reco
         ].join('\n'),
         ...(version === '2.0.0' ? { '/etc/abupdate/health.d/50-broken': { hostPath: failing, mode: 0o755 } } : {}),
       }),
-    });
+    };
+    // One after the other: the second finds the guest and slot images cached and only signs its own bundles.
+    for (const bootPath of BOOT_PATHS) envs.set(bootPath, await prepareScenario(options));
   });
   after(async () => {
-    await env?.close();
+    for (const env of envs.values()) await env.close();
     await rm(checkDir, { recursive: true, force: true });
   });
 
-  for (const bootPath of ['gptprio', 'grubenv'] as const satisfies readonly BootPath[]) {
+  for (const bootPath of BOOT_PATHS) {
     test(`${bootPath} path: v2 fails its health check on B, the guest reboots into A by itself, 2.0.0 is bad and not fetched again, v3 installs and is committed`, async (t) => {
-      await env.publish('2.0.0');
+      const env = envs.get(bootPath);
+      assert.ok(env);
       const v2Requests = () => env.server.requests.filter((r) => r.path === 'channel/v2.0.0.bundle').length;
       const machine = await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: `health-${bootPath}`, bootPath, serverPort: env.port });
       await machine.run(async () => {
