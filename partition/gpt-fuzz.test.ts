@@ -11,22 +11,12 @@ import { openDisk } from './disk.js';
 import { readGpt, writeGpt } from './gpt.js';
 import { checkGptPartitions } from './gpt-entries.js';
 import { isUpdaterError } from '../common/errors.js';
+import { prng } from '../fixtures/prng.js';
 
 const SS = 512;
 const ITERATIONS = 2000;
 const EXPECTED_CODES = new Set(['ERR_NOT_GPT', 'ERR_GPT_CRC', 'ERR_GPT_HEADER', 'ERR_GPT_ENTRIES', 'ERR_GPT_BOTH_CORRUPT', 'ERR_GPT_PARTITION_RANGE', 'ERR_GPT_OVERLAP', 'ERR_DISK_TRUNCATED']);
 
-/** mulberry32: a small seeded PRNG so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Image {
   head: Buffer; // LBA 0..33: MBR, primary header, primary array

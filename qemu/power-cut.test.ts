@@ -10,6 +10,7 @@ import { Machine, type BootPath } from './harness/machine.js';
 import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
 import { parseProgressLine, serialLines, type ProgressLine } from './harness/serial-watch.js';
 import type { Vm } from './harness/vm.js';
+import { prng } from '../fixtures/prng.js';
 
 /** Seed of the cut delays; ABUPDATE_QEMU_SEED=<n> reproduces a printed run. */
 const SEED = Number(process.env['ABUPDATE_QEMU_SEED'] ?? 20261126);
@@ -52,16 +53,6 @@ const MOMENTS: Record<BootPath, Moment[]> = {
 };
 
 /** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function describeMoment(m: Moment): string {
   const base = m.at === undefined ? m.phase : `${m.phase}>=${Math.round(m.at * 100)}%`;

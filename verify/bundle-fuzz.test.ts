@@ -10,21 +10,12 @@ import { readFile } from 'node:fs/promises';
 import { readBundle } from './bundle-reader.js';
 import { parseManifest, serializeManifest } from './manifest.js';
 import { keyringOf } from './keyring.js';
+import { prng } from '../fixtures/prng.js';
 
 const CASES = 2000;
 const IMAGE_SIZE = 3 * 4096 + 700;
 
 /** mulberry32: a small seeded PRNG, so a failing case can be replayed from its number. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('readBundle() under seeded mutation fuzzing (flips in headers, manifest, signature, image, trailer) throws only typed errors and never accepts a changed bundle', async (t) => {
   const dir = await makeTempDir(t);

@@ -7,31 +7,12 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isUpdaterError } from '../../common/errors.js';
 import { cgptFlags } from '../../fixtures/disk.js';
-import { bootedSnapshot, hashRange, makeInstallEnv, TEST_COMPATIBLE, type InstallEnv } from '../../fixtures/install-env.js';
+import { bootedSnapshot, hashRange, engineInstallOptions, makeInstallEnv, type InstallEnv } from '../../fixtures/install-env.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
-import { openGptprioBootControl } from '../../partition/gptprio.js';
-import { loadKeyring } from '../../verify/keyring.js';
 import type { ExpectedBundle } from './bundle-tap.js';
-import { installBundle, type InstallOptions } from './install.js';
+import { installBundle } from './install.js';
 import type { ProgressReporter } from './progress.js';
 import { loadEngineState } from './state-store.js';
-
-async function options(env: InstallEnv, extra: Partial<InstallOptions> = {}): Promise<InstallOptions> {
-  const { control, slots } = await openGptprioBootControl(env.disk.path);
-  return {
-    source: env.url,
-    diskPath: env.disk.path,
-    control,
-    slots,
-    booted: 'A',
-    keyring: await loadKeyring([env.keys.keyringDir]),
-    compatible: TEST_COMPATIBLE,
-    stateDir: env.stateDir,
-    runDir: env.runDir,
-    http: { backoff: { baseMs: 5, maxMs: 20 }, timeouts: { stall: 500, response: 2000 } },
-    ...extra,
-  };
-}
 
 async function stated(env: InstallEnv): Promise<ExpectedBundle> {
   const bytes = await readFile(env.bundle.path);
@@ -41,7 +22,7 @@ async function stated(env: InstallEnv): Promise<ExpectedBundle> {
 test('installBundle() with the stated whole-bundle SHA-256 and size installs and flips slot B', async (t) => {
   const env = await makeInstallEnv(t, await makeTempDir(t));
   const expected = await stated(env);
-  const result = await installBundle(await options(env, { expectedBundle: { ...expected, sha256: Buffer.from(expected.sha256 as string, 'hex') } }));
+  const result = await installBundle(await engineInstallOptions(env, { expectedBundle: { ...expected, sha256: Buffer.from(expected.sha256 as string, 'hex') } }));
   assert.equal(result.slot, 'B');
   const { size, sha256 } = env.bundle.manifest.image;
   assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, size), sha256);
@@ -57,7 +38,7 @@ test('installBundle() refuses a bundle whose whole-file SHA-256 differs from the
   const flagsB = await cgptFlags(env.disk.path, env.disk.slots.B.partition);
   const expected = { ...(await stated(env)), sha256: 'ee'.repeat(32), mismatchCode: 'ERR_CHANNEL' as const };
   await assert.rejects(
-    installBundle(await options(env, { expectedBundle: expected })),
+    installBundle(await engineInstallOptions(env, { expectedBundle: expected })),
     (e: unknown) => isUpdaterError(e, 'ERR_CHANNEL') && /its SHA-256 is [0-9a-f]{64}, the update server stated e{64}/.test(e.message),
   );
   // Signature and chunks were fine, so the image was streamed; but nothing became bootable and slot A is untouched.
@@ -71,7 +52,7 @@ test('installBundle() refuses a bundle whose whole-file SHA-256 differs from the
 
   // The retry with the right hash starts from scratch (reuses no chunk) and completes.
   const served = env.server.totalBytes();
-  const result = await installBundle(await options(env, { expectedBundle: await stated(env) }));
+  const result = await installBundle(await engineInstallOptions(env, { expectedBundle: await stated(env) }));
   assert.deepEqual([result.chunks.reused, result.chunks.written], [0, result.chunks.total]);
   assert.equal(env.server.totalBytes() - served, expected.size);
 });
@@ -81,7 +62,7 @@ test('installBundle() refuses a stated size no bundle with this image can have b
   const slotB = await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size);
   const expected = await stated(env);
   await assert.rejects(
-    installBundle(await options(env, { expectedBundle: { ...expected, size: expected.size + 16 } })),
+    installBundle(await engineInstallOptions(env, { expectedBundle: { ...expected, size: expected.size + 16 } })),
     (e: unknown) => isUpdaterError(e, 'ERR_OMAHA_HASH') && /stated \d+ bytes, a bundle with this image has \d+/.test(e.message),
   );
   assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size), slotB);
@@ -104,7 +85,7 @@ test('installBundle() resumed after a dropped connection and after an abort stil
     finish() {},
   };
   await assert.rejects(
-    installBundle(await options(env, { expectedBundle: expected, signal: controller.signal, progress: stopHalfway, checkpointBytes: 256 * 1024 })),
+    installBundle(await engineInstallOptions(env, { expectedBundle: expected, signal: controller.signal, progress: stopHalfway, checkpointBytes: 256 * 1024 })),
     (e: unknown) => isUpdaterError(e, 'ERR_ABORTED'),
   );
   // The first window (bytes 0-65535) dropped twice, 30 KiB in: resumed from byte 30720, then 61440 (inside the image).
@@ -115,7 +96,7 @@ test('installBundle() resumed after a dropped connection and after an abort stil
 
   // Second run: the head again from byte 0, then only the missing chunks; the whole-bundle hash matches.
   const firstRun = env.server.requests.length;
-  const result = await installBundle(await options(env, { expectedBundle: expected }));
+  const result = await installBundle(await engineInstallOptions(env, { expectedBundle: expected }));
   assert.ok(result.chunks.reused > 0, `reused ${result.chunks.reused} chunks`);
   const later = env.server.requests.slice(firstRun).map((r) => Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1]));
   assert.ok(later.some((start) => start > env.bundle.layout.imageOffset + 65536), `resumed inside the image: ${later.join(', ')}`);
@@ -126,10 +107,10 @@ test('installBundle() resumed after a dropped connection and after an abort stil
   const env2 = await makeInstallEnv(t, await makeTempDir(t));
   const controller2 = new AbortController();
   await assert.rejects(
-    installBundle(await options(env2, { signal: controller2.signal, progress: { ...stopHalfway, update: (done) => done > imageSize / 2 && controller2.abort() }, checkpointBytes: 256 * 1024 })),
+    installBundle(await engineInstallOptions(env2, { signal: controller2.signal, progress: { ...stopHalfway, update: (done) => done > imageSize / 2 && controller2.abort() }, checkpointBytes: 256 * 1024 })),
     (e: unknown) => isUpdaterError(e, 'ERR_ABORTED'),
   );
   const wrong = { ...(await stated(env2)), sha256: createHash('sha256').update('another bundle').digest() };
-  await assert.rejects(installBundle(await options(env2, { expectedBundle: wrong })), (e: unknown) => isUpdaterError(e, 'ERR_OMAHA_HASH'));
+  await assert.rejects(installBundle(await engineInstallOptions(env2, { expectedBundle: wrong })), (e: unknown) => isUpdaterError(e, 'ERR_OMAHA_HASH'));
   assert.equal((await loadEngineState(env2.stateDir)).install, null);
 });

@@ -3,34 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeTempDir } from '../../fixtures/tmp.js';
-import { bootedSnapshot, hashRange, makeInstallEnv, TEST_COMPATIBLE, type InstallEnv } from '../../fixtures/install-env.js';
+import { bootedSnapshot, hashRange, engineInstallOptions, makeInstallEnv } from '../../fixtures/install-env.js';
 import { cgptFlags } from '../../fixtures/disk.js';
-import { openGptprioBootControl } from '../../partition/gptprio.js';
-import { loadKeyring } from '../../verify/keyring.js';
-import { installBundle, type InstallOptions } from './install.js';
+import { installBundle } from './install.js';
 import { loadEngineState } from './state-store.js';
-
-async function options(env: InstallEnv, extra: Partial<InstallOptions> = {}): Promise<InstallOptions> {
-  const { control, slots } = await openGptprioBootControl(env.disk.path);
-  return {
-    source: env.url,
-    diskPath: env.disk.path,
-    control,
-    slots,
-    booted: 'A',
-    keyring: await loadKeyring([env.keys.keyringDir]),
-    compatible: TEST_COMPATIBLE,
-    stateDir: env.stateDir,
-    runDir: env.runDir,
-    http: { backoff: { baseMs: 5, maxMs: 20 }, timeouts: { stall: 500, response: 2000 } },
-    ...extra,
-  };
-}
 
 test('installBundle() over HTTP writes the image into slot B, leaves slot A alone and makes B next with one try', async (t) => {
   const env = await makeInstallEnv(t, await makeTempDir(t));
   const before = await bootedSnapshot(env);
-  const result = await installBundle(await options(env));
+  const result = await installBundle(await engineInstallOptions(env));
   assert.equal(result.slot, 'B');
   assert.equal(result.alreadyInstalled, false);
   const { size, sha256 } = env.bundle.manifest.image;
