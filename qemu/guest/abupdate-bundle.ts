@@ -10,8 +10,8 @@ import { runTool } from './run-tool.js';
 
 /**
  * The guest runs the CLI as `node /usr/lib/abupdate/src/cli/main.js`, next to /usr/lib/abupdate/package.json
- * (main.ts reads its version from ../../package.json). esbuild is the one tsx already depends on: no new
- * dependency. The banner gives bundled CommonJS packages a `require`.
+ * (main.ts reads its version from ../../package.json). esbuild is a devDependency (the
+ * version tsx uses). The banner gives bundled CommonJS packages a `require`.
  */
 export async function bundleAbupdateCli(): Promise<Buffer> {
   const esbuild = path.join(REPO_ROOT, 'node_modules', '.bin', 'esbuild');
