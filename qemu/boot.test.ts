@@ -21,7 +21,7 @@ const PROBE = [
 /** Version 2.0.0 carries its own boot behaviour: what runs when the harness passes no command. */
 const V2_BOOT_SH = 'echo "ABUPDATE-MARKER probe=slot-boot-sh version=$GUEST_VERSION"\n';
 
-describe('QEMU boot paths', { timeout: 15 * 60_000 }, () => {
+describe('QEMU boot paths', { timeout: 15 * 60_000, concurrency: 2 }, () => {
   let guest: Guest;
   let server: Server;
   let port: number;

@@ -24,7 +24,7 @@ echo "ABUPDATE-MARKER step=post-boot code=$?"
 sleep 600
 `;
 
-describe('QEMU: a commit survives a power cut right after post-boot reports it', { timeout: 20 * 60_000 }, () => {
+describe('QEMU: a commit survives a power cut right after post-boot reports it', { timeout: 20 * 60_000, concurrency: 2 }, () => {
   let env: ScenarioEnv;
 
   before(async () => {

@@ -24,7 +24,7 @@ abupdate rollback --reboot 2>&1
 echo "ABUPDATE-MARKER step=rollback code=$?"
 `;
 
-describe('QEMU scenario 5: manual rollback after a committed update', { timeout: 20 * 60_000 }, () => {
+describe('QEMU scenario 5: manual rollback after a committed update', { timeout: 20 * 60_000, concurrency: 2 }, () => {
   let env: ScenarioEnv;
 
   before(async () => {

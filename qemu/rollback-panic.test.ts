@@ -25,7 +25,7 @@ echo "ABUPDATE-MARKER step=post-boot code=$?"
 /** v2's /sbin/init dies at once: PID 1 exits, the kernel panics, panic=1 reboots. */
 const BROKEN_INIT = '#!/bin/busybox sh\necho "ABUPDATE-MARKER stage=slot-init error=broken-init"\nexit 1\n';
 
-describe('QEMU scenario 3: a v2 that panics before post-boot is rolled back by the bootloader', { timeout: 20 * 60_000 }, () => {
+describe('QEMU scenario 3: a v2 that panics before post-boot is rolled back by the bootloader', { timeout: 20 * 60_000, concurrency: 2 }, () => {
   let env: ScenarioEnv;
 
   before(async () => {

@@ -55,9 +55,10 @@ function slotFiles(publicKey: Buffer): SlotFiles {
   };
 }
 
-describe('QEMU scenario 1: update and commit by the daemon', { timeout: 25 * 60_000 }, () => {
+describe('QEMU scenario 1: update and commit by the daemon', { timeout: 25 * 60_000, concurrency: 2 }, () => {
   let guest: Guest;
-  let server: TestHttpServer;
+  /** What the channel serves; each boot path gets its own server, so its requests are its own. */
+  let served: Record<string, string>;
   let workDir: string;
 
   before(async () => {
@@ -70,15 +71,16 @@ describe('QEMU scenario 1: update and commit by the daemon', { timeout: 25 * 60_
     const index = path.join(workDir, 'stable.json');
     const made = await runCli(['bundle', 'index', '--bundle', bundle.path, '--url', 'v2.bundle', '--key', keys.privatePath, '--out', index]);
     assert.equal(made.code, 0, made.stderr);
-    server = await startHttpServer({ 'channel/stable.json': index, 'channel/stable.json.sig': `${index}.sig`, 'channel/v2.bundle': bundle.path });
+    served = { 'channel/stable.json': index, 'channel/stable.json.sig': `${index}.sig`, 'channel/v2.bundle': bundle.path };
   });
   after(async () => {
-    await server?.close();
     await rm(workDir, { recursive: true, force: true });
   });
 
   for (const bootPath of ['grubenv', 'gptprio'] as const satisfies readonly BootPath[]) {
     test(`${bootPath} path: v1 on A finds v2, installs, reboots by itself; B boots on trial, is committed, and a further boot stays on B`, async (t) => {
+      const server: TestHttpServer = await startHttpServer(served);
+      t.after(() => server.close());
       const port = Number(new URL(server.origin).port);
       const machine = await Machine.create({ guest, dir: await makeTempDir(t), name: `scenario1-${bootPath}`, bootPath, serverPort: port });
       await machine.run(async () => {
