@@ -152,15 +152,18 @@ test('applyRebootStrategy(etcd-lock) with a failing reboot command releases the 
 });
 
 // Last in the file: stops and restarts the etcd member.
-test('applyRebootStrategy(etcd-lock) with etcd down: no reboot, retries with growing backoff and clear log lines, reboots once etcd is back', async (t) => {
+test('applyRebootStrategy(etcd-lock) with etcd down: no reboot, retries with growing backoff and clear log lines, reboots once etcd is back', { timeout: 120_000 }, async (t) => {
   const dir = await makeTempDir(t);
   const recorder = await makeRebootRecorder(dir);
   const member = etcd.members[0]!;
   await member.stop();
-  t.after(() => member.start());
+  // Whatever fails below, the retry loop must not outlive the test (it would keep the file's process alive).
+  const stop = new AbortController();
+  t.after(() => stop.abort());
   const logs: string[] = [];
   const cfg = config('host-offline', 'offline', recorder.command('host-offline'));
-  const applying = applyRebootStrategy(cfg, { backoff: { initialMs: 100, maxMs: 400 }, requestTimeoutMs: 1000, log: (l) => logs.push(l) });
+  const applying = applyRebootStrategy(cfg, { backoff: { initialMs: 100, maxMs: 400 }, requestTimeoutMs: 1000, log: (l) => logs.push(l), signal: stop.signal });
+  applying.catch(() => undefined); // awaited below; an early assertion failure must not leave it unhandled
   await until('four failed attempts', () => logs.length >= 4);
   assert.deepEqual(await recorder.rebooted(), [], 'no reboot without the lock');
   const delays = logs.slice(0, 4).map((l) => /retrying in (\w+)$/.exec(l)?.[1]);
