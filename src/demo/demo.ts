@@ -6,11 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { simulateBoot } from '../../partition/boot-control.js';
-import { openDisk } from '../../partition/disk.js';
-import { createGpt } from '../../partition/gpt.js';
-import { encodeGptprio } from '../../partition/gptprio.js';
-import { COREOS_USR_TYPE_GUID, EFI_SYSTEM_TYPE_GUID, LINUX_DATA_TYPE_GUID, randomGuid } from '../../partition/guid.js';
 import { openBootControl } from '../../partition/open-boot-control.js';
+import { makeSlotDisk } from '../../fixtures/disk.js';
 import { startHttpServer } from '../../fixtures/http-server.js';
 import { main } from '../cli/main.js';
 import { emptyEngineState, saveEngineState } from '../engine/state-store.js';
@@ -59,40 +56,6 @@ async function showTool(tool: string, ...args: string[]): Promise<void> {
   process.stdout.write(`${stdout}\n`);
 }
 
-/**
- * The demo disk: ESP, USR-A and USR-B (CoreOS usr type), STATE, written by abupdate's own GPT layer
- * (partition/gpt.ts: protective MBR, both headers and entry arrays). USR-A starts with the flags of a
- * freshly installed host: priority 1, successful.
- */
-async function makeDisk(file: string): Promise<void> {
-  const handle = await open(file, 'w');
-  await handle.truncate(256 * MiB);
-  await handle.close();
-  const sectors = (mib: number): bigint => BigInt((mib * MiB) / 512);
-  const part = (number: number, name: string, typeGuid: string, startMiB: number, sizeMiB: number, attributes = 0n) => ({
-    number,
-    name,
-    typeGuid,
-    uniqueGuid: randomGuid(),
-    firstLba: sectors(startMiB),
-    lastLba: sectors(startMiB + sizeMiB) - 1n,
-    attributes,
-  });
-  const disk = await openDisk(file, { writable: true, sectorSize: 512 });
-  try {
-    await createGpt(disk, {
-      partitions: [
-        part(1, 'EFI-SYSTEM', EFI_SYSTEM_TYPE_GUID, 1, 16),
-        part(2, 'USR-A', COREOS_USR_TYPE_GUID, 17, 96, encodeGptprio(0n, { priority: 1, tries: 0, successful: true })),
-        part(3, 'USR-B', COREOS_USR_TYPE_GUID, 113, 96),
-        part(4, 'STATE', LINUX_DATA_TYPE_GUID, 209, 46),
-      ],
-    });
-  } finally {
-    await disk.close();
-  }
-}
-
 /** A small root filesystem image (squashfs) whose os-release names VERSION. */
 async function makeRootImage(dir: string, version: string, sizeMiB: number): Promise<string> {
   const root = path.join(dir, `root-${version}`);
@@ -120,7 +83,9 @@ async function main_(): Promise<void> {
   process.stdout.write(dim('Nothing here touches a real disk: the "disk" is a sparse file, the "server" listens on 127.0.0.1.\n'));
 
   step('A disk with two slots', 'A GPT disk image: an EFI partition, USR-A and USR-B (the two OS slots), and STATE.', 'USR-A gets the flags of a freshly installed host: priority 1, successful.');
-  await makeDisk('disk.img');
+  // ESP, USR-A and USR-B (CoreOS usr type), STATE, written by abupdate's own GPT layer (no sgdisk needed);
+  // USR-A starts with the flags of a freshly installed host: priority 1, successful.
+  await makeSlotDisk(dir, { sizeMiB: 256, espSizeMiB: 16, slotSizeMiB: 96, writer: 'abupdate', fresh: true });
   await showTool('sgdisk', '-p', 'disk.img');
   const disk = ['--disk', 'disk.img'];
   const engine = ['--state-dir', 'state', '--run-dir', 'run'];
