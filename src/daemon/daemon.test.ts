@@ -251,7 +251,7 @@ test('daemon after the reboot reports 3/2 with previousversion; back on the old 
   await early.stop();
   // post-boot commits B (no health checks here); the next daemon start carries 3/2 previousversion=1.0.0, once.
   const healthDir = await makeTempDir(t);
-  const committed = await runCli(['post-boot', ...flagsB.filter((f, i, all) => f !== '--current-version' && all[i - 1] !== '--current-version' && f !== '--boot-id-file' && all[i - 1] !== '--boot-id-file'), '--json'], { env: { ...env.env, ABUPDATE_HEALTH_DIR: healthDir } });
+  const committed = await runCli(['post-boot', '--config', env.configPath, '--booted', 'B', '--json'], { env: { ...env.env, ABUPDATE_HEALTH_DIR: healthDir } });
   assert.equal(committed.json().action, 'committed', committed.stderr);
   await startDaemon(t, { ...env, flags: flagsB });
   await waitFor('the first check after the commit', () => env.omaha.events.length >= 4);
