@@ -5,24 +5,11 @@ import { after, before, describe, test } from 'node:test';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { readGptprio, readGrubenv } from './harness/host-flags.js';
 import { Machine, type BootPath } from './harness/machine.js';
+import { INSTALL_V2_THEN_REBOOT, POST_BOOT } from './harness/guest-scripts.js';
 import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
 
-const ENV = 'export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"\n';
-
-const INSTALL = `${ENV}
-abupdate install http://10.0.2.100:8080/v2.0.0.bundle > /tmp/install.log 2>&1
-code=$?
-tail -n 5 /tmp/install.log
-echo "ABUPDATE-MARKER step=install code=$code"
-/sbin/reboot
-`;
-
 /** post-boot, then the guest idles: the harness cuts the power right after the commit is reported. */
-const POST_BOOT = `${ENV}
-abupdate post-boot 2>&1
-echo "ABUPDATE-MARKER step=post-boot code=$?"
-sleep 600
-`;
+const POST_BOOT_THEN_IDLE = `${POST_BOOT}sleep 600\n`;
 
 describe('QEMU: a commit survives a power cut right after post-boot reports it', { timeout: 20 * 60_000, concurrency: 2 }, () => {
   let env: ScenarioEnv;
@@ -42,11 +29,11 @@ describe('QEMU: a commit survives a power cut right after post-boot reports it',
     test(`${bootPath} path: B committed by post-boot, power cut at once, boots B (good) again`, async (t) => {
       const machine = await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: `commit-cut-${bootPath}`, bootPath, serverPort: env.port });
       await machine.run(async () => {
-        const first = await machine.boot({ run: INSTALL, timeoutMs: 10 * 60_000 });
+        const first = await machine.boot({ run: INSTALL_V2_THEN_REBOOT, timeoutMs: 10 * 60_000 });
         assert.deepEqual([first.slot, first.end], ['A', 'reboot']);
         assert.equal((await machine.vms[0]?.waitForMarker({ step: 'install' }, 1))?.fields['code'], '0');
 
-        const vm = await machine.start({ run: POST_BOOT });
+        const vm = await machine.start({ run: POST_BOOT_THEN_IDLE });
         assert.equal((await vm.waitForMarker({ booted: /./ }, 5 * 60_000)).fields['booted'], 'B');
         assert.equal((await vm.waitForMarker({ step: 'post-boot' }, 5 * 60_000)).fields['code'], '0');
         await machine.powerCut(vm);

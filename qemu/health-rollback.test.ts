@@ -9,18 +9,9 @@ import { makeTempDir } from '../fixtures/tmp.js';
 import type { SlotFiles } from './guest/slot-image.js';
 import { readGptprio, readGrubenv, readStateFile } from './harness/host-flags.js';
 import { Machine, type BootPath } from './harness/machine.js';
-import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv, type ScenarioEnvOptions } from './harness/scenario-env.js';
+import { daemonGuestFiles } from './harness/guest-scripts.js';
+import { prepareScenario, type ScenarioEnv, type ScenarioEnvOptions } from './harness/scenario-env.js';
 import { waitForSerialLine } from './harness/serial-watch.js';
-
-/** The guest's service manager, in every version: post-boot, then the daemon (as the systemd units would run them). */
-const BOOT_SH = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
-[ -s /var/lib/abupdate/machine-id ] || cat /proc/sys/kernel/random/uuid | tr -d - > /var/lib/abupdate/machine-id
-abupdate post-boot 2>&1
-code=$?
-echo "ABUPDATE-MARKER step=post-boot code=$code"
-abupdate daemon --first-check-delay 1s --current-version "$GUEST_VERSION" 2>&1
-echo "ABUPDATE-MARKER step=daemon-exit code=$?"
-`;
 
 /** v2's health check: fails every time, so post-boot gives up at HEALTH_TIMEOUT. */
 const FAILING_CHECK = '#!/bin/busybox sh\necho "v2 health check: broken on purpose"\nexit 1\n';
@@ -49,21 +40,7 @@ describe('QEMU scenario 2: a v2 that fails its health check is rolled back, reco
       bundles: ['2.0.0', '3.0.0'],
       channel: '2.0.0',
       files: (publicKey, version): SlotFiles => ({
-        '/etc/abupdate/keys.d/qemu.pub': publicKey,
-        '/etc/abupdate/boot.sh': BOOT_SH,
-        '/etc/abupdate/update.conf': [
-          `COMPATIBLE=${GUEST_COMPATIBLE}`,
-          'DISK=/dev/vda',
-          'PROTOCOL=static',
-          'SERVER=http://10.0.2.100:8080/channel',
-          'GROUP=stable',
-          'CHECK_INTERVAL=10s',
-          'HEALTH_TIMEOUT=5s',
-          'REBOOT_STRATEGY=reboot',
-          'REBOOT_COMMAND=/sbin/reboot',
-          'MACHINE_ID_PATH=/var/lib/abupdate/machine-id',
-          '',
-        ].join('\n'),
+        ...daemonGuestFiles(publicKey, ['CHECK_INTERVAL=10s', 'HEALTH_TIMEOUT=5s', 'REBOOT_STRATEGY=reboot']),
         ...(version === '2.0.0' ? { '/etc/abupdate/health.d/50-broken': { hostPath: failing, mode: 0o755 } } : {}),
       }),
     };

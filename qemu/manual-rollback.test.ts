@@ -4,23 +4,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { Machine, type BootPath } from './harness/machine.js';
+import { INSTALL_V2_THEN_REBOOT, POST_BOOT } from './harness/guest-scripts.js';
 import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
 
-const ENV = 'export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"\n';
-
-const INSTALL = `${ENV}
-abupdate install http://10.0.2.100:8080/v2.0.0.bundle > /tmp/install.log 2>&1
-code=$?
-tail -n 5 /tmp/install.log
-echo "ABUPDATE-MARKER step=install code=$code"
-/sbin/reboot
-`;
-
 /** Commit v2 (post-boot), then roll back by hand; rollback --reboot runs REBOOT_COMMAND (/sbin/reboot). */
-const COMMIT_THEN_ROLLBACK = `${ENV}
-abupdate post-boot 2>&1
-echo "ABUPDATE-MARKER step=post-boot code=$?"
-abupdate rollback --reboot 2>&1
+const COMMIT_THEN_ROLLBACK = `${POST_BOOT}abupdate rollback --reboot 2>&1
 echo "ABUPDATE-MARKER step=rollback code=$?"
 `;
 
@@ -42,7 +30,7 @@ describe('QEMU scenario 5: manual rollback after a committed update', { timeout:
     test(`${bootPath} path: v2 committed on B, "abupdate rollback --reboot" reboots the guest into v1 on A, committed`, async (t) => {
       const machine = await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: `rollback-${bootPath}`, bootPath, serverPort: env.port });
       await machine.run(async () => {
-        const first = await machine.boot({ run: INSTALL, timeoutMs: 10 * 60_000 });
+        const first = await machine.boot({ run: INSTALL_V2_THEN_REBOOT, timeoutMs: 10 * 60_000 });
         assert.deepEqual([first.slot, first.end], ['A', 'reboot']);
 
         const second = await machine.boot({ run: COMMIT_THEN_ROLLBACK, timeoutMs: 5 * 60_000 });

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { readGptprio, readGrubenv } from './harness/host-flags.js';
 import { Machine, type BootPath } from './harness/machine.js';
+import { GUEST_ENV, POST_BOOT } from './harness/guest-scripts.js';
 import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
 import { parseProgressLine, serialLines, type ProgressLine } from './harness/serial-watch.js';
 import type { Vm } from './harness/vm.js';
@@ -15,13 +16,11 @@ import { prng } from '../fixtures/prng.js';
 /** Seed of the cut delays; ABUPDATE_QEMU_SEED=<n> reproduces a printed run. */
 const SEED = Number(process.env['ABUPDATE_QEMU_SEED'] ?? 20261126);
 
-const ENV = 'export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"\n';
 const INSTALL_CMD = 'abupdate install http://10.0.2.100:8080/v2.0.0.bundle --json 2>&1\necho "ABUPDATE-MARKER step=install code=$?"\n';
 /** A boot that will lose its power: install, then idle until the harness cuts. */
-const CUT_RUN = `${ENV}${INSTALL_CMD}sleep 600\n`;
+const CUT_RUN = `${GUEST_ENV}${INSTALL_CMD}sleep 600\n`;
 /** The boot that finishes: install (resuming), then a clean reboot. */
-const FINAL_RUN = `${ENV}${INSTALL_CMD}/sbin/reboot\n`;
-const POST_BOOT = `${ENV}abupdate post-boot 2>&1\necho "ABUPDATE-MARKER step=post-boot code=$?"\n`;
+const FINAL_RUN = `${GUEST_ENV}${INSTALL_CMD}/sbin/reboot\n`;
 
 /** Where a cut lands: a phase (and a fraction of its bytes), then a random delay of up to maxDelayMs. */
 interface Moment {

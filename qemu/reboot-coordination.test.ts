@@ -7,10 +7,10 @@ import { runCli } from '../fixtures/cli.js';
 import { useEtcdForFile, watchEtcdKey } from '../fixtures/etcd.js';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { semaphoreKey } from '../src/reboot/etcd-semaphore.js';
-import type { SlotFiles } from './guest/slot-image.js';
 import { readGptprio } from './harness/host-flags.js';
 import { Machine } from './harness/machine.js';
-import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
+import { daemonGuestFiles, POST_BOOT } from './harness/guest-scripts.js';
+import { prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
 import type { Vm } from './harness/vm.js';
 
 /** The guests reach the host's etcd as 10.0.2.100:2379 (guestfwd), next to the update server on :8080. */
@@ -19,43 +19,10 @@ const KEY = semaphoreKey();
 /** The holder id of an operator who holds the lock (maintenance) while both guests install v2. */
 const OPERATOR = 'operator-maintenance';
 
-/** The guest's service manager, in every version: post-boot, then the daemon (as the systemd units would run them). */
-const BOOT_SH = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
-abupdate post-boot 2>&1
-echo "ABUPDATE-MARKER step=post-boot code=$?"
-abupdate daemon --first-check-delay 1s --current-version "$GUEST_VERSION" 2>&1
-echo "ABUPDATE-MARKER step=daemon-exit code=$?"
-`;
-
 /** Boot 1: give the machine its id (the holder name in etcd), then the slot's own service manager. */
 const firstBoot = (machineId: string): string => `echo ${machineId} > /var/lib/abupdate/machine-id
 sh /etc/abupdate/boot.sh
 `;
-
-/** Boot 2: post-boot commits B and gives the lock back; then the guest powers off (nothing newer to wait for). */
-const COMMIT_BOOT = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
-abupdate post-boot 2>&1
-echo "ABUPDATE-MARKER step=post-boot code=$?"
-`;
-
-function slotFiles(publicKey: Buffer): SlotFiles {
-  return {
-    '/etc/abupdate/keys.d/qemu.pub': publicKey,
-    '/etc/abupdate/boot.sh': BOOT_SH,
-    '/etc/abupdate/update.conf': [
-      `COMPATIBLE=${GUEST_COMPATIBLE}`,
-      'DISK=/dev/vda',
-      'PROTOCOL=static',
-      'SERVER=http://10.0.2.100:8080/channel',
-      'GROUP=stable',
-      'REBOOT_STRATEGY=etcd-lock',
-      `ETCD_ENDPOINTS=http://10.0.2.100:${GUEST_ETCD_PORT}`,
-      'REBOOT_COMMAND=/sbin/reboot',
-      'MACHINE_ID_PATH=/var/lib/abupdate/machine-id',
-      '',
-    ].join('\n'),
-  };
-}
 
 interface LockValue {
   at: number;
@@ -103,7 +70,7 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
   let env: ScenarioEnv;
 
   before(async () => {
-    env = await prepareScenario({ files: (publicKey) => slotFiles(publicKey), bundles: ['2.0.0'], channel: '2.0.0' });
+    env = await prepareScenario({ files: (publicKey) => daemonGuestFiles(publicKey, ['REBOOT_STRATEGY=etcd-lock', `ETCD_ENDPOINTS=http://10.0.2.100:${GUEST_ETCD_PORT}`]), bundles: ['2.0.0'], channel: '2.0.0' });
   });
   after(async () => {
     await env?.close();
@@ -141,7 +108,8 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
         const cycle = async (name: 'one' | 'two') => {
           const machine = machines[name];
           const first = await machine.boot({ run: firstBoot(ids[name]), timeoutMs: 15 * 60_000 });
-          const second = await machine.boot({ run: COMMIT_BOOT, timeoutMs: 6 * 60_000 });
+          // Boot 2: post-boot commits B and gives the lock back; then the guest powers off (nothing newer to wait for).
+          const second = await machine.boot({ run: POST_BOOT, timeoutMs: 6 * 60_000 });
           return { first, second };
         };
         const cycles = Promise.all([cycle('one'), cycle('two')]);

@@ -5,22 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { readGptprio, readGrubenv, readStateFile } from './harness/host-flags.js';
 import { Machine, type BootPath } from './harness/machine.js';
+import { INSTALL_V2_THEN_REBOOT, POST_BOOT } from './harness/guest-scripts.js';
 import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
 
-const ENV = 'export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"\n';
-
-const INSTALL = `${ENV}
-abupdate install http://10.0.2.100:8080/v2.0.0.bundle > /tmp/install.log 2>&1
-code=$?
-tail -n 5 /tmp/install.log
-echo "ABUPDATE-MARKER step=install code=$code"
-/sbin/reboot
-`;
-
-const POST_BOOT = `${ENV}
-abupdate post-boot 2>&1
-echo "ABUPDATE-MARKER step=post-boot code=$?"
-`;
 
 /** v2's /sbin/init dies at once: PID 1 exits, the kernel panics, panic=1 reboots. */
 const BROKEN_INIT = '#!/bin/busybox sh\necho "ABUPDATE-MARKER stage=slot-init error=broken-init"\nexit 1\n';
@@ -44,7 +31,7 @@ describe('QEMU scenario 3: a v2 that panics before post-boot is rolled back by t
     test(`${bootPath} path: B's one try ends in a panic, the next boot is A, and post-boot on A records 2.0.0 as bad`, async (t) => {
       const machine = await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: `panic-${bootPath}`, bootPath, serverPort: env.port });
       await machine.run(async () => {
-        const first = await machine.boot({ run: INSTALL, timeoutMs: 10 * 60_000 });
+        const first = await machine.boot({ run: INSTALL_V2_THEN_REBOOT, timeoutMs: 10 * 60_000 });
         assert.deepEqual([first.slot, first.end], ['A', 'reboot']);
         assert.equal((await machine.vms[0]?.waitForMarker({ step: 'install' }, 1))?.fields['code'], '0');
 

@@ -1,96 +1,43 @@
 // Scenario 1 of issue 7: the daemon in the guest finds v2 on the host's server, installs it, reboots by itself; B is committed and stays.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeBundle, makeKeys } from '../fixtures/bundle.js';
-import { runCli } from '../fixtures/cli.js';
-import { startHttpServer, type TestHttpServer } from '../fixtures/http-server.js';
 import { makeTempDir } from '../fixtures/tmp.js';
-import { buildGuest, buildVersionImage, type Guest } from './guest/build-guest.js';
-import type { SlotFiles } from './guest/slot-image.js';
+import { daemonGuestFiles, POST_BOOT } from './harness/guest-scripts.js';
 import { readGptprio, readGrubenv } from './harness/host-flags.js';
 import { Machine, type BootPath } from './harness/machine.js';
-
-const COMPATIBLE = 'abupdate-qemu-guest';
-
-/**
- * The guest's service manager, in every version: post-boot, then the daemon (as the systemd units
- * would run them). The boot-control backend follows the boot path under test.
- */
-const BOOT_SH = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
-[ -s /var/lib/abupdate/machine-id ] || cat /proc/sys/kernel/random/uuid | tr -d - > /var/lib/abupdate/machine-id
-abupdate post-boot > /tmp/post-boot.log 2>&1
-code=$?
-tail -n 20 /tmp/post-boot.log
-echo "ABUPDATE-MARKER step=post-boot code=$code"
-abupdate daemon --first-check-delay 1s --current-version "$GUEST_VERSION" 2>&1
-echo "ABUPDATE-MARKER step=daemon-exit code=$?"
-`;
+import { prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
 
 /** Boot 2 of the scenario: the same post-boot, then a clean reboot instead of the daemon. */
-const POST_BOOT_THEN_REBOOT = `export ABUPDATE_BOOTLOADER="$GUEST_BOOT_PATH"
-abupdate post-boot 2>&1
-echo "ABUPDATE-MARKER step=post-boot code=$?"
-/sbin/reboot
-`;
+const POST_BOOT_THEN_REBOOT = `${POST_BOOT}/sbin/reboot\n`;
 
-function slotFiles(publicKey: Buffer): SlotFiles {
-  return {
-    '/etc/abupdate/keys.d/qemu.pub': publicKey,
-    '/etc/abupdate/boot.sh': BOOT_SH,
-    '/etc/abupdate/update.conf': [
-      `COMPATIBLE=${COMPATIBLE}`,
-      'DISK=/dev/vda',
-      'PROTOCOL=static',
-      'SERVER=http://10.0.2.100:8080/channel',
-      'GROUP=stable',
-      'REBOOT_STRATEGY=reboot',
-      'REBOOT_COMMAND=/sbin/reboot',
-      'MACHINE_ID_PATH=/var/lib/abupdate/machine-id',
-      '',
-    ].join('\n'),
-  };
-}
+const BOOT_PATHS = ['grubenv', 'gptprio'] as const satisfies readonly BootPath[];
 
 describe('QEMU scenario 1: update and commit by the daemon', { timeout: 25 * 60_000, concurrency: 2 }, () => {
-  let guest: Guest;
-  /** What the channel serves; each boot path gets its own server, so its requests are its own. */
-  let served: Record<string, string>;
-  let workDir: string;
+  /** One scene per boot path (its own server), so each path's requests are its own. */
+  const envs = new Map<BootPath, ScenarioEnv>();
 
   before(async () => {
-    workDir = await mkdtemp(path.join(tmpdir(), 'abupdate-qemu-scenario1-'));
-    const keys = await makeKeys(workDir, 'qemu', 'qemu-guest');
-    const files = slotFiles(await readFile(keys.publicPath));
-    guest = await buildGuest({ slotA: { version: '1.0.0', files } });
-    const v2 = await buildVersionImage({ version: '2.0.0', files });
-    const bundle = await makeBundle(workDir, { image: v2, version: '2.0.0', compatible: COMPATIBLE, key: keys, name: 'v2.bundle' });
-    const index = path.join(workDir, 'stable.json');
-    const made = await runCli(['bundle', 'index', '--bundle', bundle.path, '--url', 'v2.bundle', '--key', keys.privatePath, '--out', index]);
-    assert.equal(made.code, 0, made.stderr);
-    served = { 'channel/stable.json': index, 'channel/stable.json.sig': `${index}.sig`, 'channel/v2.bundle': bundle.path };
+    for (const bootPath of BOOT_PATHS) {
+      envs.set(bootPath, await prepareScenario({ bundles: ['2.0.0'], channel: '2.0.0', files: (publicKey) => daemonGuestFiles(publicKey, ['REBOOT_STRATEGY=reboot']) }));
+    }
   });
   after(async () => {
-    await rm(workDir, { recursive: true, force: true });
+    for (const env of envs.values()) await env.close();
   });
 
-  for (const bootPath of ['grubenv', 'gptprio'] as const satisfies readonly BootPath[]) {
+  for (const bootPath of BOOT_PATHS) {
     test(`${bootPath} path: v1 on A finds v2, installs, reboots by itself; B boots on trial, is committed, and a further boot stays on B`, async (t) => {
-      const server: TestHttpServer = await startHttpServer(served);
-      t.after(() => server.close());
-      const port = Number(new URL(server.origin).port);
-      const machine = await Machine.create({ guest, dir: await makeTempDir(t), name: `scenario1-${bootPath}`, bootPath, serverPort: port });
+      const env = envs.get(bootPath)!;
+      const machine = await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: `scenario1-${bootPath}`, bootPath, serverPort: env.port });
       await machine.run(async () => {
         // Boot 1: nobody tells the guest anything; it must reboot by itself.
         const first = await machine.boot({ timeoutMs: 10 * 60_000 });
         assert.deepEqual([first.slot, first.version, first.state, first.end], ['A', '1.0.0', 'good', 'reboot']);
-        assert.ok(server.requests.some((r) => r.path === 'channel/v2.bundle'), 'the guest downloaded the bundle');
+        assert.ok(env.server.requests.some((r) => r.path === 'channel/v2.0.0.bundle'), 'the guest downloaded the bundle');
         if (bootPath === 'grubenv') {
-          const env = await readGrubenv(machine.disk, machine.layout);
-          assert.deepEqual([env['ORDER'], env['B_OK']], ['B A', '0']);
+          const grubenv = await readGrubenv(machine.disk, machine.layout);
+          assert.deepEqual([grubenv['ORDER'], grubenv['B_OK']], ['B A', '0']);
         } else {
           assert.equal((await readGptprio(machine.disk, machine.layout, 'B')).successful, 0);
         }
