@@ -4,6 +4,7 @@ import type { BootControl } from '../../partition/boot-control.js';
 import { detectBootedSlot } from '../../partition/booted.js';
 import type { SlotName, Slots } from '../../partition/slots.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import { acquireRunLock } from '../engine/run-lock.js';
 import { listOption, stringOption, type OptionValues } from './command.js';
 import { loadConfigForCommand } from './config-command.js';
 import { openSlotDisk } from './slot-context.js';
@@ -43,4 +44,22 @@ export async function openEngineDisk(values: OptionValues, config: LoadedConfig)
   const { diskPath, control, slots } = await openSlotDisk(values, config);
   const booted = await detectBootedSlot(slots, { override: stringOption(values, 'booted')?.toUpperCase(), diskPath });
   return { diskPath, control, slots, booted: booted.slot };
+}
+
+/** How long a short command (mark-*, rollback, post-boot, clear-bad) waits for another holder of the run lock. */
+export const SHORT_COMMAND_LOCK_WAIT_MS = 5000;
+
+/**
+ * Runs `fn` holding the run lock (--run-dir, else RUN_DIR), so that a boot-flag or engine-state change never
+ * interleaves with an install's or with another such command's. Waits a few seconds for a short holder;
+ * an install in progress fails it with ERR_LOCKED naming the install.
+ */
+export async function withRunLock<T>(values: OptionValues, env: NodeJS.ProcessEnv, command: string, fn: () => Promise<T>): Promise<T> {
+  const { runDir } = await resolveEngineDirs(values, env);
+  const lock = await acquireRunLock(runDir, command, { waitMs: SHORT_COMMAND_LOCK_WAIT_MS });
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
 }

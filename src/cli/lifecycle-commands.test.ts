@@ -1,6 +1,7 @@
 // The lifecycle commands end to end through the CLI: install, "reboot", post-boot, rollback, clear-bad.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -9,6 +10,7 @@ import { cgptFlags } from '../../fixtures/disk.js';
 import { makeInstallEnv } from '../../fixtures/install-env.js';
 import { makeRebootRecorder } from '../../fixtures/reboot-recorder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
+import { LOCK_FILE, processStartTime } from '../engine/run-lock.js';
 import { simulateBoot } from '../../partition/boot-control.js';
 import { openGptprioBootControl } from '../../partition/gptprio.js';
 
@@ -23,7 +25,7 @@ async function scene(t: { after(fn: () => unknown): void }, healthScript: string
   const conf = path.join(dir, 'update.conf');
   await writeFile(conf, [`HEALTH_DIR=${healthDir}`, 'HEALTH_TIMEOUT=1s', `REBOOT_COMMAND=${recorder.command('host').join(' ')}`, ''].join('\n'));
   // --booted comes last so a test can override it for the next "boot".
-  const common = (booted: 'A' | 'B') => ['--disk', env.disk.path, '--state-dir', env.stateDir, '--config', conf, '--booted', booted];
+  const common = (booted: 'A' | 'B') => ['--disk', env.disk.path, '--state-dir', env.stateDir, '--run-dir', env.runDir, '--config', conf, '--booted', booted];
   const boot = async () => (await simulateBoot((await openGptprioBootControl(env.disk.path)).control)).slot;
   return { env, recorder, common, boot };
 }
@@ -33,10 +35,10 @@ test('abupdate post-boot commits a healthy new slot and says so', async (t) => {
   assert.equal((await runCli(['install', env.url, ...env.options])).code, 0);
   assert.equal(await boot(), 'B');
   // On trial: the boot spent B's one try, B is not committed; status calls it trying, not bad.
-  const trial = await runCli(['status', '--run-dir', env.runDir, ...common('B'), '--json']);
+  const trial = await runCli(['status', ...common('B'), '--json']);
   assert.deepEqual(trial.json().slots.map((s: { name: string; state: string }) => [s.name, s.state]), [['A', 'good'], ['B', 'trying']]);
   assert.equal(trial.json().daemon, null);
-  assert.match((await runCli(['status', '--run-dir', env.runDir, ...common('B')])).stdout, /Daemon: not running/);
+  assert.match((await runCli(['status', ...common('B')])).stdout, /Daemon: not running/);
   const result = await runCli(['post-boot', ...common('B'), '--json']);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.json().action, 'committed');
@@ -62,13 +64,13 @@ test('abupdate post-boot rolls a failing slot back, reboots, and the version is 
   assert.equal(again.code, 1);
   assert.match(again.stderr, /ERR_BAD_VERSION/);
 
-  const status = await runCli(['status', '--run-dir', env.runDir, ...common('A'), '--json']);
+  const status = await runCli(['status', ...common('A'), '--json']);
   assert.deepEqual(status.json().badVersions, ['2.0.0']);
-  assert.match((await runCli(['status', '--run-dir', env.runDir, ...common('A')])).stdout, /Bad versions \(not installed again\): 2\.0\.0; "abupdate clear-bad" forgets them/);
-  const cleared = await runCli(['clear-bad', '2.0.0', '--state-dir', env.stateDir, '--json']);
+  assert.match((await runCli(['status', ...common('A')])).stdout, /Bad versions \(not installed again\): 2\.0\.0; "abupdate clear-bad" forgets them/);
+  const cleared = await runCli(['clear-bad', '2.0.0', '--state-dir', env.stateDir, '--run-dir', env.runDir, '--json']);
   assert.deepEqual(cleared.json(), { cleared: ['2.0.0'], badVersions: [] });
-  assert.deepEqual((await runCli(['status', '--run-dir', env.runDir, ...common('A'), '--json'])).json().badVersions, []);
-  const unknown = await runCli(['clear-bad', '9.9.9', '--state-dir', env.stateDir]);
+  assert.deepEqual((await runCli(['status', ...common('A'), '--json'])).json().badVersions, []);
+  const unknown = await runCli(['clear-bad', '9.9.9', '--state-dir', env.stateDir, '--run-dir', env.runDir]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /Cannot clear version "9\.9\.9": it is not recorded as bad/);
   assert.equal((await runCli(['install', env.url, ...env.options])).code, 0, 'installable again once cleared');
@@ -90,4 +92,34 @@ test('abupdate rollback refuses an empty other slot, and after a commit brings t
   assert.deepEqual(await recorder.rebooted(), ['host']);
   assert.equal(await boot(), 'A');
   assert.deepEqual(await cgptFlags(env.disk.path, 2), { priority: 2, tries: 0, successful: true });
+});
+
+test('while an install holds the run lock, mark-bad, rollback --force and clear-bad wait, then refuse with ERR_LOCKED naming it; flags unchanged; they run once it is gone', async (t) => {
+  const { env, common } = await scene(t, 'exit 0');
+  assert.equal((await runCli(['install', env.url, ...env.options])).code, 0);
+  const before = [await cgptFlags(env.disk.path, 2), await cgptFlags(env.disk.path, 3)];
+  assert.deepEqual(before[1], { priority: 2, tries: 1, successful: false });
+  const markArgs = ['--disk', env.disk.path, '--booted', 'A', '--run-dir', env.runDir];
+  // A live process that is not us holds the lock, as a running install would.
+  const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => holder.kill());
+  await mkdir(env.runDir, { recursive: true });
+  await writeFile(path.join(env.runDir, LOCK_FILE), JSON.stringify({ pid: holder.pid, processStart: processStartTime(holder.pid!), command: 'install http://updates/b.bundle', since: '2026-11-26T00:00:00Z' }));
+  const refused = await Promise.all([
+    runCli(['mark-bad', 'B', ...markArgs, '--json']),
+    runCli(['rollback', '--force', ...common('A'), '--json']),
+    runCli(['clear-bad', '--state-dir', env.stateDir, '--run-dir', env.runDir, '--json']),
+  ]);
+  for (const r of refused) {
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(r.json().error.code, 'ERR_LOCKED');
+    assert.match(r.json().error.message, new RegExp(`held by pid ${holder.pid} \\("install http://updates/b\\.bundle"\\)`));
+  }
+  assert.deepEqual([await cgptFlags(env.disk.path, 2), await cgptFlags(env.disk.path, 3)], before, 'no flag written while locked');
+  // A holder that goes away within the wait: the command waits for it, then runs.
+  const waiting = runCli(['mark-bad', 'B', ...markArgs, '--json']);
+  setTimeout(() => holder.kill(), 1000);
+  const done = await waiting;
+  assert.equal(done.code, 0, done.stderr);
+  assert.deepEqual(await cgptFlags(env.disk.path, 3), { priority: 0, tries: 0, successful: false });
 });

@@ -9,11 +9,11 @@ import { runPostBoot, type PostBootOutcome } from '../lifecycle/post-boot.js';
 import { rebootConfigFromValues, readMachineId } from '../reboot/reboot-config.js';
 import { applyRebootStrategy, releaseRebootLock, type RebootConfig } from '../reboot/strategy.js';
 import { COMMON_HELP, COMMON_OPTIONS, report, type Command, type CommandContext } from './command.js';
-import { resolveEngineDirs } from './engine-context.js';
+import { resolveEngineDirs, withRunLock } from './engine-context.js';
 import { openSlotContext, requireBooted, SLOT_CONTEXT_HELP, SLOT_CONTEXT_OPTIONS, slotsReport, slotsTable } from './slot-context.js';
 
 const LIFECYCLE_OPTIONS = { ...SLOT_CONTEXT_OPTIONS, 'state-dir': COMMON_OPTIONS['state-dir'], 'run-dir': COMMON_OPTIONS['run-dir'] } as const;
-const LIFECYCLE_HELP = [...SLOT_CONTEXT_HELP, COMMON_HELP['state-dir']];
+const LIFECYCLE_HELP = [...SLOT_CONTEXT_HELP, COMMON_HELP['state-dir'], COMMON_HELP['run-dir']];
 
 async function rebootConfig(ctx: CommandContext): Promise<{ cfg: RebootConfig; stateDir: string; config: Awaited<ReturnType<typeof resolveEngineDirs>>['config'] }> {
   const dirs = await resolveEngineDirs(ctx.values, ctx.env);
@@ -81,7 +81,7 @@ export const postBootCommand: Command = {
       ctx.stderr.write(`${line}\n`);
     };
     const v = config.values;
-    const outcome = await runPostBoot({
+    const outcome = await withRunLock(ctx.values, ctx.env, 'post-boot', () => runPostBoot({
       control: sc.control,
       booted,
       stateDir,
@@ -92,7 +92,7 @@ export const postBootCommand: Command = {
       },
       log,
       signal: ctx.signal,
-    });
+    }));
     const status = await sc.control.status();
     report(ctx, `${describeOutcome(outcome)}\n\n${slotsTable(await slotsReport(sc, status))}`, { ...outcome, slots: (await slotsReport(sc, status)).slots });
     return outcome.action === 'rolled-back' || outcome.action === 'kept-failing' ? 1 : 0;
@@ -124,7 +124,7 @@ export const rollbackCommand: Command = {
     const log = (line: string): void => {
       ctx.stderr.write(`${line}\n`);
     };
-    const result = await rollbackToOther({ control: sc.control, booted, stateDir, force: ctx.values.force === true, log });
+    const result = await withRunLock(ctx.values, ctx.env, 'rollback', () => rollbackToOther({ control: sc.control, booted, stateDir, force: ctx.values.force === true, log }));
     const table = slotsTable(await slotsReport(sc, result.status));
     const lines = [
       `Slot ${result.to}${result.version ? ` (version ${result.version})` : ''} boots next${result.mode === 'trial' ? ' on trial (one try)' : ''}; slot ${result.from} stays the fallback.`,
@@ -148,24 +148,28 @@ export const clearBadCommand: Command = {
     '',
     'Options:',
     COMMON_HELP['state-dir'],
+    COMMON_HELP['run-dir'],
     COMMON_HELP.config,
     COMMON_HELP.json,
   ].join('\n'),
-  options: { json: COMMON_OPTIONS.json, config: COMMON_OPTIONS.config, 'state-dir': COMMON_OPTIONS['state-dir'] },
+  options: { json: COMMON_OPTIONS.json, config: COMMON_OPTIONS.config, 'state-dir': COMMON_OPTIONS['state-dir'], 'run-dir': COMMON_OPTIONS['run-dir'] },
   maxPositionals: 1,
   async run(ctx) {
     const dirs = await resolveEngineDirs(ctx.values, ctx.env);
-    const state = await loadEngineState(dirs.stateDir);
     const version = ctx.positionals[0];
-    if (version !== undefined && !state.badVersions.includes(version)) {
-      throw new UpdaterError('ERR_USAGE', `Cannot clear version "${version}": it is not recorded as bad`, {
-        data: { badVersions: state.badVersions },
-        hint: state.badVersions.length > 0 ? `Bad versions: ${state.badVersions.join(', ')}.` : 'No version is recorded as bad.',
-      });
-    }
-    const cleared = version === undefined ? state.badVersions : [version];
-    const remaining = state.badVersions.filter((b) => !cleared.includes(b));
-    await saveEngineState(dirs.stateDir, { ...state, badVersions: remaining });
+    const { cleared, remaining } = await withRunLock(ctx.values, ctx.env, 'clear-bad', async () => {
+      const state = await loadEngineState(dirs.stateDir);
+      if (version !== undefined && !state.badVersions.includes(version)) {
+        throw new UpdaterError('ERR_USAGE', `Cannot clear version "${version}": it is not recorded as bad`, {
+          data: { badVersions: state.badVersions },
+          hint: state.badVersions.length > 0 ? `Bad versions: ${state.badVersions.join(', ')}.` : 'No version is recorded as bad.',
+        });
+      }
+      const cleared = version === undefined ? state.badVersions : [version];
+      const remaining = state.badVersions.filter((b) => !cleared.includes(b));
+      await saveEngineState(dirs.stateDir, { ...state, badVersions: remaining });
+      return { cleared, remaining };
+    });
     report(ctx, cleared.length === 0 ? 'No version was recorded as bad.' : `Cleared: ${cleared.join(', ')}. Still bad: ${remaining.join(', ') || 'none'}.`, {
       cleared,
       badVersions: remaining,

@@ -3,7 +3,8 @@
 import { UpdaterError } from '../../common/errors.js';
 import type { SlotStatus } from '../../partition/boot-control.js';
 import type { SlotName } from '../../partition/slots.js';
-import { intOption, report, type Command, type CommandContext } from './command.js';
+import { COMMON_HELP, COMMON_OPTIONS, intOption, report, type Command, type CommandContext } from './command.js';
+import { withRunLock } from './engine-context.js';
 import { openSlotContext, resolveSlotArgument, SLOT_CONTEXT_HELP, SLOT_CONTEXT_OPTIONS, slotsReport, slotsTable, type SlotContext } from './slot-context.js';
 
 type Operation = 'mark-good' | 'mark-bad' | 'mark-active';
@@ -42,17 +43,19 @@ function makeMarkCommand(operation: Operation): Command {
     name: operation,
     summary: SUMMARY[operation],
     help: [
-      `Usage: ${usage} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--json]`,
+      `Usage: ${usage} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--run-dir DIR] [--json]`,
       '',
       ...DOES[operation],
       'SLOT is A, B, booted or other. The change is refused (nothing written) if it would leave no',
-      'bootable slot, or demote a good slot below one that is only trying.',
+      'bootable slot, or demote a good slot below one that is only trying. It holds the run lock, so it',
+      'never interleaves with an install (refused with ERR_LOCKED while one runs).',
       '',
       'Options:',
       ...(active ? ['  --tries N              boot attempts before the bootloader falls back (default 1)'] : []),
       ...SLOT_CONTEXT_HELP,
+      COMMON_HELP['run-dir'],
     ].join('\n'),
-    options: active ? { ...SLOT_CONTEXT_OPTIONS, tries: { type: 'string' } } : SLOT_CONTEXT_OPTIONS,
+    options: { ...SLOT_CONTEXT_OPTIONS, 'run-dir': COMMON_OPTIONS['run-dir'], ...(active ? { tries: { type: 'string' } as const } : {}) },
     maxPositionals: 1,
     async run(ctx: CommandContext) {
       const arg = ctx.positionals[0] ?? (active ? undefined : 'booted');
@@ -62,7 +65,7 @@ function makeMarkCommand(operation: Operation): Command {
       const tries = active ? intOption(ctx.values, 'tries', 1, 15) : undefined;
       const sc = await openSlotContext(ctx.values, ctx.env);
       const slot = resolveSlotArgument(sc, arg, operation);
-      const status = await apply(sc, operation, slot, tries);
+      const status = await withRunLock(ctx.values, ctx.env, `${operation} ${slot}`, () => apply(sc, operation, slot, tries));
       const r = await slotsReport(sc, status);
       report(ctx, `${operation} ${slot}: done\n${slotsTable(r)}`, { operation, slot, ...r });
       return 0;

@@ -17,7 +17,12 @@ const flags = (priority: number, tries: number, successful: boolean) => ({ prior
 const CONFIG_DIR = mkdtempSync(path.join(tmpdir(), 'abupdate-slots-cli-'));
 writeFileSync(path.join(CONFIG_DIR, 'update.conf'), '');
 process.once('exit', () => rmSync(CONFIG_DIR, { recursive: true, force: true }));
-const ENV = { ABUPDATE_CONFIG: path.join(CONFIG_DIR, 'update.conf'), ABUPDATE_VENDOR_CONFIG: path.join(CONFIG_DIR, 'vendor.conf') };
+const ENV = {
+  ABUPDATE_CONFIG: path.join(CONFIG_DIR, 'update.conf'),
+  ABUPDATE_VENDOR_CONFIG: path.join(CONFIG_DIR, 'vendor.conf'),
+  // mark-* take the run lock: keep it out of the host's /run/abupdate.
+  ABUPDATE_RUN_DIR: path.join(CONFIG_DIR, 'run'),
+};
 
 async function sha256(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');

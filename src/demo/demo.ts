@@ -138,7 +138,7 @@ async function main_(): Promise<void> {
   await writeFile('health.d/10-booted', '#!/bin/sh\n# a real check would probe the services this host runs\nexit 0\n', { mode: 0o755 });
   process.env.ABUPDATE_HEALTH_DIR = path.join(dir, 'health.d');
   process.env.ABUPDATE_REBOOT_STRATEGY = 'off';
-  await abupdate('post-boot', ...disk, '--booted', 'B', '--state-dir', 'state');
+  await abupdate('post-boot', ...disk, '--booted', 'B', ...engine);
   await abupdate('status', ...disk, '--booted', 'B', ...engine);
 
   process.stdout.write(`\n${bold('Done.')} Slot B runs 2.0.0, slot A keeps 1.0.0 as the fallback.\n`);

@@ -52,3 +52,16 @@ test('acquireRunLock() takes over an unreadable lock file', async (t) => {
   assert.equal(lock.holder.pid, process.pid);
   await lock.release();
 });
+
+test('acquireRunLock() with waitMs waits for a live holder to let go, and fails with ERR_LOCKED once waitMs has passed', async (t) => {
+  const dir = await makeTempDir(t);
+  const held = await acquireRunLock(dir, 'install a');
+  const started = Date.now();
+  await assert.rejects(acquireRunLock(dir, 'mark-good', { waitMs: 300 }), (error: unknown) => isUpdaterError(error, 'ERR_LOCKED'));
+  assert.ok(Date.now() - started >= 300, 'it waited');
+  const waiting = acquireRunLock(dir, 'mark-good', { waitMs: 10_000 });
+  setTimeout(() => void held.release(), 200);
+  const lock = await waiting;
+  assert.equal(JSON.parse(await readFile(path.join(dir, LOCK_FILE), 'utf8')).command, 'mark-good');
+  await lock.release();
+});

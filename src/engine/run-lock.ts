@@ -61,11 +61,28 @@ export async function readLockHolder(runDir: string): Promise<LockHolder | null>
   }
 }
 
+export interface AcquireOptions {
+  /** While a live process holds the lock, look again every 100 ms for this long before failing (default 0). */
+  waitMs?: number;
+}
+
 /**
- * Takes the run lock for `command`, or fails with ERR_LOCKED naming the live holder.
- * A lock left by a dead process (or an unreadable, half-written one older than a few seconds) is taken over.
+ * Takes the run lock for `command`, or fails with ERR_LOCKED naming the live holder (after waiting up to
+ * `waitMs` for it to go). A lock left by a dead process (or an unreadable, half-written one) is taken over.
  */
-export async function acquireRunLock(runDir: string, command: string): Promise<RunLock> {
+export async function acquireRunLock(runDir: string, command: string, options: AcquireOptions = {}): Promise<RunLock> {
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  for (;;) {
+    try {
+      return await tryAcquire(runDir, command);
+    } catch (error) {
+      if (!(error instanceof UpdaterError) || error.code !== 'ERR_LOCKED' || Date.now() >= deadline) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function tryAcquire(runDir: string, command: string): Promise<RunLock> {
   const file = path.join(runDir, LOCK_FILE);
   await mkdir(runDir, { recursive: true }).catch((error: unknown) => {
     throw new UpdaterError('ERR_IO', `Cannot create the run dir "${runDir}": ${(error as Error).message}`, {
