@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { makeTempDir } from '../fixtures/tmp.js';
+import { partitionOf } from './guest/disk.js';
 import { Machine, type BootPath } from './harness/machine.js';
 import { INSTALL_V2_THEN_REBOOT, POST_BOOT } from './harness/guest-scripts.js';
 import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
@@ -32,6 +33,9 @@ describe('QEMU scenario 5: manual rollback after a committed update', { timeout:
       await machine.run(async () => {
         const first = await machine.boot({ run: INSTALL_V2_THEN_REBOOT, timeoutMs: 10 * 60_000 });
         assert.deepEqual([first.slot, first.end], ['A', 'reboot']);
+        // The engine found the guest's disk as a block device and wrote slot B through its partition node.
+        const install = await machine.vms[0]?.waitForMarker({ step: 'install' }, 1);
+        assert.deepEqual([install?.fields['code'], install?.fields['target']], ['0', `/dev/vda${partitionOf(machine.layout, 'USR-B').index}`]);
 
         const second = await machine.boot({ run: COMMIT_THEN_ROLLBACK, timeoutMs: 5 * 60_000 });
         assert.deepEqual([second.slot, second.version, second.state, second.end], ['B', '2.0.0', 'trying', 'reboot']);

@@ -13,11 +13,15 @@ const POST_BOOT_STEP = 'abupdate post-boot 2>&1\necho "ABUPDATE-MARKER step=post
 /** A boot that runs post-boot and nothing else (scenarios append what comes next: a reboot, a rollback, idling). */
 export const POST_BOOT = `${GUEST_ENV}${POST_BOOT_STEP}`;
 
-/** Installs the served v2 bundle, shows the end of its log and its exit code (step=install), then reboots cleanly. */
+/**
+ * Installs the served v2 bundle, shows the end of its log, its exit code and where it wrote the slot (step=install,
+ * target: the partition node its "writing slot" line names), then reboots cleanly.
+ */
 export const INSTALL_V2_THEN_REBOOT = `${GUEST_ENV}abupdate install http://10.0.2.100:8080/v2.0.0.bundle > /tmp/install.log 2>&1
 code=$?
 tail -n 5 /tmp/install.log
-echo "ABUPDATE-MARKER step=install code=$code"
+target=$(sed -n 's/^writing slot [AB] to \\([^ ]*\\) (block device.*/\\1/p' /tmp/install.log)
+echo "ABUPDATE-MARKER step=install code=$code target=\${target:-none}"
 /sbin/reboot
 `;
 

@@ -7,13 +7,18 @@ import { createProgressReporter, formatBytes, progressMode } from '../engine/pro
 import { COMMON_HELP, COMMON_OPTIONS, intOption, report, type Command } from './command.js';
 import { openEngineDisk, resolveEngineDirs } from './engine-context.js';
 
+function where(target: InstallResult['target']): string {
+  if (target === null) return '';
+  return target.blockDevice ? ` (${target.path})` : ` (bytes ${target.offset}-${target.offset + target.size} of ${target.path})`;
+}
+
 function summary(result: InstallResult): string {
   if (result.alreadyInstalled) {
     return `Bundle ${result.version} is already installed in slot ${result.slot}; reboot to start it.`;
   }
   const flags = result.status.map((s) => `  slot ${s.name} (partition ${s.partition}): ${s.state}, priority ${s.priority}, tries ${s.tries}`);
   return [
-    `Installed ${result.version} into slot ${result.slot}: ${result.chunks.written} chunks written, ${result.chunks.reused} already there, ${formatBytes(result.bytesDownloaded)} downloaded.`,
+    `Installed ${result.version} into slot ${result.slot}${where(result.target)}: ${result.chunks.written} chunks written, ${result.chunks.reused} already there, ${formatBytes(result.bytesDownloaded)} downloaded.`,
     ...flags,
     `Slot ${result.slot} boots next. Reboot to start it; after a healthy boot, commit it with "abupdate mark-good".`,
   ].join('\n');

@@ -63,6 +63,8 @@ export interface InstallResult {
   /** Bytes received from the source by this run. */
   bytesDownloaded: number;
   status: SlotStatus[];
+  /** Where the image went: the partition's node on a block device, else a byte range of the image file; null when nothing was written. */
+  target: { path: string; offset: number; size: number; blockDevice: boolean } | null;
 }
 
 /** Installs the bundle at `options.source` into the slot that is not booted, holding the run lock throughout. */
@@ -158,7 +160,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
   if (same && state.state === 'UPDATED_NEED_REBOOT' && targetStatus?.state === 'trying') {
     await closeHead();
     progress?.message(`bundle ${manifest.version} is installed in slot ${target} already and waits for the reboot`);
-    return result(target, manifest, manifestSha256, head.keyId, true, { total: count, reused: count, written: 0 }, source.bytesReceived(), status);
+    return result(target, manifest, manifestSha256, head.keyId, true, { total: count, reused: count, written: 0 }, source.bytesReceived(), status, null);
   }
 
   // From here on the slot is written: it must not be bootable, and the state must say what is in it.
@@ -188,6 +190,12 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
 
   const slotTarget = await resolveSlotTarget(options.diskPath, slot);
   const writer = await SlotWriter.open(slotTarget);
+  const where = { path: slotTarget.path, offset: slotTarget.offset, size: slotTarget.size, blockDevice: slotTarget.isBlockDevice };
+  progress?.message(
+    where.blockDevice
+      ? `writing slot ${target} to ${where.path} (block device; read back from the media after blockdev --flushbufs)`
+      : `writing slot ${target} to bytes ${where.offset}-${where.offset + where.size} of ${where.path}`,
+  );
   try {
     const save = async (next: Partial<EngineState> = {}): Promise<void> => {
       record.chunksDone = done.toBase64();
@@ -262,7 +270,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     };
     await save();
     progress?.message(`slot ${target} holds ${manifest.version} and boots next (${options.tries ?? 1} ${(options.tries ?? 1) === 1 ? 'try' : 'tries'}); reboot to use it`);
-    return result(target, manifest, manifestSha256, head.keyId, false, { total: count, reused, written }, source.bytesReceived(), after);
+    return result(target, manifest, manifestSha256, head.keyId, false, { total: count, reused, written }, source.bytesReceived(), after, where);
   } finally {
     await closeHead().catch(() => undefined);
     await writer.close();
@@ -293,6 +301,7 @@ function result(
   chunks: InstallResult['chunks'],
   bytesDownloaded: number,
   status: SlotStatus[],
+  target: InstallResult['target'],
 ): InstallResult {
-  return { slot, version: manifest.version, manifestSha256, keyId, alreadyInstalled, chunks, bytesDownloaded, status };
+  return { slot, version: manifest.version, manifestSha256, keyId, alreadyInstalled, chunks, bytesDownloaded, status, target };
 }
