@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { openSync, closeSync, writeSync, fsyncSync } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { isUpdaterError } from '../../common/errors.js';
@@ -32,6 +33,14 @@ async function attachLoop(t: { after(fn: () => unknown): void }, env: InstallEnv
   // Some kernels (and containers) do not scan partitions on attach; BLKPG through partx adds them.
   if (!(await exists(partition(env.disk.slots.B.partition)))) await execa('partx', ['-a', loop]);
   for (let i = 0; i < 50 && !(await exists(partition(env.disk.slots.B.partition))); i++) await new Promise((r) => setTimeout(r, 100));
+  // A /dev without devtmpfs gets no nodes from the kernel: make them from the numbers sysfs gives.
+  for (const slot of [env.disk.slots.A, env.disk.slots.B]) {
+    const node = partition(slot.partition);
+    if (await exists(node)) continue;
+    const numbers = (await readFile(`/sys/class/block/${path.basename(node)}/dev`, 'utf8')).trim().split(':');
+    await execa('mknod', [node, 'b', numbers[0]!, numbers[1]!]);
+    t.after(() => rm(node, { force: true }));
+  }
   assert.ok(await exists(partition(env.disk.slots.B.partition)), `no partition node ${partition(env.disk.slots.B.partition)}`);
   return { loop, partition };
 }
