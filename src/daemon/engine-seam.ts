@@ -15,6 +15,8 @@ export interface EngineSeam {
   currentVersion(): Promise<string>;
   /** The version installed into the other slot and waiting for a reboot into it, if any. */
   pendingVersion(): Promise<string | null>;
+  /** Versions that failed on this host (health check or no boot): not downloaded again until cleared. */
+  badVersions(): Promise<string[]>;
   /** Whether the booted slot is committed (successful in the boot flags: post-boot has passed it). */
   bootedCommitted(): Promise<boolean>;
   /** Streams a bundle (URL or path) into the other slot: verified, read back, checked against `expectedBundle`, flipped. */
@@ -68,6 +70,9 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
     async currentVersion() {
       const state = await loadEngineState(options.stateDir, { warn });
       return state.slots[booted]?.version ?? options.currentVersion ?? state.committedVersion ?? UNKNOWN_VERSION;
+    },
+    async badVersions() {
+      return (await loadEngineState(options.stateDir, { warn })).badVersions;
     },
     async bootedCommitted() {
       const status = await options.disk.control.status();

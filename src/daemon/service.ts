@@ -8,7 +8,6 @@ import { UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { loadKeyring } from '../../verify/keyring.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
-import { loadEngineState } from '../engine/state-store.js';
 import type { Logger } from '../log.js';
 import { readBootId, readHostIdentity } from '../omaha/host-identity.js';
 import { createOmahaSource } from '../sources/omaha-source.js';
@@ -159,7 +158,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
         if (pending === null) {
           const checked = await source.check(ctx);
           // A version that failed its health check here is not downloaded again (update_engine's blacklist).
-          const bad = checked.offer === null ? [] : (await loadEngineState(options.stateDir, { warn: (m) => logger.warn(m) })).badVersions;
+          const bad = checked.offer === null ? [] : await engine.badVersions();
           if (checked.offer === null || !bad.includes(checked.offer.version)) return checked;
           logger.info('update skipped: this version failed its health check on this host before', { version: checked.offer.version });
           return { ...checked, offer: null };
