@@ -4,26 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { CLI_ARGV, runCli } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { hashRange } from '../../fixtures/install-env.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
+import { waitFor } from '../../fixtures/wait.js';
 import { ChunkBitmap } from '../engine/chunk-bitmap.js';
 import { loadEngineState } from '../engine/state-store.js';
 import { controlRequest, isDaemonRunning } from './control-client.js';
 
 interface Status {
   scheduler: { activity: string; progress?: { phase: string; bytesDone?: number; bytesTotal?: number } };
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 function spawnDaemon(env: DaemonEnv) {
@@ -40,14 +32,14 @@ test('daemon stopped by SIGTERM mid-download resumes the download after a restar
   t.after(() => {
     first.kill('SIGKILL');
   });
-  await waitFor('the daemon to listen', () => isDaemonRunning(env.runDir));
+  await waitFor('the daemon to listen', () => isDaemonRunning(env.runDir), 20_000);
   const pending = controlRequest(env.runDir, 'POST', '/update').catch((error: unknown) => error);
   let live: Status | undefined;
   const imageSize = (await stat(env.image)).size;
   await waitFor('a third of the download', async () => {
     live = await controlRequest<Status>(env.runDir, 'GET', '/status');
     return live.scheduler.progress?.phase === 'download' && (live.scheduler.progress.bytesDone ?? 0) > imageSize / 3;
-  });
+  }, 20_000);
   assert.equal(live?.scheduler.activity, 'installing');
   assert.equal(live?.scheduler.progress?.bytesTotal, imageSize);
   // `abupdate status` shows the running daemon's live progress, next to the engine's own state.
@@ -78,7 +70,7 @@ test('daemon stopped by SIGTERM mid-download resumes the download after a restar
   t.after(() => {
     second.kill('SIGKILL');
   });
-  await waitFor('the restarted daemon to listen', () => isDaemonRunning(env.runDir));
+  await waitFor('the restarted daemon to listen', () => isDaemonRunning(env.runDir), 20_000);
   const result = await controlRequest<{ outcome: string }>(env.runDir, 'POST', '/update');
   assert.equal(result.outcome, 'installed');
   const state = await loadEngineState(env.stateDir);

@@ -6,47 +6,18 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { runCli, type CliResult } from '../../fixtures/cli.js';
-import { makeDaemonEnv, omahaPackageFor, TEST_BOOT_ID, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
+import { runCli } from '../../fixtures/cli.js';
+import { makeDaemonEnv, omahaPackageFor, startDaemon, TEST_BOOT_ID, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { cgptFlags } from '../../fixtures/disk.js';
 import { bootedSnapshot, hashRange } from '../../fixtures/install-env.js';
 import { makeRebootRecorder } from '../../fixtures/reboot-recorder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
+import { waitFor } from '../../fixtures/wait.js';
 import { simulateBoot } from '../../partition/boot-control.js';
 import { openGptprioBootControl } from '../../partition/gptprio.js';
 import { loadEngineState } from '../engine/state-store.js';
-import { controlRequest, isDaemonRunning } from './control-client.js';
+import { controlRequest } from './control-client.js';
 import { controlSocketPath } from './control.js';
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Starts the daemon in this process; stops it when the test ends. */
-async function startDaemon(t: { after(fn: () => Promise<void>): void }, env: DaemonEnv, extra: string[] = []): Promise<{ stop: () => Promise<CliResult> }> {
-  const controller = new AbortController();
-  const done = runCli(['daemon', ...env.flags, '--first-check-delay', '0s', ...extra], { env: env.env, signal: controller.signal });
-  let result: CliResult | undefined;
-  const stop = async () => {
-    controller.abort();
-    result ??= await done;
-    return result;
-  };
-  t.after(async () => {
-    await stop();
-  });
-  await waitFor('the daemon to listen', async () => (await isDaemonRunning(env.runDir)) || (await Promise.race([done.then(() => true), sleep(1, false)])));
-  if (!(await isDaemonRunning(env.runDir))) {
-    const early = await done;
-    throw new Error(`daemon exited early with ${early.code}: ${early.stderr}`);
-  }
-  return { stop };
-}
 
 async function imageHash(env: DaemonEnv): Promise<string> {
   const size = (await stat(env.image)).size;

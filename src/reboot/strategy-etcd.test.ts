@@ -9,6 +9,7 @@ import { runCli, PROJECT_ROOT } from '../../fixtures/cli.js';
 import { useEtcdForFile, watchEtcdKey, type EtcdCluster } from '../../fixtures/etcd.js';
 import { makeRebootRecorder } from '../../fixtures/reboot-recorder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
+import { waitFor } from '../../fixtures/wait.js';
 import { EtcdClient } from './etcd-client.js';
 import { semaphoreKey, setSemaphoreMax, type Semaphore } from './etcd-semaphore.js';
 import { applyRebootStrategy, releaseRebootLock, type RebootConfig } from './strategy.js';
@@ -24,14 +25,6 @@ const FAST = { initialMs: 20, maxMs: 200 };
 
 function config(id: string, group: string, rebootCommand: string[]): RebootConfig {
   return { strategy: 'etcd-lock', rebootCommand, etcdEndpoints: etcd.endpoints, group, machineId: id };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 test('applyRebootStrategy(etcd-lock) with 20 hosts and max 2: never more than 2 holders, every host reboots and releases', async (t) => {
@@ -62,7 +55,7 @@ test('applyRebootStrategy(etcd-lock) with 20 hosts and max 2: never more than 2 
   );
 
   assert.deepEqual((await recorder.rebooted()).sort(), ids);
-  await until('the watcher to see the last release', () => seen.at(-1)?.holders.length === 0 && seen.length >= 42);
+  await waitFor('the watcher to see the last release', () => seen.at(-1)?.holders.length === 0 && seen.length >= 42, 15_000);
   const maxHolders = Math.max(...seen.map((s) => s.holders.length));
   assert.equal(maxHolders, 2, 'two hosts held the lock at once at some point, never more');
   for (const s of seen) {
@@ -109,7 +102,7 @@ test('a holder that dies mid-reboot stays visible in "reboot-lock status" and "r
   let output = '';
   child.stdout.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-  await until('the dying host to take the lock', () => output.includes('reboot: running "sleep" "60"'), 20_000);
+  await waitFor('the dying host to take the lock', () => output.includes('reboot: running "sleep" "60"'), 20_000);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   killGroup();
   await exited;
@@ -124,7 +117,7 @@ test('a holder that dies mid-reboot stays visible in "reboot-lock status" and "r
   const logs: string[] = [];
   const next = config('host-next', group, recorder.command('host-next'));
   const waiting = applyRebootStrategy(next, { backoff: { initialMs: 50, maxMs: 100 }, log: (l) => logs.push(l) });
-  await until('the next host to find the lock busy', () => logs.filter((l) => l.includes('lock busy')).length >= 2);
+  await waitFor('the next host to find the lock busy', () => logs.filter((l) => l.includes('lock busy')).length >= 2, 15_000);
   assert.deepEqual(await recorder.rebooted(), []);
   assert.match(logs[0]!, /^reboot: lock busy, not rebooting \(attempt 1\): Cannot take the reboot lock for "host-next": all 1 slot\(s\) are held \(holders: "host-dead"\); retrying in 50ms$/);
 
@@ -164,7 +157,7 @@ test('applyRebootStrategy(etcd-lock) with etcd down: no reboot, retries with gro
   const cfg = config('host-offline', 'offline', recorder.command('host-offline'));
   const applying = applyRebootStrategy(cfg, { backoff: { initialMs: 100, maxMs: 400 }, requestTimeoutMs: 1000, log: (l) => logs.push(l), signal: stop.signal });
   applying.catch(() => undefined); // awaited below; an early assertion failure must not leave it unhandled
-  await until('four failed attempts', () => logs.length >= 4);
+  await waitFor('four failed attempts', () => logs.length >= 4, 15_000);
   assert.deepEqual(await recorder.rebooted(), [], 'no reboot without the lock');
   const delays = logs.slice(0, 4).map((l) => /retrying in (\w+)$/.exec(l)?.[1]);
   assert.deepEqual(delays, ['100ms', '200ms', '400ms', '400ms']);

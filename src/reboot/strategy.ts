@@ -92,7 +92,7 @@ async function waitForWindow(cfg: RebootConfig, options: RebootOptions, log: (li
   while (!isInWindow(now(), window, clock)) {
     const wait = msUntilWindow(now(), window, clock);
     if (!logged) {
-      log(`reboot: waiting ${formatDuration(wait)} for the reboot window (${describeWindow(window, clock)})`);
+      log(`reboot: waiting ${formatDuration(wait >= 60_000 ? Math.ceil(wait / 1000) * 1000 : wait)} for the reboot window (${describeWindow(window, clock)})`);
       logged = true;
     }
     await pause(Math.max(1, Math.min(wait, LONGEST_SLEEP_MS)), options.signal, 'wait for the reboot window');
