@@ -1,6 +1,6 @@
 // The daemon's reboot after an install, for the strategies other than a plain `reboot`: `off`, a reboot
-// window that is closed, and `etcd-lock` against a real etcd (Debian's etcd-server) with the lock held by
-// another host. The reboot command is a recorder script; everything else is the real daemon and engine.
+// window (closed, open), `etcd-lock` against a real etcd (Debian's etcd-server) and `fleetlock` against the
+// test FleetLock server, each with the lock held by another host. The reboot command is a recorder script; everything else is the real daemon and engine.
 
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
@@ -8,10 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor, startDaemon, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { useEtcdForFile, type EtcdCluster } from '../../fixtures/etcd.js';
+import { startFleetlockServer } from '../../fixtures/fleetlock-server.js';
 import { makeRebootRecorder, type RebootRecorder } from '../../fixtures/reboot-recorder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { waitFor } from '../../fixtures/wait.js';
 import { loadEngineState } from '../engine/state-store.js';
+import { fleetlockPreReboot, fleetlockSteadyState } from '../reboot/fleetlock.js';
 
 const getEtcd = useEtcdForFile();
 let etcd: EtcdCluster;
@@ -86,4 +88,20 @@ test('daemon with REBOOT_STRATEGY=etcd-lock: no reboot while another host holds 
   assert.match(stderr, /reboot: took the etcd lock/);
   // After the reboot, post-boot on the new slot gives the lock back (tested in the lifecycle); here by hand.
   assert.equal((await runCli(['reboot-lock', 'unlock', TEST_MACHINE_ID, ...lockArgs])).code, 0);
+});
+
+test('daemon with REBOOT_STRATEGY=fleetlock: no reboot while the group is full; reboots once the other host reports steady-state', async (t) => {
+  const server = await startFleetlockServer(t, { max: 1 });
+  await fleetlockPreReboot({ url: server.url, id: 'other-host' });
+  const { env, recorder } = await scene(t, { REBOOT_STRATEGY: 'fleetlock', FLEETLOCK_URL: server.url });
+  const daemon = await startDaemon(t, env);
+  await installed(env);
+  await waitFor('a refused pre-reboot', () => server.requests.some((r) => r.operation === 'pre-reboot' && r.id === TEST_MACHINE_ID && r.status === 409));
+  assert.deepEqual(await recorder.rebooted(), [], 'no reboot without a slot');
+  await fleetlockSteadyState({ url: server.url, id: 'other-host' });
+  await waitFor('the reboot command', async () => (await recorder.rebooted()).length > 0, 20_000);
+  assert.deepEqual(await recorder.rebooted(), [TEST_MACHINE_ID]);
+  assert.deepEqual(server.holders(), [TEST_MACHINE_ID], 'held through the reboot');
+  const { stderr } = await daemon.stop();
+  assert.match(stderr, /reboot: lock busy, not rebooting \(attempt 1\): .*failed_lock_semaphore_full.*; retrying in 5s/);
 });

@@ -1,7 +1,7 @@
 // The FleetLock client (zincati's protocol): POST /v1/pre-reboot to take a reboot slot, /v1/steady-state to give it back.
 
 import got from 'got';
-import { UpdaterError } from '../../common/errors.js';
+import { UpdaterError, isUpdaterError } from '../../common/errors.js';
 
 export interface FleetlockRequest {
   /** The server's base URL, e.g. "http://fleetlock.example:8080" (the /v1/... paths are appended). */
@@ -70,4 +70,9 @@ async function post(request: FleetlockRequest, operation: 'pre-reboot' | 'steady
     data: { url, operation, status: response.statusCode, kind, value },
     ...(operation === 'pre-reboot' ? { hint: 'The server decides when this host may reboot; it is retried with backoff.' } : {}),
   });
+}
+
+/** Whether a pre-reboot was refused because every slot of the group is held (the server's `failed_lock_semaphore_full`). */
+export function isFleetlockFull(error: unknown): boolean {
+  return isUpdaterError(error, 'ERR_FLEETLOCK') && error.data?.kind === 'failed_lock_semaphore_full';
 }

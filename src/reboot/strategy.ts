@@ -6,7 +6,7 @@ import { UpdaterError, isUpdaterError } from '../../common/errors.js';
 import { formatDuration } from '../duration.js';
 import { EtcdClient } from './etcd-client.js';
 import { isSemaphoreFull, lockSemaphore, semaphoreKey, unlockSemaphore } from './etcd-semaphore.js';
-import { fleetlockPreReboot, fleetlockSteadyState } from './fleetlock.js';
+import { fleetlockPreReboot, fleetlockSteadyState, isFleetlockFull } from './fleetlock.js';
 import { describeWindow, isInWindow, msUntilWindow, type RebootWindow, type WindowClock } from './window.js';
 
 export const REBOOT_STRATEGIES = ['reboot', 'off', 'etcd-lock', 'fleetlock'] as const;
@@ -142,7 +142,7 @@ export async function applyRebootStrategy(cfg: RebootConfig, options: RebootOpti
       if (options.signal?.aborted || isUpdaterError(error, 'ERR_ABORTED')) throw error;
       if (isUpdaterError(error, 'ERR_CONFIG')) throw error;
       const why = error instanceof Error ? error.message : String(error);
-      const kind = isSemaphoreFull(error) ? 'lock busy' : 'lock unavailable';
+      const kind = isSemaphoreFull(error) || isFleetlockFull(error) ? 'lock busy' : 'lock unavailable';
       log(`reboot: ${kind}, not rebooting (attempt ${attempt}): ${why}; retrying in ${formatDuration(delay)}`);
       await pause(delay, options.signal, `take the ${lockName(cfg)}`);
       delay = Math.min(delay * 2, max);
