@@ -54,3 +54,13 @@ test('verifySlotReadback() refuses a slot shorter than the image with ERR_READBA
   await assert.rejects(verifySlotReadback(disk, SLOT_OFFSET, manifest, { chunks: [7] }), { code: 'ERR_USAGE' });
   await assert.rejects(verifySlotReadback(path.join(disk, 'nope'), 0, manifest), { code: 'ERR_IO' });
 });
+
+test('verifySlotReadback() reports the bytes read back after each chunk, ending at the bytes of the chunks asked for', async (t) => {
+  const { manifest, disk } = await setup(t);
+  const seen: number[] = [];
+  await verifySlotReadback(disk, SLOT_OFFSET, manifest, { onProgress: (bytes) => seen.push(bytes) });
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6].map((n) => n * 65536).concat(SIZE));
+  const some: number[] = [];
+  await verifySlotReadback(disk, SLOT_OFFSET, manifest, { chunks: [6, 2], onProgress: (bytes) => some.push(bytes) });
+  assert.deepEqual(some, [65536, 65536 + 777]);
+});

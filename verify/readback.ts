@@ -15,6 +15,8 @@ export interface ReadbackOptions {
   chunks?: number[];
   /** Also feed every byte read, in image order, into this hash (the engine's whole-bundle SHA-256; no second read). */
   hashInto?: Hash;
+  /** Called after each chunk with the bytes read back so far (for a progress bar over a long read-back). */
+  onProgress?: (bytesDone: number) => void;
   signal?: AbortSignal;
 }
 
@@ -70,6 +72,7 @@ export async function verifySlotReadback(target: number | string, slotOffset: nu
   }
   const buffer = Buffer.allocUnsafe(Math.min(MAX_CHUNK_SIZE, Math.max(...indexes.map((i) => all[i]?.size ?? 0), 0)));
   const badChunks: number[] = [];
+  let bytesDone = 0;
   try {
     for (const index of [...indexes].sort((a, b) => a - b)) {
       options.signal?.throwIfAborted();
@@ -85,6 +88,8 @@ export async function verifySlotReadback(target: number | string, slotOffset: nu
       options.hashInto?.update(data);
       const digest = createHash('sha256').update(data).digest('hex');
       if (digest !== chunk.sha256) badChunks.push(index);
+      bytesDone += chunk.size;
+      options.onProgress?.(bytesDone);
     }
   } finally {
     await handle?.close();

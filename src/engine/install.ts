@@ -237,7 +237,11 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     await flushDeviceBuffers(slotTarget, options.signal);
     progress?.phase('readback', manifest.image.size);
     const whole = tap?.beginDigest();
-    const readback = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, { ...signalOption(options), ...(whole ? { hashInto: whole } : {}) });
+    const readback = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, {
+      ...signalOption(options),
+      ...(whole ? { hashInto: whole } : {}),
+      ...(progress ? { onProgress: (bytes: number) => progress.update(bytes) } : {}),
+    });
     progress?.update(manifest.image.size);
     progress?.finish();
     if (readback.badChunks.length > 0) {
