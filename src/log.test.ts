@@ -58,3 +58,20 @@ test('createMemoryLogger() keeps entries in order with their fields', () => {
     { level: 'error', message: 'b' },
   ]);
 });
+
+test('createLogger({json}) writes one JSON object per line, after the journald prefix when there is one', () => {
+  const out = capture();
+  const log = createLogger({ stream: out.stream, env: {}, level: 'info', json: true });
+  log.info('update available', { version: '1.2.3', size: 42, skipped: undefined });
+  log.warn('two\nlines');
+  log.debug('hidden');
+  const lines = out.text().split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 2);
+  const [first, second] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.match(String(first?.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.deepEqual({ ...first, time: undefined }, { time: undefined, level: 'info', message: 'update available', fields: { version: '1.2.3', size: 42 } });
+  assert.deepEqual({ ...second, time: undefined }, { time: undefined, level: 'warn', message: 'two\nlines' });
+  const journal = capture();
+  createLogger({ stream: journal.stream, env: { JOURNAL_STREAM: '8:1' }, json: true }).error('failed', { code: 'ERR_IO' });
+  assert.match(journal.text(), /^<3>\{"time":"[^"]+","level":"error","message":"failed","fields":\{"code":"ERR_IO"\}\}\n$/);
+});

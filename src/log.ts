@@ -1,4 +1,5 @@
-// Logging fit for journald: sd-daemon `<N>` priority prefixes when JOURNAL_STREAM is set, `level: message` otherwise.
+// Logging fit for journald: sd-daemon `<N>` priority prefixes when JOURNAL_STREAM is set, `level: message` otherwise;
+// JSON lines on request (`abupdate daemon --json`).
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -23,6 +24,8 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** Force or suppress the journald prefixes (default: JOURNAL_STREAM is set). */
   journal?: boolean;
+  /** One JSON object per line, `{time, level, message, fields?}` (after the journald prefix, if any). */
+  json?: boolean;
 }
 
 export function isLogLevel(text: string | undefined): text is LogLevel {
@@ -47,6 +50,13 @@ export function formatLogLine(level: LogLevel, message: string, fields: LogField
   return journal ? `<${PRIORITY[level]}>${text}` : `${level}: ${text}`;
 }
 
+/** One JSON log line, without the newline: `{"time":ISO,"level":L,"message":M,"fields":{...}}` (no fields: no key). */
+export function formatJsonLogLine(level: LogLevel, message: string, fields: LogFields | undefined, journal: boolean, time: Date): string {
+  const defined = fields === undefined ? [] : Object.entries(fields).filter(([, v]) => v !== undefined);
+  const entry = { time: time.toISOString(), level, message, ...(defined.length > 0 ? { fields: Object.fromEntries(defined) } : {}) };
+  return `${journal ? `<${PRIORITY[level]}>` : ''}${JSON.stringify(entry)}`;
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const env = options.env ?? process.env;
   const stream = options.stream ?? process.stderr;
@@ -55,7 +65,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = PRIORITY[options.level ?? (isLogLevel(envLevel) ? envLevel : 'info')];
   const write = (level: LogLevel) => (message: string, fields?: LogFields) => {
     if (PRIORITY[level] > threshold) return;
-    stream.write(`${formatLogLine(level, message, fields, journal)}\n`);
+    const line = options.json ? formatJsonLogLine(level, message, fields, journal, new Date()) : formatLogLine(level, message, fields, journal);
+    stream.write(`${line}\n`);
   };
   return { error: write('error'), warn: write('warn'), info: write('info'), debug: write('debug') };
 }

@@ -21,16 +21,18 @@ export const daemonCommand: Command = {
     'and applies REBOOT_STRATEGY. The control API listens on RUN_DIR/control.sock (root only) for',
     '"abupdate check", "abupdate update" and status. SIGTERM stops it cleanly; an interrupted',
     'download or install resumes after a restart. A bad update.conf stops it before it does anything.',
-    'Logs go to stderr, with journald priority prefixes when JOURNAL_STREAM is set.',
+    'Logs go to stderr, with journald priority prefixes when JOURNAL_STREAM is set; with --json, one',
+    'JSON object per line: {"time", "level", "message", "fields"}.',
     'Exit status: 0 after SIGTERM/SIGINT, 78 (EX_CONFIG) for a bad configuration, 1 for other errors.',
     '',
     'Options:',
     SERVICE_HELP,
     '  --first-check-delay D  first check after D (default: random between 10s and 2m)',
+    '  --json                 log JSON lines (a bad update.conf: its error as JSON on stdout)',
   ].join('\n'),
   options: { ...SERVICE_OPTIONS, 'first-check-delay': { type: 'string' } },
   async run(ctx) {
-    const logger = createLogger({ stream: ctx.stderr, env: ctx.env });
+    const logger = createLogger({ stream: ctx.stderr, env: ctx.env, json: ctx.json });
     let options;
     try {
       options = await buildServiceOptions(ctx, logger);

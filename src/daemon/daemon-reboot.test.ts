@@ -40,14 +40,16 @@ function localTime(hoursFromNow: number): string {
   return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
-test('daemon with REBOOT_STRATEGY=off installs and does not reboot; the log says the update waits for the next reboot', async (t) => {
+test('daemon with REBOOT_STRATEGY=off installs and does not reboot; its --json log says the update waits for the next reboot', async (t) => {
   const { env, recorder } = await scene(t, { REBOOT_STRATEGY: 'off' });
-  const daemon = await startDaemon(t, env);
+  const daemon = await startDaemon(t, env, ['--json']);
   await installed(env);
   await sleep(500);
   const { stderr } = await daemon.stop();
   assert.deepEqual(await recorder.rebooted(), []);
-  assert.match(stderr, /reboot: REBOOT_STRATEGY=off, not rebooting; the update takes effect at the next reboot/);
+  const entries = stderr.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { level: string; message: string; fields?: Record<string, unknown> });
+  assert.ok(entries.some((e) => e.level === 'info' && e.message === 'reboot: REBOOT_STRATEGY=off, not rebooting; the update takes effect at the next reboot'), stderr);
+  assert.ok(entries.some((e) => e.message.startsWith('abupdate daemon starting') && e.fields?.['protocol'] === 'omaha'), stderr);
 });
 
 test('daemon with a closed reboot window installs, then waits for the window instead of rebooting', async (t) => {
