@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { bootedSnapshot, hashRange, engineInstallOptions, makeInstallEnv } from '../../fixtures/install-env.js';
 import { cgptFlags } from '../../fixtures/disk.js';
+import { isUpdaterError } from '../../common/errors.js';
 import { installBundle } from './install.js';
+import type { ProgressReporter } from './progress.js';
 import { loadEngineState } from './state-store.js';
 
 test('installBundle() over HTTP writes the image into slot B, leaves slot A alone and makes B next with one try', async (t) => {
@@ -31,4 +33,37 @@ test('installBundle() over HTTP writes the image into slot B, leaves slot A alon
     next += r.bytes;
   }
   assert.equal(env.server.totalBytes(), env.bundle.layout.totalSize);
+});
+
+test('installBundle() reports its phases with bytes: a resumed run rechecks the chunks already written before it downloads the rest', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t));
+  const imageSize = env.bundle.manifest.image.size;
+  const controller = new AbortController();
+  const halfway: ProgressReporter = { phase() {}, update: (done) => void (done > imageSize / 2 && controller.abort()), message() {}, finish() {} };
+  await assert.rejects(installBundle(await engineInstallOptions(env, { signal: controller.signal, progress: halfway, checkpointBytes: 256 * 1024 })), (e: unknown) =>
+    isUpdaterError(e, 'ERR_ABORTED'),
+  );
+  const events: string[] = [];
+  let phase = '';
+  const totals: Record<string, number> = {};
+  const last: Record<string, number> = {};
+  const recorder: ProgressReporter = {
+    phase(p, total) {
+      phase = p;
+      totals[p] = total;
+      events.push(p);
+    },
+    update(done) {
+      last[phase] = done;
+    },
+    message() {},
+    finish() {},
+  };
+  const result = await installBundle(await engineInstallOptions(env, { progress: recorder }));
+  assert.deepEqual(events, ['check', 'recheck', 'download', 'readback', 'flip']);
+  // Every chunk the first run recorded was intact, so each was reused; all of them are full 64 KiB chunks.
+  assert.ok(result.chunks.reused > 0);
+  assert.equal(totals['recheck'], result.chunks.reused * 65536);
+  assert.equal(last['recheck'], totals['recheck'], 'the recheck counts up to its total');
+  assert.equal(last['readback'], imageSize);
 });

@@ -209,7 +209,13 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     let reused = 0;
     if (done.size() > 0) {
       const marked = [...Array(count).keys()].filter((i) => done.has(i));
-      const { badChunks } = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, { chunks: marked, ...signalOption(options) });
+      progress?.phase('recheck', marked.reduce((sum, i) => sum + (manifest.image.chunks[i]?.size ?? 0), 0));
+      const { badChunks } = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, {
+        chunks: marked,
+        ...signalOption(options),
+        ...(progress ? { onProgress: (bytes: number) => progress.update(bytes) } : {}),
+      });
+      progress?.finish();
       for (const i of badChunks) done.set(i, false);
       reused = done.size();
       progress?.message(`resuming: ${reused} of ${count} chunks are in slot ${target} already${badChunks.length ? `, ${badChunks.length} differ and are fetched again` : ''}`);

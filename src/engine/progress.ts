@@ -1,6 +1,7 @@
 // Install progress for people and programs: a bar on a TTY, periodic log lines otherwise, JSON lines with --json.
 
-export type ProgressPhase = 'check' | 'download' | 'readback' | 'flip';
+/** check: the bundle's head; recheck: a resumed install re-hashes the chunks an earlier run wrote; then download, readback, flip. */
+export type ProgressPhase = 'check' | 'recheck' | 'download' | 'readback' | 'flip';
 
 export type ProgressEvent =
   | { event: 'phase'; phase: ProgressPhase; total: number; done: number }
@@ -49,6 +50,7 @@ export function formatDuration(seconds: number): string {
 
 const LABELS: Record<ProgressPhase, string> = {
   check: 'checking',
+  recheck: 'rechecking',
   download: 'downloading',
   readback: 'verifying',
   flip: 'switching',
