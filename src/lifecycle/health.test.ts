@@ -33,7 +33,7 @@ test('runHealthChecks() asks about each unit and fails on one that is not active
   const dir = await makeTempDir(t);
   const fake = path.join(dir, 'is-active');
   await script(fake, '[ "$1" = "sshd.service" ] && exit 0; echo inactive; exit 3');
-  const report = await runHealthChecks({ dir: null, units: ['sshd.service', 'app.service'], timeoutMs: 300, retryDelayMs: 50, unitCommand: [fake] });
+  const report = await runHealthChecks({ dir: null, units: ['sshd.service', 'app.service'], timeoutMs: 1000, retryDelayMs: 50, unitCommand: [fake] });
   assert.equal(report.ok, false);
   assert.deepEqual(
     report.results.map((r) => [r.name, r.kind, r.ok]),
@@ -51,4 +51,17 @@ test('runHealthChecks() with no checks at all is healthy, and a missing dir mean
   const dir = await makeTempDir(t);
   const report = await runHealthChecks({ dir: path.join(dir, 'absent'), units: [], timeoutMs: 100 });
   assert.deepEqual({ ok: report.ok, results: report.results }, { ok: true, results: [] });
+});
+
+test('runHealthChecks() keeps why a check failed when its last rerun is cut off by the overall deadline', async (t) => {
+  const dir = await makeTempDir(t);
+  const check = path.join(dir, '10-app');
+  const count = path.join(dir, 'count');
+  // First run: fails at once with a reason. Every later run hangs until it is killed.
+  await script(check, `if [ -e "${count}" ]; then exec sleep 30; fi; touch "${count}"; echo "app not listening"; exit 2`);
+  const report = await runHealthChecks({ dir, units: [], timeoutMs: 1500, retryDelayMs: 50 });
+  assert.equal(report.ok, false);
+  assert.equal(report.results[0]?.runs, 2, 'the rerun ran and was cut off');
+  assert.equal(report.results[0]?.detail, 'exit code 2: app not listening');
+  assert.ok(report.elapsedMs < 5000, 'the hanging rerun was killed at the deadline');
 });

@@ -69,7 +69,7 @@ function lastLine(text: string): string {
   return (lines.at(-1) ?? '').slice(0, 200);
 }
 
-async function runCheck(check: Check, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ ok: boolean; detail: string }> {
+async function runCheck(check: Check, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ ok: boolean; detail: string; timedOut: boolean }> {
   const [file, ...args] = check.argv;
   // Its own process group, so a timeout kills what the check started too (a `sleep` holding the pipe).
   const subprocess = execa(file ?? '', args, { reject: false, all: true, stdin: 'ignore', detached: true });
@@ -89,14 +89,14 @@ async function runCheck(check: Check, timeoutMs: number, signal: AbortSignal | u
   const result = await subprocess;
   clearTimeout(timer);
   signal?.removeEventListener('abort', killGroup);
-  if (result.exitCode === 0 && !timedOut) return { ok: true, detail: 'passed' };
+  if (result.exitCode === 0 && !timedOut) return { ok: true, detail: 'passed', timedOut };
   const output = lastLine(String(result.all ?? ''));
   const why = timedOut
     ? `timed out after ${timeoutMs} ms`
     : result.exitCode !== undefined
       ? `exit code ${result.exitCode}`
       : (result.shortMessage ?? 'failed to run');
-  return { ok: false, detail: output ? `${why}: ${output}` : why };
+  return { ok: false, detail: output ? `${why}: ${output}` : why, timedOut };
 }
 
 /**
@@ -126,10 +126,14 @@ export async function runHealthChecks(
     for (const check of failing) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
-      const limit = Math.min(remaining, config.checkTimeoutMs ?? 60_000);
+      const perCheck = config.checkTimeoutMs ?? 60_000;
+      const limit = Math.min(remaining, perCheck);
       const outcome = await runCheck(check, limit, options.signal);
       const record = results.get(`${check.kind}:${check.name}`);
-      if (record) Object.assign(record, outcome, { runs: record.runs + 1 });
+      // A rerun cut off by the overall deadline (not by the check's own timeout) says nothing new: the
+      // report keeps why the check failed before ("exit code 3: inactive", not "timed out after 8 ms").
+      const cutOff = outcome.timedOut && limit < perCheck && record !== undefined && record.runs > 0;
+      if (record) Object.assign(record, cutOff ? {} : { ok: outcome.ok, detail: outcome.detail }, { runs: record.runs + 1 });
       if (!outcome.ok) log(`health: ${check.kind} "${check.name}" failed (${outcome.detail})`);
     }
     const all = [...results.values()];
