@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { makeTempDir } from '../fixtures/tmp.js';
-import { cgptFlags, makeSlotDisk, sgdiskVerify } from '../fixtures/disk.js';
+import { cgptFlags, loopDeviceSkip, makeSlotDisk, sgdiskVerify } from '../fixtures/disk.js';
 import { simulateBoot } from './boot-control.js';
 import { decodeGptprio, encodeGptprio, openGptprioBootControl } from './gptprio.js';
 import { openDisk } from './disk.js';
@@ -191,12 +191,7 @@ test('gptprio on a 4096-byte-sector image: sector size detected, operations work
   assert.deepEqual(decodeGptprio(gpt.partitions[1]!.attributes), flags(1, 0, true));
 });
 
-async function loopAvailable(): Promise<boolean> {
-  const r = await execa('losetup', ['-f'], { reject: false });
-  return r.exitCode === 0 && process.getuid?.() === 0;
-}
-
-test('gptprio on a 4096-byte-sector loop device: sgdisk -v clean and cgpt reads our flags', { skip: !(await loopAvailable()) && 'needs root and a free loop device' }, async (t) => {
+test('gptprio on a 4096-byte-sector loop device: sgdisk -v clean and cgpt reads our flags', { skip: await loopDeviceSkip() }, async (t) => {
   const dir = await makeTempDir(t);
   const d = await makeSlotDisk(dir, { sectorSize: 4096 });
   const loop = (await execa('losetup', ['-b', '4096', '--show', '-f', d.path])).stdout.trim();

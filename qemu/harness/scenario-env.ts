@@ -57,7 +57,7 @@ export async function prepareScenario(options: ScenarioEnvOptions): Promise<Scen
     }
     const index = path.join(dir, 'stable.json');
     const publish = async (version: string): Promise<void> => {
-      const bundle = served[`v${version}.bundle`];
+      const bundle = bundles[version];
       if (bundle === undefined) throw new UpdaterError('ERR_USAGE', `Cannot publish channel version "${version}": it is not in bundles`);
       // Written aside and renamed over the served files, so a guest never reads half an index.
       // The index names its channel after the file (stable.json), so it is written in a subdirectory.

@@ -11,28 +11,24 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { isUpdaterError } from '../../common/errors.js';
-import { cgptFlags } from '../../fixtures/disk.js';
+import { cgptFlags, loopDeviceSkip } from '../../fixtures/disk.js';
 import { bootedSnapshot, engineInstallOptions, hashRange, makeInstallEnv, type InstallEnv } from '../../fixtures/install-env.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { openGptprioBootControl } from '../../partition/gptprio.js';
 import { installBundle } from './install.js';
 import type { ProgressReporter } from './progress.js';
 
-async function loopAvailable(): Promise<boolean> {
-  if (process.getuid?.() !== 0) return false;
-  const r = await execa('losetup', ['-f'], { reject: false });
-  return r.exitCode === 0;
-}
-const SKIP = !(await loopAvailable()) && 'needs root and a free loop device';
+const SKIP = await loopDeviceSkip();
 
 /** Attaches the scene's disk image to a loop device with its partition nodes (partx where the kernel did not scan). */
 async function attachLoop(t: { after(fn: () => unknown): void }, env: InstallEnv): Promise<{ loop: string; partition(n: number): string }> {
   const loop = (await execa('losetup', ['--show', '-f', '-P', env.disk.path])).stdout.trim();
   t.after(() => execa('losetup', ['-d', loop], { reject: false }));
   const partition = (n: number): string => `${loop}p${n}`;
+  const nodeB = partition(env.disk.slots.B.partition);
   // Some kernels (and containers) do not scan partitions on attach; BLKPG through partx adds them.
-  if (!(await exists(partition(env.disk.slots.B.partition)))) await execa('partx', ['-a', loop]);
-  for (let i = 0; i < 50 && !(await exists(partition(env.disk.slots.B.partition))); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!(await exists(nodeB))) await execa('partx', ['-a', loop]);
+  for (let i = 0; i < 50 && !(await exists(nodeB)); i++) await new Promise((r) => setTimeout(r, 100));
   // A /dev without devtmpfs gets no nodes from the kernel: make them from the numbers sysfs gives.
   for (const slot of [env.disk.slots.A, env.disk.slots.B]) {
     const node = partition(slot.partition);
@@ -41,7 +37,7 @@ async function attachLoop(t: { after(fn: () => unknown): void }, env: InstallEnv
     await execa('mknod', [node, 'b', numbers[0]!, numbers[1]!]);
     t.after(() => rm(node, { force: true }));
   }
-  assert.ok(await exists(partition(env.disk.slots.B.partition)), `no partition node ${partition(env.disk.slots.B.partition)}`);
+  assert.ok(await exists(nodeB), `no partition node ${nodeB}`);
   return { loop, partition };
 }
 

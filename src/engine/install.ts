@@ -213,7 +213,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
       const { badChunks } = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, {
         chunks: marked,
         ...signalOption(options),
-        ...(progress ? { onProgress: (bytes: number) => progress.update(bytes) } : {}),
+        ...progressOption(progress),
       });
       progress?.finish();
       for (const i of badChunks) done.set(i, false);
@@ -246,9 +246,8 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     const readback = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, {
       ...signalOption(options),
       ...(whole ? { hashInto: whole } : {}),
-      ...(progress ? { onProgress: (bytes: number) => progress.update(bytes) } : {}),
+      ...progressOption(progress),
     });
-    progress?.update(manifest.image.size);
     progress?.finish();
     if (readback.badChunks.length > 0) {
       for (const i of readback.badChunks) done.set(i, false);
@@ -300,6 +299,11 @@ async function discardInstall(writer: SlotWriter, firstChunkSize: number, stateD
 
 function signalOption(options: InstallOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
+}
+
+/** A read-back's byte count, fed to the current progress phase. */
+function progressOption(progress: ProgressReporter | undefined): { onProgress?: (bytes: number) => void } {
+  return progress ? { onProgress: (bytes) => progress.update(bytes) } : {};
 }
 
 function result(
