@@ -47,7 +47,8 @@ case "$MODULES" in
     rm -rf "$DESTDIR$LIBDIR/node_modules"
     cp -R "$SRC/node_modules" "$DESTDIR$LIBDIR/node_modules"
     ;;
-  install) (cd "$DESTDIR$LIBDIR" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund) ;;
+  # Scripts off, except fs-ext's native build (flock for the run lock; needs g++, make, python3 and Node's headers).
+  install) (cd "$DESTDIR$LIBDIR" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm rebuild fs-ext --no-audit --no-fund) ;;
   skip) ;;
   *) echo "install.sh: ABUPDATE_NODE_MODULES must be copy, install or skip" >&2; exit 2 ;;
 esac

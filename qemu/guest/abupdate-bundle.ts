@@ -8,6 +8,19 @@ import { UpdaterError } from '../../common/errors.js';
 import { REPO_ROOT } from './cache.js';
 import { runTool } from './run-tool.js';
 
+/** Packages with a native addon (fs-ext: flock for the run lock): left out of the bundle, copied as files. */
+const EXTERNAL_PACKAGES = ['fs-ext'];
+
+/** The files of the external packages, guest path -> host path, to put beside the bundle (built by npm ci here). */
+export function externalPackageFiles(): { guestPath: string; hostPath: string }[] {
+  return EXTERNAL_PACKAGES.flatMap((name) =>
+    ['package.json', 'fs-ext.js', 'build/Release/fs_ext.node'].map((file) => ({
+      guestPath: `/usr/lib/abupdate/node_modules/${name}/${file}`,
+      hostPath: path.join(REPO_ROOT, 'node_modules', name, file),
+    })),
+  );
+}
+
 /**
  * The guest runs the CLI as `node /usr/lib/abupdate/src/cli/main.js`, next to /usr/lib/abupdate/package.json
  * (main.ts reads its version from ../../package.json). esbuild is a devDependency (the
@@ -32,6 +45,8 @@ export async function bundleAbupdateCli(): Promise<Buffer> {
         '--format=esm',
         '--target=node20',
         '--log-level=error',
+        // A native addon cannot be bundled: the guest gets its files under /usr/lib/abupdate/node_modules.
+        ...EXTERNAL_PACKAGES.map((name) => `--external:${name}`),
         `--outfile=${out}`,
         "--banner:js=import { createRequire as __abupdateCreateRequire } from 'node:module'; const require = __abupdateCreateRequire(import.meta.url);",
       ],

@@ -3,6 +3,7 @@
 import { chmod, copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { cachedBuild, hashInputs, type HashInput } from './cache.js';
+import { externalPackageFiles } from './abupdate-bundle.js';
 import { binaryWithLibraries } from './host-binaries.js';
 import { runTool } from './run-tool.js';
 
@@ -46,11 +47,16 @@ async function put(root: string, guestPath: string, content: string | Buffer, mo
   await chmod(file, mode);
 }
 
+/** The bundled CLI's native packages (left out of the bundle), as slot files. */
+function nativeFiles(): SlotFiles {
+  return Object.fromEntries(externalPackageFiles().map((f) => [f.guestPath, { hostPath: f.hostPath, mode: 0o644 }]));
+}
+
 /** Builds (or finds in the cache) the squashfs image; returns its path. */
 export async function buildSlotImage(inputs: SlotImageInputs): Promise<string> {
   const node = inputs.node ?? process.execPath;
   const nodeFiles = await binaryWithLibraries(node, '/usr/bin/node');
-  const extra = Object.entries(inputs.files ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const extra = Object.entries({ ...(inputs.abupdate === undefined ? {} : nativeFiles()), ...inputs.files }).sort(([a], [b]) => a.localeCompare(b));
   const extraHash = extra.flatMap(([p, c]): HashInput[] =>
     typeof c === 'string' || Buffer.isBuffer(c) ? [p, c] : [p, String(c.mode ?? 0o644), { file: c.hostPath }],
   );

@@ -1,16 +1,15 @@
 // The lifecycle commands end to end through the CLI: install, "reboot", post-boot, rollback, clear-bad.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../../fixtures/cli.js';
 import { cgptFlags } from '../../fixtures/disk.js';
 import { makeInstallEnv } from '../../fixtures/install-env.js';
+import { holdRunLock } from '../../fixtures/lock-holder.js';
 import { makeRebootRecorder } from '../../fixtures/reboot-recorder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
-import { LOCK_FILE, processStartTime } from '../engine/run-lock.js';
 import { simulateBoot } from '../../partition/boot-control.js';
 import { openGptprioBootControl } from '../../partition/gptprio.js';
 
@@ -101,10 +100,8 @@ test('while an install holds the run lock, mark-bad, rollback --force and clear-
   assert.deepEqual(before[1], { priority: 2, tries: 1, successful: false });
   const markArgs = ['--disk', env.disk.path, '--booted', 'A', '--run-dir', env.runDir];
   // A live process that is not us holds the lock, as a running install would.
-  const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const holder = await holdRunLock(env.runDir, 'install http://updates/b.bundle');
   t.after(() => holder.kill());
-  await mkdir(env.runDir, { recursive: true });
-  await writeFile(path.join(env.runDir, LOCK_FILE), JSON.stringify({ pid: holder.pid, processStart: processStartTime(holder.pid!), command: 'install http://updates/b.bundle', since: '2026-11-26T00:00:00Z' }));
   const refused = await Promise.all([
     runCli(['mark-bad', 'B', ...markArgs, '--json']),
     runCli(['rollback', '--force', ...common('A'), '--json']),

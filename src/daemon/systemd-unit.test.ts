@@ -89,3 +89,17 @@ test('abupdate.service passes systemd-analyze verify and rates as well hardened 
     assert.ok(line?.trim().startsWith('✓'), `${setting}: ${line}`);
   }
 });
+
+test('abupdate.service keeps /run/abupdate across its own stops and restarts: the run lock of a CLI install running then survives', async (t) => {
+  const { dest, run } = await stage(t);
+  assert.equal((await run()).exitCode, 0);
+  const unit = path.join(dest, 'usr/lib/systemd/system/abupdate.service');
+  const text = await readFile(unit, 'utf8');
+  // systemd removes a RuntimeDirectory= when the unit stops unless it is preserved; with it would go the lock file
+  // an install holds, and the next abupdate would lock a new file beside the running install.
+  assert.deepEqual(text.match(/^RuntimeDirectoryPreserve=.*$/gm), ['RuntimeDirectoryPreserve=yes']);
+  assert.match(text, /^RuntimeDirectory=abupdate$/m);
+  const verify = await execa('systemd-analyze', ['verify', unit], { reject: false });
+  assert.equal(verify.exitCode, 0, `${verify.stdout}\n${verify.stderr}`);
+  assert.equal(verify.stderr.trim(), '', 'no warnings');
+});

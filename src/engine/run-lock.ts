@@ -1,9 +1,13 @@
-// One writer at a time: an O_EXCL lock file in the run dir naming its holder; a dead holder's lock is taken over.
+// One writer at a time: an flock(2) on a file in the run dir, which the kernel releases when its holder dies, and
+// which names the holder for ERR_LOCKED. A lock file left by a dead process is simply locked again: no takeover race.
 
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
+import { mkdir, open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises';
+import fsExt from 'fs-ext';
 import path from 'node:path';
 import { UpdaterError } from '../../common/errors.js';
+
+const { flockSync } = fsExt;
 
 export const LOCK_FILE = 'abupdate.lock';
 
@@ -68,7 +72,8 @@ export interface AcquireOptions {
 
 /**
  * Takes the run lock for `command`, or fails with ERR_LOCKED naming the live holder (after waiting up to
- * `waitMs` for it to go). A lock left by a dead process (or an unreadable, half-written one) is taken over.
+ * `waitMs` for it to go). A lock file left by a dead process (or a half-written one) holds no flock: it is locked
+ * and rewritten, with nothing to delete and so nothing to race on.
  */
 export async function acquireRunLock(runDir: string, command: string, options: AcquireOptions = {}): Promise<RunLock> {
   const deadline = Date.now() + (options.waitMs ?? 0);
@@ -91,42 +96,62 @@ async function tryAcquire(runDir: string, command: string): Promise<RunLock> {
     });
   });
   const holder: LockHolder = { pid: process.pid, processStart: processStartTime(process.pid), command, since: new Date().toISOString() };
-  for (let attempt = 0; attempt < 5; attempt += 1) {
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    // libuv opens with O_CLOEXEC: a child (a health check, cgpt) never inherits the lock and cannot outlive it.
+    const handle = await open(file, constants.O_RDWR | constants.O_CREAT, 0o644).catch((error: unknown) => {
+      throw new UpdaterError('ERR_IO', `Cannot open the lock "${file}": ${(error as Error).message}`, { cause: error, hint: 'Pass a writable --run-dir.' });
+    });
     try {
-      const handle = await open(file, 'wx', 0o644);
-      try {
-        await handle.writeFile(`${JSON.stringify(holder)}\n`);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      return { path: file, holder, release: () => releaseIfOurs(file, holder) };
+      flockSync(handle.fd, 'exnb');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new UpdaterError('ERR_IO', `Cannot create the lock "${file}": ${(error as Error).message}`, { cause: error });
-      }
+      await handle.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') throw await lockedError(runDir, file);
+      throw new UpdaterError('ERR_IO', `Cannot lock "${file}": ${(error as Error).message}`, { cause: error });
     }
-    const current = await readLockHolder(runDir);
-    if (current && isHolderAlive(current)) {
-      throw new UpdaterError(
-        'ERR_LOCKED',
-        `Cannot take the lock "${file}": held by pid ${current.pid} ("${current.command}") since ${current.since}`,
-        { data: { ...current, lock: file }, hint: 'Wait for that command to finish (see "abupdate status").' },
-      );
-    }
-    if (!current && attempt === 0) {
-      // Unreadable: maybe being written right now. Look again shortly before treating it as stale.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    // A holder removes the file as it lets go: the inode we locked must still be the one the path names, else we
+    // locked a file nobody will ever look at again: open the path afresh.
+    const [mine, named] = await Promise.all([handle.stat(), stat(file).catch(() => null)]);
+    if (named === null || named.ino !== mine.ino || named.dev !== mine.dev) {
+      await handle.close();
       continue;
     }
-    await unlink(file).catch(() => undefined);
+    try {
+      await handle.truncate(0);
+      await handle.write(`${JSON.stringify(holder)}\n`, 0);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      throw new UpdaterError('ERR_IO', `Cannot write the lock "${file}": ${(error as Error).message}`, { cause: error });
+    }
+    let released: Promise<void> | undefined;
+    return { path: file, holder, release: () => (released ??= releaseLock(file, handle, mine.ino)) };
   }
-  throw new UpdaterError('ERR_LOCKED', `Cannot take the lock "${file}": it keeps reappearing`, {
+  throw new UpdaterError('ERR_LOCKED', `Cannot take the lock "${file}": it keeps being replaced`, {
     hint: 'Another abupdate may be starting; try again.',
   });
 }
 
-async function releaseIfOurs(file: string, holder: LockHolder): Promise<void> {
-  const current = await readLockHolder(path.dirname(file));
-  if (current && current.pid === holder.pid && current.since === holder.since) await unlink(file).catch(() => undefined);
+/** ERR_LOCKED naming the holder the lock file names (a holder that has just taken it may not have written it yet). */
+async function lockedError(runDir: string, file: string): Promise<UpdaterError> {
+  let current = await readLockHolder(runDir);
+  if (!current) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    current = await readLockHolder(runDir);
+  }
+  const who = current ? `pid ${current.pid} ("${current.command}") since ${current.since}` : 'a process that has not written its name yet';
+  return new UpdaterError('ERR_LOCKED', `Cannot take the lock "${file}": held by ${who}`, {
+    data: { ...(current ?? {}), lock: file },
+    hint: 'Wait for that command to finish (see "abupdate status").',
+  });
+}
+
+/** Removes the file while still holding the lock (so no one can lock the old inode and think it current), then lets go. */
+async function releaseLock(file: string, handle: FileHandle, ino: number): Promise<void> {
+  try {
+    const named = await stat(file).catch(() => null);
+    if (named?.ino === ino) await unlink(file).catch(() => undefined);
+  } finally {
+    await handle.close(); // closing the last descriptor releases the flock
+  }
 }
