@@ -9,6 +9,7 @@ import { runCli } from '../../fixtures/cli.js';
 import { cgptFlags } from '../../fixtures/disk.js';
 import { makeBundle, makeImage, makeKeys } from '../../fixtures/bundle.js';
 import { bootedSnapshot, hashRange, makeInstallEnv, TEST_COMPATIBLE, type InstallEnv } from '../../fixtures/install-env.js';
+import { holdRunLock } from '../../fixtures/lock-holder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { emptyEngineState, loadEngineState, saveEngineState } from '../engine/state-store.js';
 
@@ -182,9 +183,9 @@ test('abupdate install refuses to write the only good slot and names the lock ho
   assert.equal(result.code, 1);
   assert.equal(result.json().error.code, 'ERR_BOOTED_SLOT_TARGET');
   assert.deepEqual(await cgptFlags(env.disk.path, env.disk.slots.A.partition), { priority: 1, tries: 0, successful: true });
-  await mkdir(env.runDir, { recursive: true });
-  await writeFile(path.join(env.runDir, 'abupdate.lock'), JSON.stringify({ pid: process.pid, processStart: null, command: 'install elsewhere', since: '2026-01-01T00:00:00Z' }));
+  const holder = await holdRunLock(env.runDir, 'install elsewhere', '2026-01-01T00:00:00Z');
+  t.after(() => holder.kill());
   const locked = await runCli(['install', env.url, ...env.options]);
   assert.equal(locked.code, 1);
-  assert.match(locked.stderr, new RegExp(`held by pid ${process.pid} \\("install elsewhere"\\) since 2026-01-01T00:00:00Z \\[ERR_LOCKED\\]`));
+  assert.match(locked.stderr, new RegExp(`held by pid ${holder.pid} \\("install elsewhere"\\) since 2026-01-01T00:00:00Z \\[ERR_LOCKED\\]`));
 });
