@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'ERR_LOCKED',
   'ERR_ABORTED',
   'ERR_INTERNAL',
+  'ERR_ILLEGAL_TRANSITION',
   'ERR_TOOL_FAILED',
   // disk and GPT (partition/)
   'ERR_NOT_GPT',

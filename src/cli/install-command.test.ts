@@ -11,7 +11,8 @@ import { makeBundle, makeImage, makeKeys } from '../../fixtures/bundle.js';
 import { bootedSnapshot, hashRange, makeInstallEnv, TEST_COMPATIBLE, type InstallEnv } from '../../fixtures/install-env.js';
 import { holdRunLock } from '../../fixtures/lock-holder.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
-import { emptyEngineState, loadEngineState, saveEngineState } from '../engine/state-store.js';
+import { seedEngineState } from '../../fixtures/engine-state.js';
+import { loadEngineState } from '../engine/state-store.js';
 
 const FAST = ['--stall-timeout', '1', '--retries', '1'];
 
@@ -120,9 +121,9 @@ test('abupdate install refuses a wrong compatible, an expired bundle, a downgrad
   await expectRefused(env, [env.url, ...wrong], 'ERR_INCOMPATIBLE', true);
   const expired = await makeBundle(env.dir, { image: env.image, version: '2.0.0', compatible: TEST_COMPATIBLE, key: env.keys, chunkSize: 65536, expires: new Date(Date.now() - 60_000), name: 'expired.tar' });
   await expectRefused(env, [env.serve('expired.tar', expired.path), ...env.options], 'ERR_EXPIRED', true);
-  await saveEngineState(env.stateDir, { ...emptyEngineState(), committedVersion: '3.1.0' });
+  await seedEngineState(env.stateDir, { committedVersion: '3.1.0' }, { fresh: true });
   await expectRefused(env, [env.url, ...env.options], 'ERR_DOWNGRADE', true);
-  await saveEngineState(env.stateDir, { ...emptyEngineState(), committedVersion: '1.0.0', badVersions: ['2.0.0'] });
+  await seedEngineState(env.stateDir, { committedVersion: '1.0.0', badVersions: ['2.0.0'] }, { fresh: true });
   await expectRefused(env, [env.url, ...env.options], 'ERR_BAD_VERSION', true);
 });
 

@@ -2,7 +2,8 @@
 // the commit-or-rollback decision after a reboot, the manual rollback, and forgiving a bad version.
 
 import { UpdaterError } from '../../common/errors.js';
-import { loadEngineState, saveEngineState } from '../engine/state-store.js';
+import { applyEngineEvent } from '../engine/lifecycle.js';
+import { loadEngineState } from '../engine/state-store.js';
 import type { HealthReport } from '../lifecycle/health.js';
 import { rollbackToOther } from '../lifecycle/manual-rollback.js';
 import { runPostBoot, type PostBootOutcome } from '../lifecycle/post-boot.js';
@@ -167,7 +168,7 @@ export const clearBadCommand: Command = {
       }
       const cleared = version === undefined ? state.badVersions : [version];
       const remaining = state.badVersions.filter((b) => !cleared.includes(b));
-      await saveEngineState(dirs.stateDir, { ...state, badVersions: remaining });
+      await applyEngineEvent(dirs.stateDir, 'bad-versions-cleared', { badVersions: remaining });
       return { cleared, remaining };
     });
     report(ctx, cleared.length === 0 ? 'No version was recorded as bad.' : `Cleared: ${cleared.join(', ')}. Still bad: ${remaining.join(', ') || 'none'}.`, {

@@ -6,12 +6,12 @@ import { runCli } from '../../fixtures/cli.js';
 import { makeDaemonEnv, omahaPackageFor } from '../../fixtures/daemon-env.js';
 import { cgptFlags } from '../../fixtures/disk.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
-import { loadEngineState, saveEngineState } from '../engine/state-store.js';
+import { seedEngineState } from '../../fixtures/engine-state.js';
+import { loadEngineState } from '../engine/state-store.js';
 
 test('update cycle skips an offer whose version is in badVersions: no bundle request, no install; a newer one installs', async (t) => {
   const env = await makeDaemonEnv(t, await makeTempDir(t));
-  const state = await loadEngineState(env.stateDir);
-  await saveEngineState(env.stateDir, { ...state, badVersions: ['2.0.0'] });
+  await seedEngineState(env.stateDir, { badVersions: ['2.0.0'] });
   env.omaha.setPackage(omahaPackageFor(env, '2.0.0'));
 
   const skipped = await runCli(['update', ...env.flags], { env: env.env });
@@ -24,7 +24,7 @@ test('update cycle skips an offer whose version is in badVersions: no bundle req
 
   // The same bytes offered as a version that is not bad go through (the bundle's own version is 2.0.0, so
   // clear the record first: what counts is that the check, not the engine, held the download back).
-  await saveEngineState(env.stateDir, { ...(await loadEngineState(env.stateDir)), badVersions: [] });
+  await seedEngineState(env.stateDir, { badVersions: [] });
   const installed = await runCli(['update', ...env.flags, '--json'], { env: env.env });
   assert.equal(installed.code, 0, installed.stderr);
   assert.equal(installed.json().outcome, 'installed');

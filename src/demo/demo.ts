@@ -10,7 +10,7 @@ import { openBootControl } from '../../partition/open-boot-control.js';
 import { makeSlotDisk } from '../../fixtures/disk.js';
 import { startHttpServer } from '../../fixtures/http-server.js';
 import { main } from '../cli/main.js';
-import { emptyEngineState, saveEngineState } from '../engine/state-store.js';
+import { applyEngineEvent } from '../engine/lifecycle.js';
 
 const MiB = 1024 * 1024;
 const COMPATIBLE = 'demo-board-x86_64';
@@ -100,8 +100,7 @@ async function main_(): Promise<void> {
   await target.write(buffer, 0, buffer.length, slots.A.offset);
   await image.close();
   await target.close();
-  await saveEngineState('state', {
-    ...emptyEngineState(),
+  await applyEngineEvent('state', 'slot-recorded', {
     committedVersion: '1.0.0',
     slots: { A: { version: '1.0.0', manifestSha256: '', installedAt: new Date().toISOString() } },
   });

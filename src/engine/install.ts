@@ -1,7 +1,7 @@
 // The install pipeline: verify the bundle head, stream verified chunks into the other slot, read back, flip.
 
 import { createHash } from 'node:crypto';
-import { UpdaterError, toUpdaterError } from '../../common/errors.js';
+import { isUpdaterError, UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { isBootable, type BootControl, type SlotStatus } from '../../partition/boot-control.js';
 import type { SlotName, Slots } from '../../partition/slots.js';
 import { readBundleHead } from '../../verify/bundle-head.js';
@@ -17,7 +17,8 @@ import { checkImageFits, checkInstallPolicy, chooseTargetSlot } from './install-
 import { formatBytes, type ProgressReporter } from './progress.js';
 import { acquireRunLock } from './run-lock.js';
 import { flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
-import { loadEngineState, saveEngineState, type EngineState, type InstallRecord } from './state-store.js';
+import { applyEngineEvent, type EngineEvent, type EngineStateChange } from './lifecycle.js';
+import { loadEngineState, type InstallRecord } from './state-store.js';
 import { killPoint } from './test-kill.js';
 import { writeChunks } from './write-chunks.js';
 
@@ -75,7 +76,10 @@ export async function installBundle(options: InstallOptions): Promise<InstallRes
     return await runInstall(options, run);
   } catch (caught) {
     const error = toUpdaterError(caught, `install "${options.source}"`);
-    await recordFailure(options, error, run.touched).catch(() => undefined);
+    await recordFailure(options, error, run.touched).catch((failure: unknown) => {
+      // A state dir that cannot be written must not hide the install's own error; a lifecycle bug must not hide at all.
+      if (isUpdaterError(failure, 'ERR_ILLEGAL_TRANSITION')) throw failure;
+    });
     throw error;
   } finally {
     await lock.release();
@@ -83,9 +87,10 @@ export async function installBundle(options: InstallOptions): Promise<InstallRes
 }
 
 async function recordFailure(options: InstallOptions, error: UpdaterError, touched: boolean): Promise<void> {
-  const state = await loadEngineState(options.stateDir, warnOption(options));
-  // Refused before any write: the state it was in (e.g. UPDATED_NEED_REBOOT) still holds.
-  await saveEngineState(options.stateDir, { ...state, state: touched ? 'IDLE' : state.state, lastError: error.toJSON() });
+  // Refused before any write: the state it was in (e.g. UPDATED_NEED_REBOOT) still holds. A discarded install is IDLE already.
+  const { state } = await loadEngineState(options.stateDir, warnOption(options));
+  const installing = state === 'DOWNLOADING' || state === 'VERIFYING' || state === 'FINALIZING';
+  await applyEngineEvent(options.stateDir, touched && installing ? 'install-failed' : 'install-refused', { lastError: error.toJSON() }, warnOption(options));
 }
 
 function warnOption(options: InstallOptions): { warn?: (message: string) => void } {
@@ -101,7 +106,7 @@ function describeEvent(event: SourceEvent): string | undefined {
 async function runInstall(options: InstallOptions, run: { touched: boolean }): Promise<InstallResult> {
   const now = options.now ?? (() => new Date());
   const progress = options.progress;
-  let state = await loadEngineState(options.stateDir, warnOption(options));
+  const state = await loadEngineState(options.stateDir, warnOption(options));
   const status = await options.control.status();
   const target = chooseTargetSlot(options.booted, status);
   const slot = options.slots[target];
@@ -182,10 +187,16 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     updatedAt: now().toISOString(),
   };
   const baseBytes = record.bytesDownloaded;
-  const slots = { ...state.slots };
-  delete slots[target];
-  state = { ...state, state: 'DOWNLOADING', install: record, lastError: null, slots };
-  await saveEngineState(options.stateDir, state);
+  await applyEngineEvent(
+    options.stateDir,
+    'install-started',
+    (current) => {
+      const slots = { ...current.slots };
+      delete slots[target];
+      return { install: { ...record }, lastError: null, slots };
+    },
+    warnOption(options),
+  );
   killPoint('slot-disarmed');
 
   const slotTarget = await resolveSlotTarget(options.diskPath, slot);
@@ -197,12 +208,11 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
       : `writing slot ${target} to bytes ${where.offset}-${where.offset + where.size} of ${where.path}`,
   );
   try {
-    const save = async (next: Partial<EngineState> = {}): Promise<void> => {
+    const save = async (event: EngineEvent = 'progress-saved', change: EngineStateChange = {}): Promise<void> => {
       record.chunksDone = done.toBase64();
       record.bytesDownloaded = baseBytes + source.bytesReceived();
       record.updatedAt = now().toISOString();
-      state = { ...state, ...next, install: { ...record } };
-      await saveEngineState(options.stateDir, state);
+      await applyEngineEvent(options.stateDir, event, { ...change, install: { ...record } }, warnOption(options));
     };
 
     // Chunks recorded by an earlier run are re-hashed where they lie; only the bad or missing ones are fetched.
@@ -230,7 +240,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
       window: nextWindow,
       done,
       writer,
-      save,
+      save: () => save(),
       ...(progress ? { progress } : {}),
       ...signalOption(options),
       // About 16 checkpoints per image, between 256 KiB and 32 MiB apart.
@@ -239,7 +249,7 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
     });
 
     // Read the whole slot back (from the media on a block device) before anything may boot it.
-    await save({ state: 'VERIFYING' });
+    await save('download-finished');
     await flushDeviceBuffers(slotTarget, options.signal);
     progress?.phase('readback', manifest.image.size);
     const whole = tap?.beginDigest();
@@ -261,23 +271,25 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
       try {
         tap.finishDigest(whole);
       } catch (error) {
-        await discardInstall(writer, first(head.layout), options.stateDir, state);
+        await discardInstall(writer, first(head.layout), options);
         throw error;
       }
     }
     killPoint('readback-done');
 
-    await save({ state: 'FINALIZING' });
+    await save('readback-passed');
     progress?.phase('flip', 0);
     killPoint('flipping');
     const after = await options.control.markActive(target, options.tries ?? 1);
     killPoint('flipped');
-    state = {
-      ...state,
-      state: 'UPDATED_NEED_REBOOT',
-      slots: { ...state.slots, [target]: { version: manifest.version, manifestSha256, installedAt: now().toISOString() } },
-    };
-    await save();
+    const installedAt = now().toISOString();
+    record.updatedAt = installedAt;
+    await applyEngineEvent(
+      options.stateDir,
+      'slot-flipped',
+      (current) => ({ install: { ...record }, slots: { ...current.slots, [target]: { version: manifest.version, manifestSha256, installedAt } } }),
+      warnOption(options),
+    );
     progress?.message(`slot ${target} holds ${manifest.version} and boots next (${options.tries ?? 1} ${(options.tries ?? 1) === 1 ? 'try' : 'tries'}); reboot to use it`);
     return result(target, manifest, manifestSha256, head.keyId, false, { total: count, reused, written }, source.bytesReceived(), after, where);
   } finally {
@@ -291,10 +303,10 @@ function first(layout: { chunks: { size: number }[] }): number {
 }
 
 /** A refused bundle: its first chunk is zeroed (no file system of it is left in the slot) and the resume state dropped. */
-async function discardInstall(writer: SlotWriter, firstChunkSize: number, stateDir: string, state: EngineState): Promise<void> {
+async function discardInstall(writer: SlotWriter, firstChunkSize: number, options: InstallOptions): Promise<void> {
   await writer.write(0, Buffer.alloc(firstChunkSize));
   await writer.sync();
-  await saveEngineState(stateDir, { ...state, state: 'IDLE', install: null });
+  await applyEngineEvent(options.stateDir, 'install-discarded', { install: null }, warnOption(options));
 }
 
 function signalOption(options: InstallOptions): { signal?: AbortSignal } {

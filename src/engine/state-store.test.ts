@@ -7,7 +7,8 @@ import path from 'node:path';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { UpdaterError } from '../../common/errors.js';
 import { ChunkBitmap } from './chunk-bitmap.js';
-import { emptyEngineState, loadEngineState, saveEngineState, updateEngineState, STATE_FILE } from './state-store.js';
+import { applyEngineEvent } from './lifecycle.js';
+import { emptyEngineState, loadEngineState, saveEngineState, STATE_FILE } from './state-store.js';
 
 test('loadEngineState() returns the empty IDLE state when there is no file', async (t) => {
   const dir = await makeTempDir(t);
@@ -73,10 +74,10 @@ test('loadEngineState() treats a corrupt file as empty, warns once and keeps the
   }
 });
 
-test('updateEngineState() changes one field and keeps the rest', async (t) => {
+test('applyEngineEvent() (which replaced updateEngineState()) changes the state and keeps the rest', async (t) => {
   const dir = await makeTempDir(t);
-  await saveEngineState(dir, { ...emptyEngineState(), committedVersion: '1.0.0', badVersions: ['0.9.0'] });
-  await updateEngineState(dir, (s) => ({ ...s, state: 'UPDATED_NEED_REBOOT' }));
+  await saveEngineState(dir, { ...emptyEngineState(), state: 'FINALIZING', committedVersion: '1.0.0', badVersions: ['0.9.0'] });
+  await applyEngineEvent(dir, 'slot-flipped');
   const loaded = JSON.parse(await readFile(path.join(dir, STATE_FILE), 'utf8'));
   assert.equal(loaded.state, 'UPDATED_NEED_REBOOT');
   assert.equal(loaded.committedVersion, '1.0.0');

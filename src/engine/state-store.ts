@@ -20,6 +20,9 @@ export const ENGINE_STATES = [
 ] as const;
 export type EngineStateName = (typeof ENGINE_STATES)[number];
 
+/** States of the daemon's update round: kept in its memory, never in the state file (src/engine/lifecycle.ts). */
+export const ROUND_STATES = ['CHECKING_FOR_UPDATE', 'UPDATE_AVAILABLE', 'REPORTING_ERROR_EVENT'] as const satisfies readonly EngineStateName[];
+
 
 /** What a slot holds, as far as the engine knows (it wrote it, or it was recorded at first run). */
 export interface SlotRecord {
@@ -128,10 +131,15 @@ function checkEngineState(text: string): EngineState | string {
       return 'malformed install record';
     }
   }
-  return { ...emptyEngineState(), ...s, install: install ?? null } as EngineState;
+  // A round state is never written; one found here (a hand-edited file) reads as IDLE, like a round a crash cut short.
+  const state = (ROUND_STATES as readonly string[]).includes(s.state as string) ? 'IDLE' : s.state;
+  return { ...emptyEngineState(), ...s, state, install: install ?? null } as EngineState;
 }
 
-/** Replaces the state file atomically; after it returns, the new state survives a power cut. */
+/**
+ * Replaces the state file atomically; after it returns, the new state survives a power cut. Only the lifecycle
+ * module (src/engine/lifecycle.ts) calls it: every change of the state is an event there (lifecycle.test.ts checks).
+ */
 export async function saveEngineState(stateDir: string, state: EngineState): Promise<void> {
   await mkdir(stateDir, { recursive: true });
   const file = path.join(stateDir, STATE_FILE);
@@ -154,18 +162,6 @@ export async function saveEngineState(stateDir: string, state: EngineState): Pro
       hint: 'Check that the state dir is writable and has free space (--state-dir).',
     });
   }
-}
-
-/** Reads, changes and writes the state in one step (the caller holds the run lock). */
-export async function updateEngineState(
-  stateDir: string,
-  change: (state: EngineState) => EngineState | void,
-  options: LoadOptions = {},
-): Promise<EngineState> {
-  const current = await loadEngineState(stateDir, options);
-  const next = change(current) ?? current;
-  await saveEngineState(stateDir, next);
-  return next;
 }
 
 export async function syncDir(dir: string): Promise<void> {

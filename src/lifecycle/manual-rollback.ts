@@ -4,7 +4,8 @@
 import { UpdaterError } from '../../common/errors.js';
 import type { BootControl, SlotStatus } from '../../partition/boot-control.js';
 import { otherSlot, type SlotName } from '../../partition/slots.js';
-import { loadEngineState, saveEngineState } from '../engine/state-store.js';
+import { applyEngineEvent } from '../engine/lifecycle.js';
+import { loadEngineState } from '../engine/state-store.js';
 
 export interface RollbackOptions {
   control: BootControl;
@@ -47,7 +48,7 @@ export async function rollbackToOther(options: RollbackOptions): Promise<Rollbac
   // The pending update (if any) is dropped before the flags change, so a crash in between never
   // leaves the state claiming an update that the flags no longer schedule.
   if (pending !== null || state.state === 'UPDATED_NEED_REBOOT') {
-    await saveEngineState(options.stateDir, { ...state, state: 'IDLE', install: null });
+    await applyEngineEvent(options.stateDir, 'manual-rollback', { install: null }, options.log ? { warn: options.log } : {});
   }
   const after = committed ? await control.markGood(to) : await control.markActive(to, 1);
   options.log?.(`rollback: slot ${to}${version ? ` (version ${version})` : ''} boots next${committed ? '' : ' on trial'}; slot ${booted} stays the fallback`);

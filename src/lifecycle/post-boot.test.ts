@@ -13,7 +13,8 @@ import { openGptprioBootControl } from '../../partition/gptprio.js';
 import type { SlotName } from '../../partition/slots.js';
 import { loadKeyring } from '../../verify/keyring.js';
 import { installBundle } from '../engine/install.js';
-import { loadEngineState, saveEngineState } from '../engine/state-store.js';
+import { seedEngineState } from '../../fixtures/engine-state.js';
+import { loadEngineState } from '../engine/state-store.js';
 import type { UpdateEvent } from '../omaha/events.js';
 import type { HealthConfig } from './health.js';
 import { runPostBoot, type PostBootOutcome } from './post-boot.js';
@@ -210,8 +211,7 @@ test('runPostBoot() finishes a commit whose bookkeeping a power cut interrupted 
   await host.boot();
   const { control } = await openGptprioBootControl(host.env.disk.path);
   await control.markGood('B'); // the power went right after this write
-  const state = await loadEngineState(host.env.stateDir);
-  await saveEngineState(host.env.stateDir, { ...state, state: 'HEALTH_CHECK' });
+  await seedEngineState(host.env.stateDir, { state: 'HEALTH_CHECK' });
   assert.equal((await host.postBoot('B')).action, 'steady');
   const after = await loadEngineState(host.env.stateDir);
   assert.equal(after.state, 'IDLE');

@@ -5,7 +5,8 @@ import { UpdaterError, isUpdaterError, toUpdaterError } from '../../common/error
 import { isBootable, type BootControl, type SlotStatus } from '../../partition/boot-control.js';
 import { otherSlot, type SlotName } from '../../partition/slots.js';
 import { compareVersions } from '../../verify/version.js';
-import { loadEngineState, saveEngineState, type EngineState } from '../engine/state-store.js';
+import { applyEngineEvent } from '../engine/lifecycle.js';
+import { loadEngineState, type EngineState } from '../engine/state-store.js';
 import type { UpdateEvent } from '../omaha/events.js';
 import { runHealthChecks, type HealthConfig, type HealthReport } from './health.js';
 
@@ -83,16 +84,15 @@ export async function runPostBoot(options: PostBootOptions): Promise<PostBootOut
   };
   const report = (event: UpdateEvent): Promise<void> => quietly('report to the update server', options.report && (() => options.report!(event)));
   /** Everything after mark-good; also run when a crash cut it short after mark-good (state HEALTH_CHECK). */
+  const warn = { warn: log };
   const finishCommit = async (before: EngineState): Promise<void> => {
     const previous = before.slots[other]?.version ?? before.committedVersion ?? '0.0.0';
-    await saveEngineState(options.stateDir, {
-      ...before,
-      state: 'IDLE',
-      install: null,
-      lastError: null,
-      committedVersion: version ?? before.committedVersion,
-      floorVersion: raiseFloor(before.floorVersion, version),
-    });
+    await applyEngineEvent(
+      options.stateDir,
+      'health-passed',
+      (current) => ({ install: null, lastError: null, committedVersion: version ?? current.committedVersion, floorVersion: raiseFloor(current.floorVersion, version) }),
+      warn,
+    );
     await quietly('release the reboot lock', options.releaseLock);
     if (version) await report({ kind: 'complete-after-reboot', version, previousVersion: previous });
   };
@@ -100,7 +100,7 @@ export async function runPostBoot(options: PostBootOptions): Promise<PostBootOut
   if (!mine.successful) {
     // On trial: the bootloader has spent (some of) its tries. Health decides.
     log(`post-boot: slot ${booted}${version ? ` (version ${version})` : ''} is on trial; running health checks`);
-    await saveEngineState(options.stateDir, { ...state, state: 'HEALTH_CHECK' });
+    await applyEngineEvent(options.stateDir, 'health-check-started', {}, warn);
     const health = await (options.runHealth ?? ((config) => runHealthChecks(config, { log, ...(options.signal ? { signal: options.signal } : {}) })))(options.health);
     if (options.signal?.aborted) throw new UpdaterError('ERR_ABORTED', 'Cannot finish the post-boot check: stopped while checking health');
     if (health.ok) {
@@ -119,19 +119,13 @@ export async function runPostBoot(options: PostBootOptions): Promise<PostBootOut
       if (!isUpdaterError(caught, 'ERR_NO_BOOTABLE_SLOT')) throw caught;
       // Rolling back would leave no bootable slot: keep the only bootable one, loudly.
       await control.markGood(booted);
-      await saveEngineState(options.stateDir, { ...state, state: 'IDLE', install: null, lastError: error.toJSON(), committedVersion: version ?? state.committedVersion });
+      await applyEngineEvent(options.stateDir, 'health-failed-kept', (current) => ({ install: null, lastError: error.toJSON(), committedVersion: version ?? current.committedVersion }), warn);
       log(`post-boot: ${error.message}; slot ${other} cannot boot, so slot ${booted} is kept (committed) to stay bootable`);
       await quietly('release the reboot lock', options.releaseLock);
       await report({ kind: 'error', code: 'ERR_HEALTH_CHECK', ...(version ? { version } : {}) });
       return { action: 'kept-failing', slot: booted, version, health };
     }
-    await saveEngineState(options.stateDir, {
-      ...state,
-      state: 'ROLLED_BACK',
-      install: null,
-      lastError: error.toJSON(),
-      badVersions: addBadVersion(state, version),
-    });
+    await applyEngineEvent(options.stateDir, 'health-failed', (current) => ({ install: null, lastError: error.toJSON(), badVersions: addBadVersion(current, version) }), warn);
     log(`post-boot: ${error.message}; slot ${booted} marked bad, rebooting into slot ${other}`);
     await report({ kind: 'error', code: 'ERR_HEALTH_CHECK', ...(version ? { version } : {}) });
     await options.reboot();
@@ -155,13 +149,7 @@ export async function runPostBoot(options: PostBootOptions): Promise<PostBootOut
       data: { slot: other, version: badVersion },
       hint: `Version ${badVersion} will not be installed again until a newer one is offered; "abupdate clear-bad ${badVersion}" allows it again.`,
     });
-    await saveEngineState(options.stateDir, {
-      ...state,
-      state: 'ROLLED_BACK',
-      install: null,
-      lastError: error.toJSON(),
-      badVersions: addBadVersion(state, badVersion),
-    });
+    await applyEngineEvent(options.stateDir, 'rollback-detected', (current) => ({ install: null, lastError: error.toJSON(), badVersions: addBadVersion(current, badVersion) }), warn);
     log(`post-boot: ${error.message}`);
     await quietly('release the reboot lock', options.releaseLock);
     await report({ kind: 'error', code: 'ERR_ROLLBACK', version: badVersion });
@@ -174,7 +162,7 @@ export async function runPostBoot(options: PostBootOptions): Promise<PostBootOut
   if (state.committedVersion !== version && version !== null) {
     // A manual rollback (or a commit whose bookkeeping was cut short) lands here: the booted slot is
     // good, so it is simply the committed version now.
-    await saveEngineState(options.stateDir, { ...state, committedVersion: version, state: state.state === 'ROLLED_BACK' ? 'ROLLED_BACK' : 'IDLE' });
+    await applyEngineEvent(options.stateDir, 'commit-recorded', { committedVersion: version }, warn);
   }
   // Nothing is in flight, so this host must not hold the fleet's reboot lock: give it back (idempotent).
   // This also frees a lock left behind by a rollback reboot or a crash (locksmith's stuck-lock problem).
