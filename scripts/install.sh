@@ -59,6 +59,16 @@ cat > "$DESTDIR$PREFIX/bin/abupdate" <<WRAPPER
 exec "$NODE" $NODE_FLAGS "$LIBDIR/dist/src/cli/main.js" "\$@"
 WRAPPER
 chmod 0755 "$DESTDIR$PREFIX/bin/abupdate"
+# update_engine_client: the same program, entered under update_engine's client's name (docs/service.md).
+cat > "$DESTDIR$PREFIX/bin/update_engine_client" <<WRAPPER
+#!/bin/sh
+ABUPDATE_PROGRAM=update_engine_client exec "$NODE" $NODE_FLAGS "$LIBDIR/dist/src/cli/main.js" "\$@"
+WRAPPER
+chmod 0755 "$DESTDIR$PREFIX/bin/update_engine_client"
+
+# The D-Bus policy of com.coreos.update1: root owns the name, every user may call its three methods.
+install -d -m 0755 "$DESTDIR$PREFIX/share/dbus-1/system.d"
+install -m 0644 "$SRC/systemd/com.coreos.update1.conf" "$DESTDIR$PREFIX/share/dbus-1/system.d/com.coreos.update1.conf"
 
 # The units: the daemon, and the post-boot health check that commits or rolls back on every boot.
 for unit in abupdate.service abupdate-post-boot.service; do

@@ -37,9 +37,15 @@ test('scripts/install.sh stages code, command, unit, vendor config and key dirs,
   const flags = (await readFile(path.join(PROJECT_ROOT, 'scripts/node-flags'), 'utf8')).trim();
   assert.equal(wrapper, `#!/bin/sh\nexec "${process.execPath}" ${flags} "/usr/lib/abupdate/dist/src/cli/main.js" "$@"\n`);
   assert.equal((await stat(path.join(dest, 'usr/bin/abupdate'))).mode & 0o777, 0o755);
+  const client = await readFile(path.join(dest, 'usr/bin/update_engine_client'), 'utf8');
+  assert.equal(client, `#!/bin/sh\nABUPDATE_PROGRAM=update_engine_client exec "${process.execPath}" ${flags} "/usr/lib/abupdate/dist/src/cli/main.js" "$@"\n`);
+  assert.equal((await stat(path.join(dest, 'usr/bin/update_engine_client'))).mode & 0o777, 0o755);
+  const policy = await readFile(path.join(dest, 'usr/share/dbus-1/system.d/com.coreos.update1.conf'), 'utf8');
+  assert.match(policy, /<allow own="com\.coreos\.update1" \/>/);
   const unit = await readFile(path.join(dest, 'usr/lib/systemd/system/abupdate.service'), 'utf8');
   assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} ${flags} /usr/lib/abupdate/dist/src/cli/main\\.js daemon$`, 'm'));
   assert.doesNotMatch(unit, /@NODE@|@NODE_FLAGS@|@LIBDIR@|@DOCDIR@/);
+  assert.match(unit, /^BusName=com\.coreos\.update1$/m);
   const postBoot = await readFile(path.join(dest, 'usr/lib/systemd/system/abupdate-post-boot.service'), 'utf8');
   assert.match(postBoot, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} ${flags} /usr/lib/abupdate/dist/src/cli/main\\.js post-boot$`, 'm'));
   assert.match(postBoot, /^Before=boot-complete\.target abupdate\.service$/m);
