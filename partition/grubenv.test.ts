@@ -127,3 +127,28 @@ test('writeGrubEnv() overwrites the block in place (same inode, as GRUB does) an
   await assert.rejects(writeGrubEnv(odd, newGrubEnv()), (e: unknown) => isUpdaterError(e, 'ERR_GRUBENV'));
   assert.equal((await readFile(odd, 'utf8')), 'x'.repeat(2000));
 });
+
+test('grubenv backend: a variable set twice reads as its last value, as GRUB load_env does, and a write leaves no older copy GRUB could read', async (t) => {
+  const dir = await makeTempDir(t);
+  const d = await makeSlotDisk(dir, { bootloader: 'grubenv' });
+  const { slots } = await openGptprioBootControl(d.path);
+  const env = d.grubenvPath!;
+  // Written by hand (or by a tool that appends): ORDER and B_TRY twice; GRUB's load_env sets them in file order.
+  const body = '# GRUB Environment Block\nORDER=A B\nA_OK=1\nA_TRY=0\nB_OK=0\nB_TRY=0\nORDER=B A\nB_TRY=1\n';
+  await writeFile(env, Buffer.concat([Buffer.from(body), Buffer.alloc(1024 - body.length, '#')]));
+  const lines = (await editenv(env, 'list')).split('\n');
+  assert.deepEqual(lines.filter((l) => l.startsWith('ORDER=')), ['ORDER=A B', 'ORDER=B A'], 'grub-editenv lists both, in file order');
+  assert.deepEqual(await listed(env), { ORDER: 'B A', A_OK: '1', A_TRY: '0', B_OK: '0', B_TRY: '1' });
+  const control = openGrubenvBootControl(env, slots);
+  assert.deepEqual((await control.status()).map((s) => [s.name, s.priority, s.tries, s.successful, s.state]), [
+    ['A', 1, 0, true, 'good'],
+    ['B', 2, 1, false, 'trying'],
+  ]);
+  await control.markBad('B');
+  const after = (await editenv(env, 'list')).split('\n').filter(Boolean);
+  for (const name of ['ORDER', 'B_TRY', 'B_OK']) {
+    const values = new Set(after.filter((l) => l.startsWith(`${name}=`)));
+    assert.equal(values.size, 1, `${name}: ${[...values].join(', ')}`);
+  }
+  assert.deepEqual(await listed(env), { ORDER: 'A', A_OK: '1', A_TRY: '0', B_OK: '0', B_TRY: '0' });
+});

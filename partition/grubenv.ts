@@ -87,16 +87,20 @@ export function formatGrubEnv(env: GrubEnv, file = 'grubenv'): Buffer {
   return Buffer.concat([bytes, Buffer.alloc(GRUBENV_SIZE - bytes.length, '#')]);
 }
 
+/** NAME's value as GRUB's load_env leaves it: each line sets the variable in file order, so the last one wins. */
 export function getGrubVar(env: GrubEnv, name: string): string | undefined {
   if (name === COMMENT) return undefined;
-  return env.find(([n]) => n === name)?.[1];
+  return env.findLast(([n]) => n === name)?.[1];
 }
 
-/** A copy of ENV with NAME set: replaced in place, or appended (as grub-editenv does). */
+/**
+ * A copy of ENV with NAME set: replaced in place, or appended (as grub-editenv does). Later copies of NAME are
+ * dropped: GRUB reads the last one, so a stale copy after the one set would be what boots.
+ */
 export function setGrubVar(env: GrubEnv, name: string, value: string): GrubEnv {
-  const next = env.map(([n, v]): [string, string] => [n, n === name ? value : v]);
-  if (!env.some(([n]) => n === name)) next.push([name, value]);
-  return next;
+  const at = env.findIndex(([n]) => n === name);
+  if (at === -1) return [...env, [name, value]];
+  return env.flatMap(([n, v], i): Array<[string, string]> => (n !== name ? [[n, v]] : i === at ? [[n, value]] : []));
 }
 
 export function unsetGrubVar(env: GrubEnv, name: string): GrubEnv {

@@ -22,6 +22,7 @@ import {
 } from './manifest.js';
 import { signDetached } from './signature.js';
 import { bundleFileSource } from './bundle-reader.js';
+import { parseTimestamp } from './timestamp.js';
 
 export interface CreateBundleOptions {
   imagePath: string;
@@ -147,7 +148,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
 
 /** Pass 2: the three ustar members through tar-stream's packer, the image streamed from disk. */
 async function writeTar(file: string, options: CreateBundleOptions, manifest: Manifest, manifestBytes: Buffer, signature: Buffer): Promise<void> {
-  const mtime = new Date(Date.parse(manifest.created));
+  const mtime = new Date(parseTimestamp(manifest.created) ?? 0);
   const pack = tar.pack();
   const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime, uid: 0, gid: 0, type: 'file' as const });
   const written = pipeline(pack, createWriteStream(file, { mode: 0o644 }), ...(options.signal ? [{ signal: options.signal }] : []));

@@ -6,6 +6,7 @@ import type { PrivateKey } from './keys.js';
 import { isTimestamp } from './manifest.js';
 import { signDetached, verifyDetached } from './signature.js';
 import { isVersion } from './version.js';
+import { parseTimestamp } from './timestamp.js';
 
 /** The index is tiny; anything bigger is not an index. */
 export const MAX_CHANNEL_INDEX_BYTES = 64 * 1024;
@@ -123,7 +124,7 @@ export function verifyChannelIndex(bytes: Uint8Array, signature: Uint8Array, key
     });
   }
   const now = options.now ?? new Date();
-  if (index.expires !== undefined && Date.parse(index.expires) <= now.getTime()) {
+  if (index.expires !== undefined && (parseTimestamp(index.expires) ?? -Infinity) <= now.getTime()) {
     throw new UpdaterError('ERR_EXPIRED', `Cannot accept channel index: it expired at ${index.expires}`, {
       data: { expires: index.expires, now: now.toISOString() },
       hint: 'The publisher must re-sign the index regularly; check the clock if it is wrong.',

@@ -3,6 +3,7 @@
 import { UpdaterError } from '../common/errors.js';
 import { isKeyId } from './keys.js';
 import { parseVersion } from './version.js';
+import { isTimestamp } from './timestamp.js';
 
 export interface ManifestChunk {
   size: number;
@@ -37,11 +38,8 @@ const TOP_KEYS = new Set(['format', 'compatible', 'version', 'created', 'expires
 const IMAGE_KEYS = new Set(['size', 'sha256', 'chunks']);
 const CHUNK_KEYS = new Set(['size', 'sha256']);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-
-export function isTimestamp(value: string): boolean {
-  return RFC3339.test(value) && !Number.isNaN(Date.parse(value));
-}
+// Strict RFC 3339 (no rolled-over Feb 31 or 24:00): one parser for manifests, channel indexes and the CLI.
+export { isTimestamp };
 
 function fieldError(field: string, why: string): UpdaterError {
   return new UpdaterError('ERR_MANIFEST_FIELD', `Cannot accept manifest: field "${field}" ${why}`, { data: { field } });

@@ -3,6 +3,7 @@
 import { UpdaterError } from '../common/errors.js';
 import type { Manifest } from './manifest.js';
 import { compareVersions, parseVersion } from './version.js';
+import { parseTimestamp } from './timestamp.js';
 
 export interface PolicyOptions {
   /** The host's compatible string (config COMPATIBLE or --compatible). */
@@ -25,7 +26,7 @@ export function checkPolicy(manifest: Manifest, options: PolicyOptions): void {
     });
   }
   const now = options.now ?? new Date();
-  if (manifest.expires !== undefined && Date.parse(manifest.expires) <= now.getTime()) {
+  if (manifest.expires !== undefined && (parseTimestamp(manifest.expires) ?? -Infinity) <= now.getTime()) {
     throw new UpdaterError('ERR_EXPIRED', `Cannot install bundle ${manifest.version}: it expired at ${manifest.expires}`, {
       data: { expires: manifest.expires, now: now.toISOString() },
       hint: 'Ask the publisher for a freshly signed bundle (expiry protects against replayed old bundles); check the clock if it is wrong.',

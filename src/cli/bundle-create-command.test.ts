@@ -24,6 +24,12 @@ test('abupdate bundle create refuses a bad version, a missing --compatible and a
   assert.equal(badChunk.code, 2);
   const badExpiry = await runCli([...base, '--version', '1.0.0', '--compatible', 'x', '--expires', 'someday']);
   assert.equal(badExpiry.code, 2);
+  // Strict RFC 3339: a day or hour that does not exist is refused, not rolled over into the next month or day.
+  for (const when of ['2026-02-31T00:00:00Z', '2026-02-31', '2026-06-30T24:00:00Z']) {
+    const rolled = await runCli([...base, '--version', '1.0.0', '--compatible', 'x', '--expires', when, '--json']);
+    assert.equal(rolled.code, 2, when);
+    assert.equal(rolled.json().error.code, 'ERR_USAGE', when);
+  }
   await assert.rejects(stat(out), { code: 'ENOENT' });
   const help = await runCli(['bundle', 'create', '--help']);
   assert.equal(help.code, 0);

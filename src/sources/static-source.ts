@@ -8,6 +8,7 @@ import { SIGNATURE_BYTES } from '../../verify/signature.js';
 import { compareVersions } from '../../verify/version.js';
 import { fetchCapped } from './fetch-capped.js';
 import type { CheckContext, CheckResult, UpdateSource } from './source.js';
+import { parseTimestamp } from '../../verify/timestamp.js';
 
 export interface StaticSourceOptions {
   /** SERVER: the base URL the channel indexes live under. */
@@ -40,7 +41,7 @@ export function createStaticSource(options: StaticSourceOptions): UpdateSource {
     seenLoaded = true;
     try {
       const value = JSON.parse(await readFile(options.seenFile, 'utf8')) as { url?: unknown; created?: unknown };
-      if (value.url === indexUrl && typeof value.created === 'string' && !Number.isNaN(Date.parse(value.created))) newestCreated = Date.parse(value.created);
+      if (value.url === indexUrl && typeof value.created === 'string' && parseTimestamp(value.created) !== undefined) newestCreated = parseTimestamp(value.created) ?? newestCreated;
     } catch {
       // nothing seen yet (or an unreadable record: start over)
     }
@@ -71,7 +72,7 @@ export function createStaticSource(options: StaticSourceOptions): UpdateSource {
       const now = options.now?.() ?? new Date();
       const { index } = verifyChannelIndex(bytes, signature, await options.keyring(), { channel: options.channel, now });
       await loadSeen();
-      const created = Date.parse(index.created);
+      const created = parseTimestamp(index.created) ?? Number.NaN;
       if (newestCreated !== undefined && created < newestCreated) {
         throw new UpdaterError('ERR_CHANNEL', `Cannot accept channel index ${indexUrl}: it was created at ${index.created}, before an index already seen`, {
           data: { url: indexUrl, created: index.created },
