@@ -93,3 +93,25 @@ for (const [name, xml, pattern] of MALFORMED) {
     });
   });
 }
+
+test('parseOmahaResponse() decodes numeric character references in attributes (&#47; is "/"), once, and no HTML entities', () => {
+  const result = parseOmahaResponse(
+    okResponse({
+      urls: '<url codebase="https:&#47;&#47;updates.example&#x2F;pkgs&#x2f;"></url>',
+      packages: '<package name="os&#45;2.0.0&#x2E;bundle" hash="x" size="&#54;7546213" required="true"></package>',
+      manifestAttrs: 'version="2&#46;0&#46;0"',
+    }),
+  );
+  assert.deepEqual(result, {
+    status: 'ok',
+    version: '2.0.0',
+    urls: ['https://updates.example/pkgs/os-2.0.0.bundle'],
+    packageName: 'os-2.0.0.bundle',
+    size: 67546213,
+    sha256: SHA,
+  });
+  // &amp;#47; is the text "&#47;", not a second decoding into "/"; &copy; is not an XML entity and stays as written.
+  const literal = parseOmahaResponse(okResponse({ urls: '<url codebase="https://updates.example/a&amp;#47;b&copy;/"></url>' }));
+  assert.ok(literal.status === 'ok');
+  assert.deepEqual(literal.urls, ['https://updates.example/a&#47;b&copy;/os-2.0.0.bundle']);
+});

@@ -1,6 +1,7 @@
 // Parses an Omaha v3 response the way update_engine reads it: the first app's updatecheck, its URLs, first package and postinstall sha256.
 
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
+import { createOmahaXmlParser } from './xml-parser.js';
 import { UpdaterError } from '../../common/errors.js';
 
 export type OmahaCheckResult =
@@ -21,15 +22,7 @@ export type OmahaCheckResult =
 
 type Node = Record<string, unknown>;
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  processEntities: true,
-  htmlEntities: false,
-  isArray: (name) => ['app', 'url', 'package', 'event', 'action', 'manifest'].includes(name),
-});
+const parser = createOmahaXmlParser(['app', 'url', 'package', 'event', 'action', 'manifest']);
 
 function xmlError(why: string, data: Record<string, unknown> = {}): UpdaterError {
   return new UpdaterError('ERR_OMAHA_XML', `Cannot read the Omaha response: ${why}`, {

@@ -2,7 +2,8 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
+import { createOmahaXmlParser } from './xml-parser.js';
 import { xmlEscape } from './request.js';
 
 export interface OmahaServerPackage {
@@ -75,13 +76,7 @@ export interface OmahaServerOptions {
   maxRequestBytes?: number;
 }
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  isArray: (name) => ['app', 'event'].includes(name),
-});
+const parser = createOmahaXmlParser(['app', 'event']);
 
 function attributes(value: unknown): Record<string, string> {
   const out: Record<string, string> = {};
