@@ -34,6 +34,8 @@ export interface BootControl {
   readonly kind: BootloaderKind;
   /** Where the flags live: the disk path (gptprio) or the grubenv file. */
   readonly location: string;
+  /** The most tries a slot can be given (gptprio 15, grubenv 3). */
+  readonly maxTries: number;
   /** [A, B] as stored now. */
   status(): Promise<SlotStatus[]>;
   /** SLOT boots next with TRIES attempts; the other slot stays the fallback. Returns the new status. */

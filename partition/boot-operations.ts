@@ -88,6 +88,19 @@ function toStatus(flags: FlagsBySlot, present: Record<SlotName, boolean>, partit
   return SLOT_NAMES.map((name) => ({ name, partition: partitions[name], ...flags[name], state: slotState(flags[name], present[name]) }));
 }
 
+/**
+ * Refuses TRIES the backend cannot store (gptprio 1..15, grubenv 1..3) with ERR_USAGE. The engine asks this before
+ * it downloads anything, so a bad --tries never costs a download that the flip would then refuse.
+ */
+export function checkTries(control: { kind: BootloaderKind; maxTries: number }, slot: SlotName, tries: number): void {
+  if (!Number.isInteger(tries) || tries < 1 || tries > control.maxTries) {
+    throw new UpdaterError('ERR_USAGE', `Cannot mark slot ${slot} active: tries must be a whole number from 1 to ${control.maxTries} for ${control.kind}, not ${tries}`, {
+      data: { tries, maxTries: control.maxTries, bootloader: control.kind },
+      hint: `Pass --tries from 1 to ${control.maxTries}.`,
+    });
+  }
+}
+
 /** A BootControl for SLOTS over STORE: each operation reads, plans, checks the invariant, then writes. */
 export function createBootControl(store: FlagStore, slots: Slots): BootControl {
   const partitions = { A: slots.A.partition, B: slots.B.partition };
@@ -106,10 +119,9 @@ export function createBootControl(store: FlagStore, slots: Slots): BootControl {
     kind: store.kind,
     location: store.location,
     status,
+    maxTries: store.maxTries,
     markActive: async (slot, tries = 1) => {
-      if (!Number.isInteger(tries) || tries < 1 || tries > store.maxTries) {
-        throw new UpdaterError('ERR_USAGE', `Cannot mark slot ${slot} active: tries must be a whole number from 1 to ${store.maxTries} for ${store.kind}, not ${tries}`);
-      }
+      checkTries(store, slot, tries);
       return apply('mark-active', slot, tries);
     },
     markGood: (slot) => apply('mark-good', slot),

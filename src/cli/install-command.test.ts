@@ -190,3 +190,29 @@ test('abupdate install refuses to write the only good slot and names the lock ho
   assert.equal(locked.code, 1);
   assert.match(locked.stderr, new RegExp(`held by pid ${holder.pid} \\("install elsewhere"\\) since 2026-01-01T00:00:00Z \\[ERR_LOCKED\\]`));
 });
+
+test('abupdate install --tries beyond what the backend stores (grubenv: 1..3) is refused before any byte is downloaded; grubenv, slot B and state unchanged', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t));
+  const { execa } = await import('execa');
+  const grubenv = path.join(env.dir, 'grubenv');
+  await execa('grub-editenv', [grubenv, 'create']);
+  await execa('grub-editenv', [grubenv, 'set', 'ORDER=A', 'A_OK=1', 'A_TRY=0']);
+  const listBefore = (await execa('grub-editenv', [grubenv, 'list'])).stdout;
+  const slotB = await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size);
+  const booted = await bootedSnapshot(env);
+  for (const tries of ['4', '0']) {
+    const result = await runCli(['install', env.url, ...env.options, '--bootloader', 'grubenv', '--grubenv', grubenv, '--tries', tries, '--json']);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.json().error.code, 'ERR_USAGE', tries);
+    if (tries === '4') assert.match(result.json().error.message, /tries must be a whole number from 1 to 3 for grubenv, not 4/);
+  }
+  assert.equal(env.server.requests.length, 0, 'no request to the server');
+  assert.equal((await execa('grub-editenv', [grubenv, 'list'])).stdout, listBefore);
+  assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size), slotB);
+  assert.deepEqual(await bootedSnapshot(env), booted);
+  assert.equal((await loadEngineState(env.stateDir)).install, null);
+  // 3 is what grubenv stores: it installs.
+  const ok = await runCli(['install', env.url, ...env.options, '--bootloader', 'grubenv', '--grubenv', grubenv, '--tries', '3', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match((await execa('grub-editenv', [grubenv, 'list'])).stdout, /^B_TRY=3$/m);
+});

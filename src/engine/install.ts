@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { isUpdaterError, UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { isBootable, type BootControl, type SlotStatus } from '../../partition/boot-control.js';
+import { checkTries } from '../../partition/boot-operations.js';
 import type { SlotName, Slots } from '../../partition/slots.js';
 import { readBundleHead } from '../../verify/bundle-head.js';
 import { verifyChunks } from '../../verify/chunk-verifier.js';
@@ -110,6 +111,8 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
   const status = await options.control.status();
   const target = chooseTargetSlot(options.booted, status);
   const slot = options.slots[target];
+  // The flip at the end must be able to store the tries: refuse now, before a byte is downloaded.
+  checkTries(options.control, target, options.tries ?? 1);
 
   const tap = options.expectedBundle ? new BundleTap(options.expectedBundle) : undefined;
   const raw = openByteSource(options.source, {
