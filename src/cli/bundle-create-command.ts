@@ -6,7 +6,7 @@ import { readPrivateKey } from '../../verify/keys.js';
 import { DEFAULT_CHUNK_SIZE, isTimestamp, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../verify/manifest.js';
 import { parseVersion } from '../../verify/version.js';
 import { parseDuration } from '../duration.js';
-import { COMMON_HELP, COMMON_OPTIONS, intOption, report, requireOption, stringOption, type Command } from './command.js';
+import { intOption, report, requireOption, stringOption, type Command } from './command.js';
 
 /** --expires: an RFC 3339 time, a day (YYYY-MM-DD, midnight UTC) or a duration from now (30d, 12h). */
 export function parseExpires(text: string, now: Date): string {
@@ -20,35 +20,24 @@ export function parseExpires(text: string, now: Date): string {
 export const bundleCreateCommand: Command = {
   name: 'bundle create',
   summary: 'build a signed bundle from a root image',
-  help: [
-    'Usage: abupdate bundle create --image FILE --version V --key PREFIX.key --out FILE --compatible S',
+  usage: [
+    'abupdate bundle create --image FILE --version V --key PREFIX.key --out FILE --compatible S',
     '                              [--expires WHEN] [--min-version V] [--chunk-size N] [--json]',
-    '',
+  ].join('\n'),
+  description: [
     'Reads the image twice (chunk hashes first, then the tar), never holding it in memory, and writes',
     'one ustar file: manifest.json, manifest.json.sig (Ed25519 over the manifest bytes), image.',
     'The file appears under its name only when complete (written to FILE.partial, then renamed).',
-    '',
-    'Options:',
-    '  --image FILE           the raw root image (squashfs, erofs, ext4); at most 8 GiB - 1',
-    '  --version V            semantic version of the image, e.g. 1.4.0 or 2.0.0-rc.1',
-    '  --key PREFIX.key       the private key from "abupdate keygen"',
-    '  --out FILE             the bundle to write',
-    '  --compatible S         what the image is for; hosts refuse bundles for another compatible string',
-    '  --expires WHEN         RFC 3339 time, YYYY-MM-DD or a duration from now (90d); hosts refuse it afterwards',
-    '  --min-version V        the oldest installed version that may update to this one',
-    `  --chunk-size N         bytes per verified chunk (default ${DEFAULT_CHUNK_SIZE}; ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE})`,
-    COMMON_HELP.json,
   ].join('\n'),
   options: {
-    image: { type: 'string' },
-    version: { type: 'string' },
-    key: { type: 'string' },
-    out: { type: 'string' },
-    compatible: COMMON_OPTIONS.compatible,
-    expires: { type: 'string' },
-    'min-version': { type: 'string' },
-    'chunk-size': { type: 'string' },
-    json: COMMON_OPTIONS.json,
+    image: { type: 'string', value: 'FILE', help: 'the raw root image (squashfs, erofs, ext4); at most 8 GiB - 1' },
+    version: { type: 'string', value: 'V', help: 'semantic version of the image, e.g. 1.4.0 or 2.0.0-rc.1' },
+    key: { type: 'string', value: 'PREFIX.key', help: 'the private key from "abupdate keygen"' },
+    out: { type: 'string', value: 'FILE', help: 'the bundle to write' },
+    compatible: { type: 'string', value: 'S', help: 'what the image is for; hosts refuse bundles for another compatible string' },
+    expires: { type: 'string', value: 'WHEN', help: 'RFC 3339 time, YYYY-MM-DD or a duration from now (90d); hosts refuse it afterwards' },
+    'min-version': { type: 'string', value: 'V', help: 'the oldest installed version that may update to this one' },
+    'chunk-size': { type: 'string', value: 'N', help: `bytes per verified chunk (default ${DEFAULT_CHUNK_SIZE}; ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE})` },
   },
   async run(ctx) {
     const command = 'bundle create';

@@ -12,7 +12,7 @@ import { keyringOf, loadKeyring } from '../../verify/keyring.js';
 import { readPrivateKey } from '../../verify/keys.js';
 import { isTimestamp } from '../../verify/manifest.js';
 import { parseDuration } from '../duration.js';
-import { COMMON_HELP, COMMON_OPTIONS, listOption, report, requireOption, stringOption, type Command } from './command.js';
+import { listOption, report, requireOption, stringOption, type Command } from './command.js';
 
 async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -40,33 +40,21 @@ async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
 export const bundleIndexCommand: Command = {
   name: 'bundle index',
   summary: 'write and sign a static channel index (stable.json + .sig) naming a bundle',
-  help: [
-    'Usage: abupdate bundle index --bundle FILE --url URL --key K --out CHANNEL.json [--channel NAME] [--expires WHEN] [--json]',
-    '',
+  usage: 'abupdate bundle index --bundle FILE --url URL --key K --out CHANNEL.json [--channel NAME] [--expires WHEN] [--json]',
+  description: [
     'Reads the bundle (its signature must verify with the signing key or --keyring), hashes the',
     'whole file, and writes OUT (JSON: format, channel, version, compatible, url, size, sha256, created,',
     'expires, keyId) and OUT.sig (the Ed25519 detached signature of OUT\'s exact bytes). Publish both',
     'next to each other; hosts with PROTOCOL=static fetch SERVER/GROUP.json and SERVER/GROUP.json.sig.',
-    '',
-    'Options:',
-    '  --bundle FILE          the bundle to publish',
-    '  --url URL              where hosts download it: absolute, or relative to the index URL',
-    '  --key K                the private key (PREFIX.key) that signs the index',
-    '  --out FILE             the index to write, e.g. stable.json (the signature goes to FILE.sig)',
-    '  --channel NAME         the channel (default: OUT\'s name without .json)',
-    '  --expires WHEN         a duration from now (30d, 12h) or an RFC 3339 time; hosts refuse the index after it',
-    COMMON_HELP.keyring,
-    COMMON_HELP.json,
   ].join('\n'),
   options: {
-    bundle: { type: 'string' },
-    url: { type: 'string' },
-    key: { type: 'string' },
-    out: { type: 'string' },
-    channel: { type: 'string' },
-    expires: { type: 'string' },
-    keyring: COMMON_OPTIONS.keyring,
-    json: COMMON_OPTIONS.json,
+    bundle: { type: 'string', value: 'FILE', help: 'the bundle to publish' },
+    url: { type: 'string', value: 'URL', help: 'where hosts download it: absolute, or relative to the index URL' },
+    key: { type: 'string', value: 'K', help: 'the private key (PREFIX.key) that signs the index' },
+    out: { type: 'string', value: 'FILE', help: 'the index to write, e.g. stable.json (the signature goes to FILE.sig)' },
+    channel: { type: 'string', value: 'NAME', help: "the channel (default: OUT's name without .json)" },
+    expires: { type: 'string', value: 'WHEN', help: 'a duration from now (30d, 12h) or an RFC 3339 time; hosts refuse the index after it' },
+    keyring: { type: 'string', multiple: true, value: 'DIR', help: 'directory of trusted *.pub keys that may have signed the bundle (repeatable)' },
   },
   async run(ctx) {
     const bundle = requireOption(ctx.values, 'bundle', 'bundle index');

@@ -3,11 +3,9 @@
 import { isUpdaterError, UpdaterError } from '../../common/errors.js';
 import { inspectBundleHead } from '../../verify/bundle-head.js';
 import { verifyChunks } from '../../verify/chunk-verifier.js';
-import { loadKeyring } from '../../verify/keyring.js';
 import { checkPolicy } from '../../verify/policy.js';
 import { openByteSource } from '../download/byte-source.js';
-import { COMMON_HELP, COMMON_OPTIONS, listOption, report, stringOption, type Command } from './command.js';
-import { loadConfigForCommand } from './config-command.js';
+import { report, type Command } from './command.js';
 
 interface Check {
   ok: boolean;
@@ -26,25 +24,16 @@ function line(name: string, check: Check, okText: string): string {
 export const bundleInfoCommand: Command = {
   name: 'bundle info',
   summary: 'print a bundle and verify its signature, chunks and policy',
-  help: [
-    'Usage: abupdate bundle info FILE|URL [--keyring DIR]... [--compatible S] [--json]',
-    '',
+  usage: 'abupdate bundle info FILE|URL [--keyring DIR]... [--compatible S] [--json]',
+  description: [
     'Reads the whole bundle once: prints the manifest and the key id, checks the signature against the',
     'keyring, the SHA-256 of every chunk and of the whole image, the tar structure, the expiry and (with',
     '--compatible or COMPATIBLE in update.conf) that it is meant for this host. Exit status 0 only when',
     'every check passes; 1 when one fails (the report says which).',
-    '',
-    'Options:',
-    '  --keyring DIR          directory of trusted *.pub keys (repeatable; default KEYRING_DIRS of update.conf)',
-    "  --compatible S         the host's compatible string to check against (default COMPATIBLE of update.conf)",
-    COMMON_HELP.config,
-    COMMON_HELP.json,
   ].join('\n'),
   options: {
-    keyring: COMMON_OPTIONS.keyring,
-    compatible: COMMON_OPTIONS.compatible,
-    config: COMMON_OPTIONS.config,
-    json: COMMON_OPTIONS.json,
+    keyring: { type: 'string', multiple: true, value: 'DIR', help: 'directory of trusted *.pub keys (repeatable; default KEYRING_DIRS of update.conf)' },
+    compatible: { type: 'string', value: 'S', help: "the host's compatible string to check against (default COMPATIBLE of update.conf)" },
   },
   maxPositionals: 1,
   async run(ctx) {
@@ -52,14 +41,10 @@ export const bundleInfoCommand: Command = {
     if (location === undefined) {
       throw new UpdaterError('ERR_USAGE', 'Cannot run "abupdate bundle info": give the bundle FILE or URL', { hint: 'See "abupdate bundle info --help".' });
     }
-    let dirs = listOption(ctx.values, 'keyring');
-    let compatible = stringOption(ctx.values, 'compatible');
-    if (dirs.length === 0 || compatible === undefined) {
-      const config = await loadConfigForCommand(ctx.values, ctx.env);
-      if (dirs.length === 0) dirs = [...config.values.KEYRING_DIRS];
-      if (compatible === undefined && config.values.COMPATIBLE) compatible = config.values.COMPATIBLE;
-    }
-    const keyring = await loadKeyring(dirs);
+    const host = await ctx.host();
+    const dirs = host.keyringDirs;
+    const compatible = host.compatible;
+    const keyring = await host.keyring();
     const source = openByteSource(location, { signal: ctx.signal }).read(0);
     const head = await inspectBundleHead(source, { keyring });
     const m = head.manifest;

@@ -1,10 +1,10 @@
-// What a subcommand is, the options most of them share, and how one prints its report.
+// What a subcommand is, how its --help is generated from the option table, and how it prints its report.
 
-import type { ParseArgsConfig } from 'node:util';
 import { UpdaterError } from '../../common/errors.js';
+import type { HostContext } from '../host/context.js';
+import { commandOptions, optionsHelp, type OptionTable, type OptionValues } from './options.js';
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
-export type OptionValues = Record<string, string | boolean | string[] | undefined>;
+export type { OptionValues } from './options.js';
 
 export interface CommandContext {
   values: OptionValues;
@@ -14,6 +14,8 @@ export interface CommandContext {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
+  /** The host context from the common options over update.conf: built at the first call, then shared. */
+  host(): Promise<HostContext>;
 }
 
 export interface Command {
@@ -21,40 +23,27 @@ export interface Command {
   name: string;
   /** One line for `abupdate --help`. */
   summary: string;
-  /** The usage lines and option descriptions for `abupdate NAME --help`. */
-  help: string;
-  options: OptionSpec;
+  /** The usage line(s): `abupdate mark-active SLOT [--tries N] [OPTIONS]`. */
+  usage: string;
+  /** What the command does, for `abupdate NAME --help` (between the usage and the options). */
+  description: string;
+  /** The command's own options (src/cli/options.ts); the common options come on top. A common name here changes its help. */
+  options?: OptionTable;
   /** How many positionals are allowed (default 0). */
   maxPositionals?: number;
   run(ctx: CommandContext): Promise<number>;
 }
 
-/** Options many commands share; each command picks the ones it uses. */
-export const COMMON_OPTIONS = {
-  json: { type: 'boolean' },
-  disk: { type: 'string' },
-  booted: { type: 'string' },
-  bootloader: { type: 'string' },
-  grubenv: { type: 'string' },
-  config: { type: 'string' },
-  'state-dir': { type: 'string' },
-  'run-dir': { type: 'string' },
-  keyring: { type: 'string', multiple: true },
-  compatible: { type: 'string' },
-} as const satisfies OptionSpec;
+/** Every option the command accepts: its own and the common ones. */
+export function acceptedOptions(command: Command): OptionTable {
+  return commandOptions(command.options);
+}
 
-export const COMMON_HELP = {
-  json: '  --json                 print the report as JSON',
-  disk: '  --disk PATH            whole-disk device or disk image file (default: the disk of the booted root)',
-  booted: '  --booted A|B           override booted-slot detection',
-  bootloader: '  --bootloader NAME      gptprio (default) or grubenv',
-  grubenv: '  --grubenv PATH         the GRUB environment block (grubenv backend)',
-  config: '  --config FILE          read this update.conf instead of the default locations',
-  'state-dir': '  --state-dir DIR        engine state (default /var/lib/abupdate)',
-  'run-dir': '  --run-dir DIR          lock and control socket (default /run/abupdate)',
-  keyring: '  --keyring DIR          directory of trusted *.pub keys (repeatable)',
-  compatible: "  --compatible S         the host's compatible string",
-} as const;
+/** `abupdate NAME --help`, generated: usage, description, then every option it accepts from the option table. */
+export function commandHelp(command: Command): string {
+  const usage = command.usage.startsWith('Usage: ') ? command.usage : `Usage: ${command.usage}`;
+  return [usage, '', command.description.trimEnd(), '', optionsHelp(command.options)].join('\n');
+}
 
 export function stringOption(values: OptionValues, name: string): string | undefined {
   const value = values[name];

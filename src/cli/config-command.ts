@@ -1,14 +1,8 @@
 // `abupdate config`: prints the effective update.conf and where each value came from.
 
-import { COMMON_HELP, COMMON_OPTIONS, report, stringOption, type Command, type OptionValues } from './command.js';
+import { report, type Command } from './command.js';
 import { CONFIG_KEY_NAMES } from '../config/keys.js';
-import { describeOrigin, loadConfig, type LoadedConfig } from '../config/load-config.js';
-
-/** Loads the config the way every command does: --config FILE, else $ABUPDATE_CONFIG, else the default files. */
-export async function loadConfigForCommand(values: OptionValues, env: NodeJS.ProcessEnv): Promise<LoadedConfig> {
-  const configFile = stringOption(values, 'config');
-  return loadConfig(configFile === undefined ? { env } : { env, configFile });
-}
+import { describeOrigin, type LoadedConfig } from '../config/load-config.js';
 
 export function configReportJson(config: LoadedConfig): unknown {
   const keys: Record<string, unknown> = {};
@@ -31,21 +25,15 @@ export function configReportText(config: LoadedConfig): string {
 export const configCommand: Command = {
   name: 'config',
   summary: 'print the effective update.conf and where each value came from',
-  help: [
-    'Usage: abupdate config [--config FILE] [--json]',
-    '',
+  usage: 'abupdate config [--config FILE] [--json]',
+  description: [
     'Reads /usr/share/abupdate/update.conf (vendor defaults), then /etc/abupdate/update.conf',
     '(or --config FILE instead), then ABUPDATE_<KEY> environment variables, and prints every key',
     'with its value and origin (default, FILE:LINE or env VARIABLE). A bad value is an error that',
     'names the file, line, key and what is allowed. $ABUPDATE_VENDOR_CONFIG moves the vendor file.',
-    '',
-    'Options:',
-    COMMON_HELP.config,
-    COMMON_HELP.json,
   ].join('\n'),
-  options: { json: COMMON_OPTIONS.json, config: COMMON_OPTIONS.config },
   async run(ctx) {
-    const config = await loadConfigForCommand(ctx.values, ctx.env);
+    const { config } = await ctx.host();
     report(ctx, configReportText(config), configReportJson(config));
     return 0;
   },

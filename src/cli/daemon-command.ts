@@ -4,7 +4,7 @@ import { isUpdaterError } from '../../common/errors.js';
 import { runDaemon } from '../daemon/daemon.js';
 import { createLogger } from '../log.js';
 import { type Command } from './command.js';
-import { buildServiceOptions, durationOption, SERVICE_HELP, SERVICE_OPTIONS } from './service-context.js';
+import { buildServiceOptions, durationOption, SERVICE_OPTIONS } from './service-context.js';
 
 /** sysexits.h EX_CONFIG: the exit status for a bad configuration. */
 export const EX_CONFIG = 78;
@@ -12,9 +12,8 @@ export const EX_CONFIG = 78;
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'the on-host service: check on a schedule, install, report, reboot per strategy',
-  help: [
-    'Usage: abupdate daemon [--config FILE] [--disk PATH] [--booted A|B] [OPTIONS]',
-    '',
+  usage: 'abupdate daemon [--config FILE] [--disk PATH] [--booted A|B] [OPTIONS]',
+  description: [
     'Checks SERVER (Omaha or a static channel, per PROTOCOL) a short random time after start and',
     'then every CHECK_INTERVAL with jitter (backing off on errors, or as the server asks), downloads',
     'and checks an offered bundle, installs it into the other slot, reports each step to the server,',
@@ -24,13 +23,12 @@ export const daemonCommand: Command = {
     'Logs go to stderr, with journald priority prefixes when JOURNAL_STREAM is set; with --json, one',
     'JSON object per line: {"time", "level", "message", "fields"}.',
     'Exit status: 0 after SIGTERM/SIGINT, 78 (EX_CONFIG) for a bad configuration, 1 for other errors.',
-    '',
-    'Options:',
-    SERVICE_HELP,
-    '  --first-check-delay D  first check after D (default: random between 10s and 2m)',
-    '  --json                 log JSON lines (a bad update.conf: its error as JSON on stdout)',
   ].join('\n'),
-  options: { ...SERVICE_OPTIONS, 'first-check-delay': { type: 'string' } },
+  options: {
+    ...SERVICE_OPTIONS,
+    'first-check-delay': { type: 'string', value: 'D', help: 'first check after D (default: random between 10s and 2m)' },
+    json: { type: 'boolean', help: 'log JSON lines (a bad update.conf: its error as JSON on stdout)' },
+  },
   async run(ctx) {
     const logger = createLogger({ stream: ctx.stderr, env: ctx.env, json: ctx.json });
     let options;

@@ -1,11 +1,9 @@
 // `abupdate install SOURCE`: installs a bundle (path or URL) into the passive slot, with progress.
 
 import { UpdaterError } from '../../common/errors.js';
-import { loadKeyring } from '../../verify/keyring.js';
 import { installBundle, type InstallResult } from '../engine/install.js';
 import { createProgressReporter, formatBytes, progressMode } from '../engine/progress.js';
-import { COMMON_HELP, COMMON_OPTIONS, intOption, report, type Command } from './command.js';
-import { openEngineDisk, resolveEngineDirs } from './engine-context.js';
+import { intOption, report, type Command } from './command.js';
 
 function where(target: InstallResult['target']): string {
   if (target === null) return '';
@@ -28,46 +26,22 @@ export const installCommand: Command = {
   name: 'install',
   summary: 'install a bundle (path or URL) into the passive slot',
   maxPositionals: 1,
-  help: [
-    'Usage: abupdate install SOURCE [--disk PATH] [--booted A|B] [--keyring DIR] [--state-dir DIR]',
+  usage: [
+    'abupdate install SOURCE [--disk PATH] [--booted A|B] [--keyring DIR] [--state-dir DIR]',
     '                        [--run-dir DIR] [--compatible S] [--tries N] [--allow-downgrade] [--json]',
-    '',
+  ].join('\n'),
+  description: [
     'Installs the bundle SOURCE (a file or an http(s):// URL) into the slot that is not booted:',
     'the signature and policy are checked before anything is written, every chunk is verified as',
     'it arrives and read back after it is written, then the slot boots next with N tries.',
     'An interrupted install resumes where it stopped when run again (same bundle).',
-    '',
-    'Options:',
-    COMMON_HELP.disk,
-    COMMON_HELP.booted,
-    COMMON_HELP.bootloader,
-    COMMON_HELP.grubenv,
-    COMMON_HELP.keyring,
-    COMMON_HELP['state-dir'],
-    COMMON_HELP['run-dir'],
-    COMMON_HELP.compatible,
-    COMMON_HELP.config,
-    '  --tries N              boot attempts the new slot gets before it is passed over (default 1)',
-    '  --allow-downgrade      install a version that is not newer than the committed one',
-    '  --stall-timeout SEC    give up on a download connection with no data for SEC seconds (default 30)',
-    '  --retries N            failed download attempts in a row before giving up (default 5)',
-    COMMON_HELP.json.replace('the report as JSON', 'progress events and the result as JSON lines'),
   ].join('\n'),
   options: {
-    json: COMMON_OPTIONS.json,
-    disk: COMMON_OPTIONS.disk,
-    booted: COMMON_OPTIONS.booted,
-    bootloader: COMMON_OPTIONS.bootloader,
-    grubenv: COMMON_OPTIONS.grubenv,
-    keyring: COMMON_OPTIONS.keyring,
-    'state-dir': COMMON_OPTIONS['state-dir'],
-    'run-dir': COMMON_OPTIONS['run-dir'],
-    compatible: COMMON_OPTIONS.compatible,
-    config: COMMON_OPTIONS.config,
-    tries: { type: 'string' },
-    'allow-downgrade': { type: 'boolean' },
-    'stall-timeout': { type: 'string' },
-    retries: { type: 'string' },
+    tries: { type: 'string', value: 'N', help: 'boot attempts the new slot gets before it is passed over (default 1)' },
+    'allow-downgrade': { type: 'boolean', help: 'install a version that is not newer than the committed one' },
+    'stall-timeout': { type: 'string', value: 'SEC', help: 'give up on a download connection with no data for SEC seconds (default 30)' },
+    retries: { type: 'string', value: 'N', help: 'failed download attempts in a row before giving up (default 5)' },
+    json: { type: 'boolean', help: 'print progress events and the result as JSON lines' },
   },
   async run(ctx) {
     const source = ctx.positionals[0];
@@ -79,22 +53,18 @@ export const installCommand: Command = {
     const tries = intOption(ctx.values, 'tries', 1, 15) ?? 1;
     const stall = intOption(ctx.values, 'stall-timeout', 1, 3600);
     const retries = intOption(ctx.values, 'retries', 0, 100);
-    const dirs = await resolveEngineDirs(ctx.values, ctx.env);
-    if (dirs.compatible === undefined) {
-      throw new UpdaterError('ERR_CONFIG', "Cannot install: the host's compatible string is not set", {
-        hint: 'Set COMPATIBLE in /etc/abupdate/update.conf or pass --compatible S.',
-      });
-    }
-    const disk = await openEngineDisk(ctx.values, dirs.config);
-    const keyring = await loadKeyring(dirs.keyringDirs);
+    const host = await ctx.host();
+    const compatible = host.requireCompatible('install');
+    const disk = await host.engineDisk();
+    const keyring = await host.keyring();
     const progress = createProgressReporter({ mode: progressMode(ctx.json, ctx.stderr), err: ctx.stderr, out: ctx.stdout });
     const result = await installBundle({
       source,
       ...disk,
       keyring,
-      compatible: dirs.compatible,
-      stateDir: dirs.stateDir,
-      runDir: dirs.runDir,
+      compatible,
+      stateDir: host.stateDir,
+      runDir: host.runDir,
       tries,
       allowDowngrade: ctx.values['allow-downgrade'] === true,
       progress,

@@ -9,19 +9,16 @@ import { rollbackToOther } from '../lifecycle/manual-rollback.js';
 import { runPostBoot, type PostBootOutcome } from '../lifecycle/post-boot.js';
 import { rebootConfigFromValues, readMachineId } from '../reboot/reboot-config.js';
 import { applyRebootStrategy, releaseRebootLock, type RebootConfig } from '../reboot/strategy.js';
-import { COMMON_HELP, COMMON_OPTIONS, report, type Command, type CommandContext } from './command.js';
-import { resolveEngineDirs, withRunLock } from './engine-context.js';
-import { openSlotContext, requireBooted, SLOT_CONTEXT_HELP, SLOT_CONTEXT_OPTIONS, slotsReport, slotsTable } from './slot-context.js';
+import { requireBooted, type HostContext } from '../host/context.js';
+import { report, type Command } from './command.js';
+import { slotsReport, slotsTable } from './slot-context.js';
+import { withRunLock } from './with-run-lock.js';
 
-const LIFECYCLE_OPTIONS = { ...SLOT_CONTEXT_OPTIONS, 'state-dir': COMMON_OPTIONS['state-dir'], 'run-dir': COMMON_OPTIONS['run-dir'] } as const;
-const LIFECYCLE_HELP = [...SLOT_CONTEXT_HELP, COMMON_HELP['state-dir'], COMMON_HELP['run-dir']];
-
-async function rebootConfig(ctx: CommandContext): Promise<{ cfg: RebootConfig; stateDir: string; config: Awaited<ReturnType<typeof resolveEngineDirs>>['config'] }> {
-  const dirs = await resolveEngineDirs(ctx.values, ctx.env);
-  const v = dirs.config.values;
+async function rebootConfig(host: HostContext): Promise<RebootConfig> {
+  const v = host.config.values;
   const needsId = v.REBOOT_STRATEGY === 'etcd-lock' || v.REBOOT_STRATEGY === 'fleetlock';
   const machineId = needsId ? await readMachineId(v.MACHINE_ID_PATH) : '';
-  return { cfg: rebootConfigFromValues(v, { machineId }), stateDir: dirs.stateDir, config: dirs.config };
+  return rebootConfigFromValues(v, { machineId });
 }
 
 /** Reboots now, whatever REBOOT_STRATEGY and its window say (the lock, if any, is already held). */
@@ -58,9 +55,8 @@ function describeOutcome(outcome: PostBootOutcome): string {
 export const postBootCommand: Command = {
   name: 'post-boot',
   summary: 'after a reboot: run the health checks, then commit the booted slot or roll back',
-  help: [
-    'Usage: abupdate post-boot [--disk PATH] [--booted A|B] [--config FILE] [--state-dir DIR] [--json]',
-    '',
+  usage: 'abupdate post-boot [--disk PATH] [--booted A|B] [--config FILE] [--state-dir DIR] [--json]',
+  description: [
     'Runs on every boot (abupdate-post-boot.service). If the booted slot is on trial, runs the health',
     'checks (executables in HEALTH_DIR, units in HEALTH_UNITS, retried until HEALTH_TIMEOUT):',
     '  all pass  -> mark-good, raise the anti-rollback floor, release the reboot lock',
@@ -69,23 +65,20 @@ export const postBootCommand: Command = {
     'If the host came up on the old slot although an update was activated (the new slot never',
     'reached this point), the rollback is recorded and the version marked bad.',
     'Exit status: 0 when the host runs a committed slot, 1 when the check failed.',
-    '',
-    'Options:',
-    ...LIFECYCLE_HELP,
   ].join('\n'),
-  options: LIFECYCLE_OPTIONS,
   async run(ctx) {
-    const sc = await openSlotContext(ctx.values, ctx.env);
+    const host = await ctx.host();
+    const sc = await host.disk();
     const booted = requireBooted(sc);
-    const { cfg, stateDir, config } = await rebootConfig(ctx);
+    const cfg = await rebootConfig(host);
     const log = (line: string): void => {
       ctx.stderr.write(`${line}\n`);
     };
-    const v = config.values;
-    const outcome = await withRunLock(ctx.values, ctx.env, 'post-boot', () => runPostBoot({
+    const v = host.config.values;
+    const outcome = await withRunLock(host.runDir, 'post-boot', () => runPostBoot({
       control: sc.control,
       booted,
-      stateDir,
+      stateDir: host.stateDir,
       health: { dir: v.HEALTH_DIR, units: v.HEALTH_UNITS, timeoutMs: v.HEALTH_TIMEOUT ?? 300_000 },
       reboot: () => rebootNow(cfg, log),
       releaseLock: async () => {
@@ -103,29 +96,29 @@ export const postBootCommand: Command = {
 export const rollbackCommand: Command = {
   name: 'rollback',
   summary: 'manual rollback: boot the other slot next, if it holds a committed image',
-  help: [
-    'Usage: abupdate rollback [--reboot] [--force] [--disk PATH] [--booted A|B] [--json]',
-    '',
+  usage: 'abupdate rollback [--reboot] [--force] [--disk PATH] [--booted A|B] [--json]',
+  description: [
     'Manual rollback: the other slot boots next as a committed slot (no health gate after the',
     'reboot), and the slot left behind stays the fallback; its version is not marked bad. Refused',
     'when the other slot is empty, bad or was never committed. An update waiting for its reboot is',
     'dropped. Works whether or not the daemon runs.',
-    '',
-    'Options:',
-    '  --reboot               reboot now (REBOOT_COMMAND)',
-    '  --force                also roll to a slot that is not committed: it gets one trial boot, and',
-    '                         the bootloader falls back to the booted slot if it fails',
-    ...LIFECYCLE_HELP,
   ].join('\n'),
-  options: { ...LIFECYCLE_OPTIONS, reboot: { type: 'boolean' }, force: { type: 'boolean' } },
+  options: {
+    reboot: { type: 'boolean', help: 'reboot now (REBOOT_COMMAND)' },
+    force: {
+      type: 'boolean',
+      help: 'also roll to a slot that is not committed: it gets one trial boot, and\nthe bootloader falls back to the booted slot if it fails',
+    },
+  },
   async run(ctx) {
-    const sc = await openSlotContext(ctx.values, ctx.env);
+    const host = await ctx.host();
+    const sc = await host.disk();
     const booted = requireBooted(sc);
-    const { cfg, stateDir } = await rebootConfig(ctx);
+    const cfg = await rebootConfig(host);
     const log = (line: string): void => {
       ctx.stderr.write(`${line}\n`);
     };
-    const result = await withRunLock(ctx.values, ctx.env, 'rollback', () => rollbackToOther({ control: sc.control, booted, stateDir, force: ctx.values.force === true, log }));
+    const result = await withRunLock(host.runDir, 'rollback', () => rollbackToOther({ control: sc.control, booted, stateDir: host.stateDir, force: ctx.values.force === true, log }));
     const table = slotsTable(await slotsReport(sc, result.status));
     const lines = [
       `Slot ${result.to}${result.version ? ` (version ${result.version})` : ''} boots next${result.mode === 'trial' ? ' on trial (one try)' : ''}; slot ${result.from} stays the fallback.`,
@@ -141,25 +134,17 @@ export const rollbackCommand: Command = {
 export const clearBadCommand: Command = {
   name: 'clear-bad',
   summary: 'allow a version that failed on this host to be installed again',
-  help: [
-    'Usage: abupdate clear-bad [VERSION] [--state-dir DIR] [--json]',
-    '',
+  usage: 'abupdate clear-bad [VERSION] [--state-dir DIR] [--json]',
+  description: [
     'A version that failed its health check, or never came up, is recorded as bad and not installed',
     'again until a newer one is offered. This forgets VERSION (or, without it, every bad version).',
-    '',
-    'Options:',
-    COMMON_HELP['state-dir'],
-    COMMON_HELP['run-dir'],
-    COMMON_HELP.config,
-    COMMON_HELP.json,
   ].join('\n'),
-  options: { json: COMMON_OPTIONS.json, config: COMMON_OPTIONS.config, 'state-dir': COMMON_OPTIONS['state-dir'], 'run-dir': COMMON_OPTIONS['run-dir'] },
   maxPositionals: 1,
   async run(ctx) {
-    const dirs = await resolveEngineDirs(ctx.values, ctx.env);
+    const host = await ctx.host();
     const version = ctx.positionals[0];
-    const { cleared, remaining } = await withRunLock(ctx.values, ctx.env, 'clear-bad', async () => {
-      const state = await loadEngineState(dirs.stateDir);
+    const { cleared, remaining } = await withRunLock(host.runDir, 'clear-bad', async () => {
+      const state = await loadEngineState(host.stateDir);
       if (version !== undefined && !state.badVersions.includes(version)) {
         throw new UpdaterError('ERR_USAGE', `Cannot clear version "${version}": it is not recorded as bad`, {
           data: { badVersions: state.badVersions },
@@ -168,7 +153,7 @@ export const clearBadCommand: Command = {
       }
       const cleared = version === undefined ? state.badVersions : [version];
       const remaining = state.badVersions.filter((b) => !cleared.includes(b));
-      await applyEngineEvent(dirs.stateDir, 'bad-versions-cleared', { badVersions: remaining });
+      await applyEngineEvent(host.stateDir, 'bad-versions-cleared', { badVersions: remaining });
       return { cleared, remaining };
     });
     report(ctx, cleared.length === 0 ? 'No version was recorded as bad.' : `Cleared: ${cleared.join(', ')}. Still bad: ${remaining.join(', ') || 'none'}.`, {

@@ -4,8 +4,10 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
-import type { Command, CommandContext } from './command.js';
+import { createHostContext, type HostContext } from '../host/context.js';
+import { acceptedOptions, commandHelp, type Command, type CommandContext } from './command.js';
 import { COMMANDS } from './commands.js';
+import { hostSettingsFromOptions, parseSpec } from './options.js';
 
 const VERSION = readVersion();
 
@@ -80,12 +82,12 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
     }
     const { command, rest } = found;
     if (rest.includes('--help') || rest.includes('-h')) {
-      io.stdout.write(`${command.help.trimEnd()}\n`);
+      io.stdout.write(`${commandHelp(command)}\n`);
       return 0;
     }
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: rest, options: parseSpec(acceptedOptions(command)), allowPositionals: true, strict: true });
     } catch (error) {
       throw new UpdaterError('ERR_USAGE', `Cannot parse the options of "abupdate ${command.name}": ${(error as Error).message}`, {
         hint: `See "abupdate ${command.name} --help".`,
@@ -97,14 +99,17 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
         hint: `See "abupdate ${command.name} --help".`,
       });
     }
+    const values = parsed.values as CommandContext['values'];
+    let host: Promise<HostContext> | undefined;
     const ctx: CommandContext = {
-      values: parsed.values as CommandContext['values'],
+      values,
       positionals: parsed.positionals,
       json,
       stdout: io.stdout,
       stderr: io.stderr,
       env: io.env,
       signal: io.signal,
+      host: () => (host ??= createHostContext(hostSettingsFromOptions(values), io.env)),
     };
     return await command.run(ctx);
   } catch (caught) {

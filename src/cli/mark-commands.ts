@@ -3,9 +3,10 @@
 import { UpdaterError } from '../../common/errors.js';
 import type { SlotStatus } from '../../partition/boot-control.js';
 import type { SlotName } from '../../partition/slots.js';
-import { COMMON_HELP, COMMON_OPTIONS, intOption, report, type Command, type CommandContext } from './command.js';
-import { withRunLock } from './engine-context.js';
-import { openSlotContext, resolveSlotArgument, SLOT_CONTEXT_HELP, SLOT_CONTEXT_OPTIONS, slotsReport, slotsTable, type SlotContext } from './slot-context.js';
+import type { HostDisk } from '../host/context.js';
+import { intOption, report, type Command, type CommandContext } from './command.js';
+import { resolveSlotArgument, slotsReport, slotsTable } from './slot-context.js';
+import { withRunLock } from './with-run-lock.js';
 
 type Operation = 'mark-good' | 'mark-bad' | 'mark-active';
 
@@ -30,7 +31,7 @@ const DOES: Record<Operation, string[]> = {
   ],
 };
 
-async function apply(sc: SlotContext, operation: Operation, slot: SlotName, tries: number | undefined): Promise<SlotStatus[]> {
+async function apply(sc: HostDisk, operation: Operation, slot: SlotName, tries: number | undefined): Promise<SlotStatus[]> {
   if (operation === 'mark-good') return sc.control.markGood(slot);
   if (operation === 'mark-bad') return sc.control.markBad(slot);
   return sc.control.markActive(slot, tries ?? 1);
@@ -42,20 +43,14 @@ function makeMarkCommand(operation: Operation): Command {
   return {
     name: operation,
     summary: SUMMARY[operation],
-    help: [
-      `Usage: ${usage} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--run-dir DIR] [--json]`,
-      '',
+    usage: `${usage} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--run-dir DIR] [--json]`,
+    description: [
       ...DOES[operation],
       'SLOT is A, B, booted or other. The change is refused (nothing written) if it would leave no',
       'bootable slot, or demote a good slot below one that is only trying. It holds the run lock, so it',
       'never interleaves with an install (refused with ERR_LOCKED while one runs).',
-      '',
-      'Options:',
-      ...(active ? ['  --tries N              boot attempts before the bootloader falls back (default 1)'] : []),
-      ...SLOT_CONTEXT_HELP,
-      COMMON_HELP['run-dir'],
     ].join('\n'),
-    options: { ...SLOT_CONTEXT_OPTIONS, 'run-dir': COMMON_OPTIONS['run-dir'], ...(active ? { tries: { type: 'string' } as const } : {}) },
+    options: active ? { tries: { type: 'string', value: 'N', help: 'boot attempts before the bootloader falls back (default 1)' } } : {},
     maxPositionals: 1,
     async run(ctx: CommandContext) {
       const arg = ctx.positionals[0] ?? (active ? undefined : 'booted');
@@ -63,9 +58,10 @@ function makeMarkCommand(operation: Operation): Command {
         throw new UpdaterError('ERR_USAGE', `Cannot run "abupdate ${operation}": name the slot (A, B, booted or other)`, { hint: `Usage: ${usage}` });
       }
       const tries = active ? intOption(ctx.values, 'tries', 1, 15) : undefined;
-      const sc = await openSlotContext(ctx.values, ctx.env);
+      const host = await ctx.host();
+      const sc = await host.disk();
       const slot = resolveSlotArgument(sc, arg, operation);
-      const status = await withRunLock(ctx.values, ctx.env, `${operation} ${slot}`, () => apply(sc, operation, slot, tries));
+      const status = await withRunLock(host.runDir, `${operation} ${slot}`, () => apply(sc, operation, slot, tries));
       const r = await slotsReport(sc, status);
       report(ctx, `${operation} ${slot}: done\n${slotsTable(r)}`, { operation, slot, ...r });
       return 0;

@@ -4,37 +4,32 @@ import { UpdaterError } from '../../common/errors.js';
 import { EtcdClient, parseEtcdEndpoints } from '../reboot/etcd-client.js';
 import { DEFAULT_MACHINE_ID_PATH, readMachineId } from '../reboot/reboot-config.js';
 import { lockSemaphore, readSemaphore, semaphoreKey, setSemaphoreMax, unlockSemaphore, type Semaphore, type SemaphoreTarget } from '../reboot/etcd-semaphore.js';
-import { COMMON_HELP, stringOption, report, type Command, type CommandContext, type OptionSpec } from './command.js';
-import { loadConfigForCommand } from './config-command.js';
+import { stringOption, report, type Command, type CommandContext } from './command.js';
+import type { OptionTable } from './options.js';
 
 export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379';
 const DEFAULT_MACHINE_ID_FILE = DEFAULT_MACHINE_ID_PATH;
 
-const OPTIONS = {
-  json: { type: 'boolean' },
-  group: { type: 'string' },
-  endpoints: { type: 'string' },
-  id: { type: 'string' },
-  'machine-id-file': { type: 'string' },
-  config: { type: 'string' },
-} as const satisfies OptionSpec;
+/** The options of every reboot-lock subcommand. */
+const LOCK_OPTIONS = {
+  group: { type: 'string', value: 'G', help: 'reboot group (default: the ungrouped key, as locksmith)' },
+  endpoints: {
+    type: 'string',
+    value: 'URLS',
+    help: `etcd client URLs, comma-separated (default: ETCD_ENDPOINTS from update.conf or\n$ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
+  },
+} as const satisfies OptionTable;
 
-const SHARED_HELP = [
-  '  --group G              reboot group (default: the ungrouped key, as locksmith)',
-  `  --endpoints URLS       etcd client URLs, comma-separated (default: ETCD_ENDPOINTS from update.conf or`,
-  `                         $ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
-  COMMON_HELP.config,
-  COMMON_HELP.json,
-].join('\n');
-
-const ID_HELP = [
-  '  --id ID                holder id (default: the contents of --machine-id-file)',
-  `  --machine-id-file PATH where the machine id is read (default: MACHINE_ID_PATH from update.conf, ${DEFAULT_MACHINE_ID_FILE})`,
-].join('\n');
+/** lock and unlock also name the holder. */
+const HOLDER_OPTIONS = {
+  ...LOCK_OPTIONS,
+  id: { type: 'string', value: 'ID', help: 'holder id (default: the contents of --machine-id-file)' },
+  'machine-id-file': { type: 'string', value: 'PATH', help: `where the machine id is read (default: MACHINE_ID_PATH from update.conf, ${DEFAULT_MACHINE_ID_FILE})` },
+} as const satisfies OptionTable;
 
 async function target(ctx: CommandContext): Promise<SemaphoreTarget & { endpoints: string[] }> {
   // The config (with its ABUPDATE_<KEY> overrides) is read only when --endpoints is not given.
-  const text = stringOption(ctx.values, 'endpoints') ?? (await loadConfigForCommand(ctx.values, ctx.env)).values.ETCD_ENDPOINTS.join(',');
+  const text = stringOption(ctx.values, 'endpoints') ?? (await ctx.host()).config.values.ETCD_ENDPOINTS.join(',');
   const endpoints = parseEtcdEndpoints(text);
   if (endpoints === undefined) {
     throw new UpdaterError('ERR_USAGE', `Cannot use the etcd endpoints "${text}": expected comma-separated http:// or https:// URLs`, {
@@ -52,7 +47,7 @@ async function holderId(ctx: CommandContext): Promise<string> {
     if (given.trim() === '') throw new UpdaterError('ERR_USAGE', 'Cannot use the holder id "": it is empty');
     return given.trim();
   }
-  const file = stringOption(ctx.values, 'machine-id-file') ?? (await loadConfigForCommand(ctx.values, ctx.env)).values.MACHINE_ID_PATH ?? DEFAULT_MACHINE_ID_FILE;
+  const file = stringOption(ctx.values, 'machine-id-file') ?? (await ctx.host()).config.values.MACHINE_ID_PATH ?? DEFAULT_MACHINE_ID_FILE;
   return readMachineId(file);
 }
 
@@ -63,8 +58,9 @@ function describe(state: Semaphore): string {
 const statusCommand: Command = {
   name: 'reboot-lock status',
   summary: 'show the fleet reboot lock in etcd: max, free slots and holders',
-  help: ['Usage: abupdate reboot-lock status [--group G] [--endpoints URLS] [--json]', '', 'Shows the reboot semaphore (created with max 1 if absent).', '', SHARED_HELP].join('\n'),
-  options: OPTIONS,
+  usage: 'abupdate reboot-lock status [--group G] [--endpoints URLS] [--json]',
+  description: 'Shows the reboot semaphore (created with max 1 if absent).',
+  options: LOCK_OPTIONS,
   async run(ctx) {
     const t = await target(ctx);
     const state = await readSemaphore(t);
@@ -83,16 +79,9 @@ const statusCommand: Command = {
 const lockCommand: Command = {
   name: 'reboot-lock lock',
   summary: 'take a slot of the reboot lock for this host (or --id ID)',
-  help: [
-    'Usage: abupdate reboot-lock lock [ID | --id ID] [--group G] [--endpoints URLS] [--json]',
-    '',
-    'Takes a slot of the reboot semaphore for ID; succeeds at once if ID already holds one.',
-    'Fails (exit 1, ERR_REBOOT_LOCK) when every slot is held.',
-    '',
-    ID_HELP,
-    SHARED_HELP,
-  ].join('\n'),
-  options: OPTIONS,
+  usage: 'abupdate reboot-lock lock [ID | --id ID] [--group G] [--endpoints URLS] [--json]',
+  description: ['Takes a slot of the reboot semaphore for ID; succeeds at once if ID already holds one.', 'Fails (exit 1, ERR_REBOOT_LOCK) when every slot is held.'].join('\n'),
+  options: HOLDER_OPTIONS,
   maxPositionals: 1,
   async run(ctx) {
     const t = await target(ctx);
@@ -107,16 +96,12 @@ const lockCommand: Command = {
 const unlockCommand: Command = {
   name: 'reboot-lock unlock',
   summary: 'release the reboot lock slot held by this host or by ID (frees a holder that never came back)',
-  help: [
-    'Usage: abupdate reboot-lock unlock [ID | --id ID] [--group G] [--endpoints URLS] [--json]',
-    '',
+  usage: 'abupdate reboot-lock unlock [ID | --id ID] [--group G] [--endpoints URLS] [--json]',
+  description: [
     'Releases the slot held by ID (default: this machine). Use it to free a host that took the',
     'lock and never came back. Fails (exit 1, ERR_REBOOT_LOCK) when ID holds no slot.',
-    '',
-    ID_HELP,
-    SHARED_HELP,
   ].join('\n'),
-  options: OPTIONS,
+  options: HOLDER_OPTIONS,
   maxPositionals: 1,
   async run(ctx) {
     const t = await target(ctx);
@@ -136,15 +121,12 @@ const unlockCommand: Command = {
 const setMaxCommand: Command = {
   name: 'reboot-lock set-max',
   summary: 'set how many hosts may hold the reboot lock at once',
-  help: [
-    'Usage: abupdate reboot-lock set-max N [--group G] [--endpoints URLS] [--json]',
-    '',
+  usage: 'abupdate reboot-lock set-max N [--group G] [--endpoints URLS] [--json]',
+  description: [
     'Sets the maximum number of holders; the free count moves by the same amount.',
     'N = 0 stops all lock-coordinated reboots. Refused when more hosts hold the lock than N.',
-    '',
-    SHARED_HELP,
   ].join('\n'),
-  options: OPTIONS,
+  options: LOCK_OPTIONS,
   maxPositionals: 1,
   async run(ctx) {
     const text = ctx.positionals[0];

@@ -6,40 +6,16 @@ import { parseDuration } from '../duration.js';
 import { createEngineSeam } from '../daemon/engine-seam.js';
 import type { UpdateServiceOptions } from '../daemon/service.js';
 import type { Logger } from '../log.js';
-import { COMMON_HELP, COMMON_OPTIONS, stringOption, type CommandContext, type OptionSpec } from './command.js';
-import { resolveEngineDirs, type EngineDisk } from './engine-context.js';
-import { openSlotContext, requireBooted } from './slot-context.js';
+import type { HostContext } from '../host/context.js';
+import { stringOption, type CommandContext } from './command.js';
+import type { OptionTable } from './options.js';
 
+/** The options of the commands that run the update service (daemon, check, update), over the common ones. */
 export const SERVICE_OPTIONS = {
-  json: COMMON_OPTIONS.json,
-  config: COMMON_OPTIONS.config,
-  disk: COMMON_OPTIONS.disk,
-  booted: COMMON_OPTIONS.booted,
-  bootloader: COMMON_OPTIONS.bootloader,
-  grubenv: COMMON_OPTIONS.grubenv,
-  keyring: COMMON_OPTIONS.keyring,
-  'state-dir': COMMON_OPTIONS['state-dir'],
-  'run-dir': COMMON_OPTIONS['run-dir'],
-  compatible: COMMON_OPTIONS.compatible,
-  'current-version': { type: 'string' },
-  'request-timeout': { type: 'string' },
-  'boot-id-file': { type: 'string' },
-} as const satisfies OptionSpec;
-
-export const SERVICE_HELP = [
-  COMMON_HELP.config,
-  COMMON_HELP.disk,
-  COMMON_HELP.booted,
-  COMMON_HELP.bootloader,
-  COMMON_HELP.grubenv,
-  COMMON_HELP.keyring,
-  COMMON_HELP['state-dir'],
-  COMMON_HELP['run-dir'],
-  COMMON_HELP.compatible,
-  '  --current-version V    the running version when the engine state has no record of it (fresh host)',
-  '  --request-timeout D    timeout of one request to the update server (default 30s)',
-  '  --boot-id-file PATH    where the boot id is read (default /proc/sys/kernel/random/boot_id)',
-].join('\n');
+  'current-version': { type: 'string', value: 'V', help: 'the running version when the engine state has no record of it (fresh host)' },
+  'request-timeout': { type: 'string', value: 'D', help: 'timeout of one request to the update server (default 30s)' },
+  'boot-id-file': { type: 'string', value: 'PATH', help: 'where the boot id is read (default /proc/sys/kernel/random/boot_id)' },
+} as const satisfies OptionTable;
 
 export function updaterVersion(): string {
   for (const rel of ['../../package.json', '../../../package.json']) {
@@ -61,42 +37,31 @@ export function durationOption(ctx: CommandContext, name: string): number | unde
   return ms;
 }
 
-/** The run dir alone (to find a running daemon before opening disks). */
-export async function resolveRunDir(ctx: CommandContext): Promise<{ runDir: string }> {
-  const dirs = await resolveEngineDirs(ctx.values, ctx.env);
-  return { runDir: dirs.runDir };
-}
-
 /** Everything the update service needs, from options and config. Config errors surface here, before anything runs. */
 export async function buildServiceOptions(ctx: CommandContext, logger: Logger): Promise<UpdateServiceOptions & { runDir: string }> {
-  const dirs = await resolveEngineDirs(ctx.values, ctx.env);
-  if (dirs.compatible === undefined) {
-    throw new UpdaterError('ERR_CONFIG', "Cannot run the update service: the host's compatible string is not set", {
-      hint: 'Set COMPATIBLE in /etc/abupdate/update.conf or pass --compatible S.',
-    });
-  }
+  const host: HostContext = await ctx.host();
+  const compatible = host.requireCompatible('run the update service');
   // The disk (--disk, DISK, or the disk of the root), the boot control (gptprio or grubenv) and the booted slot.
-  const sc = await openSlotContext(ctx.values, ctx.env);
-  const disk: EngineDisk = { diskPath: sc.diskPath, control: sc.control, slots: sc.slots, booted: requireBooted(sc) };
+  const disk = await host.engineDisk();
   const currentVersion = stringOption(ctx.values, 'current-version');
   const engine = createEngineSeam({
     disk,
-    stateDir: dirs.stateDir,
-    runDir: dirs.runDir,
-    keyringDirs: dirs.keyringDirs,
-    compatible: dirs.compatible,
+    stateDir: host.stateDir,
+    runDir: host.runDir,
+    keyringDirs: host.keyringDirs,
+    compatible,
     logger,
     ...(currentVersion === undefined ? {} : { currentVersion }),
   });
   const requestTimeoutMs = durationOption(ctx, 'request-timeout');
   const bootIdPath = stringOption(ctx.values, 'boot-id-file');
   return {
-    config: dirs.config,
+    config: host.config,
     engine,
-    stateDir: dirs.stateDir,
-    runDir: dirs.runDir,
-    keyringDirs: dirs.keyringDirs,
-    compatible: dirs.compatible,
+    stateDir: host.stateDir,
+    runDir: host.runDir,
+    keyringDirs: host.keyringDirs,
+    compatible,
     logger,
     updaterVersion: updaterVersion(),
     ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),

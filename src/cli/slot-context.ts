@@ -1,82 +1,12 @@
-// Shared CLI plumbing for the slot commands: options + update.conf -> disk, slots, boot control,
-// booted slot; the SLOT argument (A, B, booted, other); the slot table as text and JSON.
+// Shared CLI plumbing for the slot commands: the SLOT argument (A, B, booted, other) and the slot table as text and JSON.
 
 import { UpdaterError } from '../../common/errors.js';
-import { selectBootSlot, type BootControl, type BootloaderKind, type SlotStatus } from '../../partition/boot-control.js';
-import { detectBootedSlot, findRootDisk, type BootedSlot } from '../../partition/booted.js';
-import { openBootControl } from '../../partition/open-boot-control.js';
-import { otherSlot, type SlotName, type Slots } from '../../partition/slots.js';
-import { COMMON_HELP, COMMON_OPTIONS, stringOption, type OptionValues } from './command.js';
-import type { LoadedConfig } from '../config/load-config.js';
-import { loadConfigForCommand } from './config-command.js';
-
-export const SLOT_CONTEXT_OPTIONS = {
-  json: COMMON_OPTIONS.json,
-  disk: COMMON_OPTIONS.disk,
-  booted: COMMON_OPTIONS.booted,
-  bootloader: COMMON_OPTIONS.bootloader,
-  grubenv: COMMON_OPTIONS.grubenv,
-  config: COMMON_OPTIONS.config,
-} as const;
-
-export const SLOT_CONTEXT_HELP = [COMMON_HELP.disk, COMMON_HELP.booted, COMMON_HELP.bootloader, COMMON_HELP.grubenv, COMMON_HELP.config, COMMON_HELP.json];
-
-export interface SlotContext extends SlotDisk {
-  /** Null when it cannot be told; `bootedError` says why. */
-  booted: BootedSlot | null;
-  bootedError: UpdaterError | null;
-}
-
-/** The disk and its boot control as the options (then update.conf) name them. */
-export interface SlotDisk {
-  diskPath: string;
-  bootloader: BootloaderKind;
-  /** The grubenv file (grubenv backend only). */
-  grubenvPath: string | undefined;
-  slots: Slots;
-  control: BootControl;
-}
-
-/** Opens the disk named by --disk, DISK or the disk / is on, and its boot control (--bootloader, BOOTLOADER). */
-export async function openSlotDisk(values: OptionValues, config: LoadedConfig): Promise<SlotDisk> {
-  const diskPath = stringOption(values, 'disk') ?? (config.values.DISK || undefined) ?? (await findRootDisk());
-  if (diskPath === undefined) {
-    throw new UpdaterError('ERR_DISK_NOT_FOUND', 'Cannot find the disk with the slots: no --disk, no DISK in update.conf, and / is not on a disk partition', {
-      hint: 'Pass --disk PATH (a whole-disk device or a disk image file).',
-    });
-  }
-  const bootloader = stringOption(values, 'bootloader') ?? config.values.BOOTLOADER;
-  if (bootloader !== 'gptprio' && bootloader !== 'grubenv') {
-    throw new UpdaterError('ERR_USAGE', `Cannot use --bootloader "${bootloader}": expected gptprio or grubenv`);
-  }
-  const grubenvPath = bootloader === 'grubenv' ? (stringOption(values, 'grubenv') ?? config.values.GRUBENV ?? '/boot/grub/grubenv') : undefined;
-  const { control, slots } = await openBootControl({ diskPath, bootloader, grubenvPath });
-  return { diskPath, bootloader, grubenvPath, slots, control };
-}
-
-/** Opens the disk and boot control named by the options (then update.conf), and detects the booted slot. */
-export async function openSlotContext(values: OptionValues, env: NodeJS.ProcessEnv): Promise<SlotContext> {
-  const disk = await openSlotDisk(values, await loadConfigForCommand(values, env));
-  let booted: BootedSlot | null = null;
-  let bootedError: UpdaterError | null = null;
-  const override = stringOption(values, 'booted');
-  try {
-    booted = await detectBootedSlot(disk.slots, { override: override?.toUpperCase(), diskPath: disk.diskPath });
-  } catch (error) {
-    if (!(error instanceof UpdaterError) || error.code !== 'ERR_BOOTED_UNKNOWN') throw error;
-    bootedError = error;
-  }
-  return { ...disk, booted, bootedError };
-}
-
-/** The booted slot, or the detection error. */
-export function requireBooted(sc: SlotContext): SlotName {
-  if (sc.booted) return sc.booted.slot;
-  throw sc.bootedError ?? new UpdaterError('ERR_BOOTED_UNKNOWN', 'Cannot tell which slot is booted', { hint: 'Pass --booted A or --booted B.' });
-}
+import { selectBootSlot, type BootloaderKind, type SlotStatus } from '../../partition/boot-control.js';
+import { otherSlot, type SlotName } from '../../partition/slots.js';
+import { requireBooted, type HostDisk } from '../host/context.js';
 
 /** A, B, booted or other (case-insensitive) to a slot name. */
-export function resolveSlotArgument(sc: SlotContext, arg: string, command: string): SlotName {
+export function resolveSlotArgument(sc: HostDisk, arg: string, command: string): SlotName {
   const word = arg.toLowerCase();
   if (word === 'a' || word === 'b') return word.toUpperCase() as SlotName;
   if (word === 'booted') return requireBooted(sc);
@@ -113,7 +43,7 @@ export function shownSlotState(s: SlotStatus, booted: SlotName | null | undefine
 }
 
 /** The `slots --json` shape, for STATUS (read now when not given). */
-export async function slotsReport(sc: SlotContext, status?: SlotStatus[]): Promise<SlotsReport> {
+export async function slotsReport(sc: HostDisk, status?: SlotStatus[]): Promise<SlotsReport> {
   const rows = status ?? (await sc.control.status());
   return {
     disk: sc.diskPath,

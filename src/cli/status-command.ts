@@ -7,10 +7,9 @@ import { ChunkBitmap } from '../engine/chunk-bitmap.js';
 import { formatBytes } from '../engine/progress.js';
 import { readLockHolder, isHolderAlive, type LockHolder } from '../engine/run-lock.js';
 import { loadEngineState, type EngineState } from '../engine/state-store.js';
-import { COMMON_HELP, COMMON_OPTIONS, report, type Command } from './command.js';
+import { report, type Command } from './command.js';
 import { readDaemonStatus } from '../daemon/control-client.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
-import { openEngineDisk, resolveEngineDirs } from './engine-context.js';
 import { shownSlotState } from './slot-context.js';
 
 interface SlotRow extends SlotStatus {
@@ -86,41 +85,20 @@ function statusText(r: StatusReport): string {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'booted slot, slot table, engine state, progress, last error',
-  help: [
-    'Usage: abupdate status [--disk PATH] [--booted A|B] [--state-dir DIR] [--run-dir DIR] [--json]',
-    '',
+  usage: 'abupdate status [--disk PATH] [--booted A|B] [--state-dir DIR] [--run-dir DIR] [--json]',
+  description: [
     'Shows the booted slot, the slot table with the flags the bootloader reads and the version in',
     'each slot, the engine state with the progress of an install, the last error and whether a',
     'reboot is pending.',
-    '',
-    'Options:',
-    COMMON_HELP.disk,
-    COMMON_HELP.booted,
-    COMMON_HELP.bootloader,
-    COMMON_HELP.grubenv,
-    COMMON_HELP['state-dir'],
-    COMMON_HELP['run-dir'],
-    COMMON_HELP.config,
-    COMMON_HELP.json,
   ].join('\n'),
-  options: {
-    json: COMMON_OPTIONS.json,
-    disk: COMMON_OPTIONS.disk,
-    booted: COMMON_OPTIONS.booted,
-    bootloader: COMMON_OPTIONS.bootloader,
-    grubenv: COMMON_OPTIONS.grubenv,
-    'state-dir': COMMON_OPTIONS['state-dir'],
-    'run-dir': COMMON_OPTIONS['run-dir'],
-    config: COMMON_OPTIONS.config,
-  },
   async run(ctx) {
-    const dirs = await resolveEngineDirs(ctx.values, ctx.env);
-    const state = await loadEngineState(dirs.stateDir, { warn: (m) => ctx.stderr.write(`abupdate: warning: ${m}\n`) });
+    const host = await ctx.host();
+    const state = await loadEngineState(host.stateDir, { warn: (m) => ctx.stderr.write(`abupdate: warning: ${m}\n`) });
     let slots: SlotRow[] | null = null;
     let booted: SlotName | null = null;
     let diskError: UpdaterErrorJson | null = null;
     try {
-      const disk = await openEngineDisk(ctx.values, dirs.config);
+      const disk = await host.engineDisk();
       booted = disk.booted;
       const status = await disk.control.status();
       const next = selectBootSlot(status);
@@ -144,7 +122,7 @@ export const statusCommand: Command = {
           return { ...i, chunksWritten: written, percent: i.chunkCount ? Math.floor((written * 100) / i.chunkCount) : 100 };
         })()
       : null;
-    const holder = await readLockHolder(dirs.runDir);
+    const holder = await readLockHolder(host.runDir);
     const result: StatusReport = {
       booted,
       slots,
@@ -157,7 +135,7 @@ export const statusCommand: Command = {
       floorVersion: state.floorVersion,
       badVersions: state.badVersions,
       lock: holder && isHolderAlive(holder) ? holder : null,
-      daemon: await readDaemonStatus<DaemonStatus>(dirs.runDir),
+      daemon: await readDaemonStatus<DaemonStatus>(host.runDir),
     };
     report(ctx, statusText(result), result);
     return 0;

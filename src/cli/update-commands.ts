@@ -7,7 +7,7 @@ import { createUpdateService } from '../daemon/service.js';
 import { formatBytes } from '../engine/progress.js';
 import { createLogger } from '../log.js';
 import { report, type Command, type CommandContext } from './command.js';
-import { buildServiceOptions, resolveRunDir, SERVICE_HELP, SERVICE_OPTIONS } from './service-context.js';
+import { buildServiceOptions, SERVICE_OPTIONS } from './service-context.js';
 
 /** A cycle result as JSON (from the daemon, or serialised locally): the error is an UpdaterErrorJson. */
 type CycleJson = Omit<CycleResult, 'error'> & { error?: UpdaterErrorJson };
@@ -38,7 +38,7 @@ function progressLine(event: Record<string, unknown>): string | undefined {
 }
 
 async function runCycle(ctx: CommandContext, kind: 'check' | 'update'): Promise<{ result: CycleJson; via: 'daemon' | 'direct' }> {
-  const { runDir } = await resolveRunDir(ctx);
+  const { runDir } = await ctx.host();
   if (await isDaemonRunning(runDir)) {
     if (kind === 'check') return { result: await controlRequest<CycleJson>(runDir, 'POST', '/check', { signal: ctx.signal }), via: 'daemon' };
     const stop = new AbortController();
@@ -76,19 +76,14 @@ function commandFor(kind: 'check' | 'update'): Command {
   return {
     name: kind,
     summary: kind === 'check' ? 'ask the update server whether an update is available' : 'check and install an available update now',
-    help: [
-      `Usage: abupdate ${kind} [--json] [OPTIONS]`,
-      '',
+    usage: `abupdate ${kind} [--json] [OPTIONS]`,
+    description: [
       kind === 'check'
         ? 'Asks SERVER (per PROTOCOL) once whether a newer version is offered; installs nothing.'
         : 'Asks SERVER once and, when a newer version is offered, downloads, checks and installs it into\nthe other slot (reporting each step to the server). It does not reboot.',
       'When "abupdate daemon" runs, the request goes through its control socket (RUN_DIR/control.sock),',
       'so the daemon does the work; otherwise this command does it itself, with the same requests.',
       'Exit status: 0 when the check (and install) worked, whether or not there was an update; 1 on error.',
-      '',
-      'Options:',
-      '  --json                 print the result as JSON',
-      SERVICE_HELP,
     ].join('\n'),
     options: SERVICE_OPTIONS,
     async run(ctx) {

@@ -2,8 +2,8 @@
 
 import type { SlotName } from '../../partition/slots.js';
 import { loadKeyring } from '../../verify/keyring.js';
-import type { EngineDisk } from '../cli/engine-context.js';
 import type { ExpectedBundle } from '../engine/bundle-tap.js';
+import type { EngineDisk } from '../host/context.js';
 import { installBundle, type InstallOptions } from '../engine/install.js';
 import type { ProgressPhase, ProgressReporter } from '../engine/progress.js';
 import { loadEngineState } from '../engine/state-store.js';
