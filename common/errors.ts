@@ -53,8 +53,10 @@ export const ERROR_CODES = [
   'ERR_DOWNGRADE',
   'ERR_BELOW_FLOOR',
   'ERR_MIN_VERSION',
-  'ERR_VERSION',
+  /** A version string that is not semver. */
   'ERR_BAD_VERSION',
+  /** A version recorded as bad on this host (it failed its health check or never came up): not installed again. */
+  'ERR_KNOWN_BAD_VERSION',
   'ERR_CHANNEL',
   // engine, network, service (src/)
   'ERR_IMAGE_TOO_LARGE',

@@ -124,7 +124,7 @@ test('abupdate install refuses a wrong compatible, an expired bundle, a downgrad
   await seedEngineState(env.stateDir, { committedVersion: '3.1.0' }, { fresh: true });
   await expectRefused(env, [env.url, ...env.options], 'ERR_DOWNGRADE', true);
   await seedEngineState(env.stateDir, { committedVersion: '1.0.0', badVersions: ['2.0.0'] }, { fresh: true });
-  await expectRefused(env, [env.url, ...env.options], 'ERR_BAD_VERSION', true);
+  await expectRefused(env, [env.url, ...env.options], 'ERR_KNOWN_BAD_VERSION', true);
 });
 
 test('abupdate install refuses an image larger than the slot before touching it', async (t) => {

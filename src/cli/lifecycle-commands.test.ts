@@ -61,7 +61,7 @@ test('abupdate post-boot rolls a failing slot back, reboots, and the version is 
 
   const again = await runCli(['install', env.url, ...env.options]);
   assert.equal(again.code, 1);
-  assert.match(again.stderr, /ERR_BAD_VERSION/);
+  assert.match(again.stderr, /ERR_KNOWN_BAD_VERSION/);
 
   const status = await runCli(['status', ...common('A'), '--json']);
   assert.deepEqual(status.json().badVersions, ['2.0.0']);

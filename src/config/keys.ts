@@ -12,7 +12,7 @@ import {
   wordList,
   type ValueParser,
 } from './value-parsers.js';
-import { parseWindowStart } from '../reboot/window.js';
+import { parseWindowStart } from './window-start.js';
 
 export interface KeySpec<T> {
   /** The default, written as in update.conf. */

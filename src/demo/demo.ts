@@ -7,10 +7,10 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { simulateBoot } from '../../partition/boot-control.js';
 import { openBootControl } from '../../partition/open-boot-control.js';
-import { makeSlotDisk } from '../../fixtures/disk.js';
-import { startHttpServer } from '../../fixtures/http-server.js';
 import { main } from '../cli/main.js';
 import { applyEngineEvent } from '../engine/lifecycle.js';
+import { startBundleServer } from './bundle-server.js';
+import { writeSlotDiskImage } from './slot-disk-image.js';
 
 const MiB = 1024 * 1024;
 const COMPATIBLE = 'demo-board-x86_64';
@@ -85,7 +85,7 @@ async function main_(): Promise<void> {
   step('A disk with two slots', 'A GPT disk image: an EFI partition, USR-A and USR-B (the two OS slots), and STATE.', 'USR-A gets the flags of a freshly installed host: priority 1, successful.');
   // ESP, USR-A and USR-B (CoreOS usr type), STATE, written by abupdate's own GPT layer (no sgdisk needed);
   // USR-A starts with the flags of a freshly installed host: priority 1, successful.
-  await makeSlotDisk(dir, { sizeMiB: 256, espSizeMiB: 16, slotSizeMiB: 96, writer: 'abupdate', fresh: true });
+  await writeSlotDiskImage(path.join(dir, 'disk.img'), { sizeMiB: 256, espSizeMiB: 16, slotSizeMiB: 96, sectorSize: 512, labels: ['USR-A', 'USR-B'] });
   await showTool('sgdisk', '-p', 'disk.img');
   const disk = ['--disk', 'disk.img'];
   const engine = ['--state-dir', 'state', '--run-dir', 'run'];
@@ -114,7 +114,7 @@ async function main_(): Promise<void> {
   await abupdate('bundle', 'create', '--image', path.basename(v2), '--version', '2.0.0', '--compatible', COMPATIBLE, '--key', 'release.key', '--out', 'demo-os-2.0.0.bundle');
 
   step('An update server', 'Any static HTTP server will do: the engine fetches the bundle with Range requests, so it can resume.');
-  const server = await startHttpServer({ 'demo-os-2.0.0.bundle': path.join(dir, 'demo-os-2.0.0.bundle') });
+  const server = await startBundleServer({ 'demo-os-2.0.0.bundle': path.join(dir, 'demo-os-2.0.0.bundle') });
   const url = server.url('demo-os-2.0.0.bundle');
   process.stdout.write(`\n   serving ${url}\n`);
 

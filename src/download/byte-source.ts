@@ -4,20 +4,9 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import { createHttpSource, type HttpSourceOptions } from './http-range.js';
+import type { ByteSource } from './source.js';
 
-export interface ByteSource {
-  /** The path or URL, for messages. */
-  readonly name: string;
-  /** Bytes from `start` (inclusive) to `end` (exclusive; default: to the end of the source), in order. */
-  read(start: number, end?: number): AsyncIterable<Buffer>;
-  /** Bytes received from the origin so far (HTTP: including bytes skipped because Range was ignored). */
-  bytesReceived(): number;
-}
-
-export type SourceEvent =
-  | { type: 'request'; start: number; end: number | undefined; attempt: number }
-  | { type: 'retry'; attempt: number; delayMs: number; position: number; error: UpdaterError }
-  | { type: 'range-ignored'; skip: number };
+export type { ByteSource, SourceEvent } from './source.js';
 
 export function isUrl(location: string): boolean {
   return /^https?:\/\//i.test(location);

@@ -3,7 +3,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import got, { type Request } from 'got';
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
-import type { ByteSource, SourceEvent } from './byte-source.js';
+import { gotErrorToUpdaterError } from './got-error.js';
+import type { ByteSource, SourceEvent } from './source.js';
 
 export interface HttpTimeouts {
   lookup: number;
@@ -51,20 +52,6 @@ function rangeTotal(header: unknown): number | undefined {
 function isRetryable(error: UpdaterError): boolean {
   if (error.code === 'ERR_NETWORK' || error.code === 'ERR_TIMEOUT') return true;
   return error.code === 'ERR_HTTP_STATUS' && Number(error.data?.status) >= 500;
-}
-
-function networkError(url: string, error: unknown): UpdaterError {
-  if (isUpdaterError(error)) return error;
-  const e = error as { name?: string; code?: string; message?: string };
-  if (e.name === 'AbortError') return new UpdaterError('ERR_ABORTED', `Cannot download "${url}": aborted`, { cause: error });
-  if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
-    return new UpdaterError('ERR_TIMEOUT', `Cannot download "${url}": ${e.message ?? 'timed out'}`, { cause: error, data: { url } });
-  }
-  return new UpdaterError('ERR_NETWORK', `Cannot download "${url}": ${e.message ?? String(error)}`, {
-    cause: error,
-    data: { url, errno: e.code },
-    hint: 'Check the network and the server; the install resumes where it stopped when run again.',
-  });
 }
 
 /** A ByteSource over HTTP(S): each read() resumes with `Range: bytes=POS-` after a failure, from the byte it had reached. */
@@ -176,7 +163,11 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
           }
           return;
         } catch (caught) {
-          const error = networkError(url, caught);
+          const error = gotErrorToUpdaterError(caught, {
+            what: `download "${url}"`,
+            url,
+            networkHint: 'Check the network and the server; the install resumes where it stopped when run again.',
+          });
           if (options.signal?.aborted) throw new UpdaterError('ERR_ABORTED', `Cannot download "${url}": aborted`, { cause: options.signal.reason });
           if (!isRetryable(error)) throw error;
           failures = position > before ? 1 : failures + 1;

@@ -52,7 +52,7 @@ export function checkInstallPolicy(manifest: Manifest, state: EngineState, optio
     ...(state.floorVersion ? { floorVersion: state.floorVersion } : {}),
   });
   if (state.badVersions.includes(manifest.version)) {
-    throw new UpdaterError('ERR_BAD_VERSION', `Cannot install bundle ${manifest.version}: this version failed its health check on this host before`, {
+    throw new UpdaterError('ERR_KNOWN_BAD_VERSION', `Cannot install bundle ${manifest.version}: this version failed its health check on this host before`, {
       data: { version: manifest.version },
       hint: 'Wait for a newer version; it is offered again only when it is newer than the bad one.',
     });

@@ -128,7 +128,7 @@ test('runPostBoot() rolls back when a health check fails until the deadline; the
   const before = await bootedSnapshot(host.env, 'A');
   assert.equal(await host.boot(), 'A', 'the bootloader falls back to the old slot');
   assert.equal((await host.postBoot('A')).action, 'steady');
-  await assert.rejects(host.install(host.env.url, 'A'), { code: 'ERR_BAD_VERSION' });
+  await assert.rejects(host.install(host.env.url, 'A'), { code: 'ERR_KNOWN_BAD_VERSION' });
   assert.deepEqual(await bootedSnapshot(host.env, 'A'), before, 'the refused install touched neither slot A nor its flags');
 
   const image3 = await makeImage(path.join(host.env.dir, 'image3.img'), 2 * 1024 * 1024, '3.0.0');

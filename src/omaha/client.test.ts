@@ -6,7 +6,7 @@ import { isUpdaterError, type ErrorCode } from '../../common/errors.js';
 import { omahaCheck, omahaSendEvent, type OmahaClientOptions } from './client.js';
 import { omahaEventFor } from './events.js';
 import type { OmahaClientInfo } from './request.js';
-import { startOmahaServer, type OmahaServerMode, type OmahaTestServer } from './server.js';
+import { startOmahaServer, type OmahaServerMode, type OmahaTestServer } from '../../fixtures/omaha-server.js';
 
 const SHA = Buffer.alloc(32, 9).toString('base64');
 const PACKAGE = { version: '2.0.0', urlBase: 'http://127.0.0.1:1/bundles', name: 'os-2.0.0.bundle', size: 123456, sha256: SHA };

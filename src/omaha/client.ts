@@ -1,7 +1,7 @@
 // Omaha v3 client: POSTs update checks and events as text/xml, caps and times out the answers.
 
 import { UpdaterError } from '../../common/errors.js';
-import { fetchCapped } from '../sources/fetch-capped.js';
+import { fetchCapped } from '../download/fetch-capped.js';
 import type { OmahaEvent } from './events.js';
 import { buildOmahaRequest, type OmahaClientInfo } from './request.js';
 import { parseOmahaResponse, type OmahaCheckResult } from './response.js';

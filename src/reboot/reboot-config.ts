@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import type { ConfigValues } from '../config/keys.js';
 import type { RebootConfig } from './strategy.js';
-import { parseWindowStart, type WindowClock } from './window.js';
+import { parseWindowStart } from '../config/window-start.js';
+import type { WindowClock } from './window.js';
 
 export const DEFAULT_MACHINE_ID_PATH = '/etc/machine-id';
 

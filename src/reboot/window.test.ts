@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUpdaterError } from '../../common/errors.js';
-import { describeWindow, isInWindow, msUntilWindow, nextWindowStart, parseRebootWindow, parseWindowStart } from './window.js';
+import { parseWindowStart } from '../config/window-start.js';
+import { describeWindow, isInWindow, msUntilWindow, nextWindowStart, parseRebootWindow } from './window.js';
 
 const utc = (iso: string): Date => new Date(`${iso}Z`);
 

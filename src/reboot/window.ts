@@ -1,11 +1,10 @@
 // The reboot window: parses REBOOT_WINDOW_START/LENGTH and answers "is now inside it" and "when does it open".
 
 import { UpdaterError } from '../../common/errors.js';
+import { parseWindowStart, WEEKDAYS } from '../config/window-start.js';
 import { formatDuration, parseDuration } from '../duration.js';
 
 const DAY_MS = 86_400_000;
-const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
-const FULL_WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'] as const;
 
 /** A window that opens at a wall-clock time every day, or on one weekday, for a fixed length. */
 export interface RebootWindow {
@@ -18,28 +17,6 @@ export interface RebootWindow {
 
 /** Which clock the window's wall-clock time is read on: UTC, or the process's local time zone (TZ). */
 export type WindowClock = 'utc' | 'local';
-
-export interface WindowStart {
-  weekday?: number;
-  hour: number;
-  minute: number;
-}
-
-/** Parses "Thu 04:00", "thursday 4:00" or "04:00" (every day). Returns undefined on bad input. */
-export function parseWindowStart(text: string): WindowStart | undefined {
-  const match = /^\s*(?:([A-Za-z]+)\s+)?(\d{1,2}):(\d{2})\s*$/.exec(text);
-  if (match === null) return undefined;
-  const [, day, hh, mm] = match;
-  const hour = Number(hh);
-  const minute = Number(mm);
-  if (hour > 23 || minute > 59) return undefined;
-  if (day === undefined) return { hour, minute };
-  const lower = day.toLowerCase();
-  let weekday: number = WEEKDAYS.indexOf(lower as (typeof WEEKDAYS)[number]);
-  if (weekday < 0) weekday = FULL_WEEKDAYS.indexOf(lower as (typeof FULL_WEEKDAYS)[number]);
-  if (weekday < 0) return undefined;
-  return { weekday, hour, minute };
-}
 
 /**
  * Builds the window from the two config values (both or neither, as locksmith requires).

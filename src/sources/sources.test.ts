@@ -10,7 +10,7 @@ import { startHttpServer } from '../../fixtures/http-server.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { signChannelIndex } from '../../verify/channel-index.js';
 import { loadKeyring } from '../../verify/keyring.js';
-import { startOmahaServer } from '../omaha/server.js';
+import { startOmahaServer } from '../../fixtures/omaha-server.js';
 import { createOmahaSource } from './omaha-source.js';
 import { channelIndexUrl, createStaticSource } from './static-source.js';
 

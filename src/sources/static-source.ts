@@ -6,7 +6,7 @@ import { MAX_CHANNEL_INDEX_BYTES, verifyChannelIndex } from '../../verify/channe
 import type { Keyring } from '../../verify/keyring.js';
 import { SIGNATURE_BYTES } from '../../verify/signature.js';
 import { compareVersions } from '../../verify/version.js';
-import { fetchCapped } from './fetch-capped.js';
+import { fetchCapped } from '../download/fetch-capped.js';
 import type { CheckContext, CheckResult, UpdateSource } from './source.js';
 import { parseTimestamp } from '../../verify/timestamp.js';
 

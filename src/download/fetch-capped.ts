@@ -2,6 +2,7 @@
 
 import got, { type Method } from 'got';
 import { UpdaterError } from '../../common/errors.js';
+import { gotErrorToUpdaterError } from './got-error.js';
 
 export interface FetchCappedOptions {
   method?: Method;
@@ -20,25 +21,6 @@ export interface FetchCappedResult {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
-}
-
-function toError(error: unknown, options: FetchCappedOptions, url: string, signal?: AbortSignal): UpdaterError {
-  if (error instanceof UpdaterError) return error;
-  if (signal?.aborted) return new UpdaterError('ERR_ABORTED', `Cannot ${options.what}: aborted`, { cause: error });
-  const e = error as { name?: string; code?: string; message?: string };
-  if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
-    return new UpdaterError('ERR_TIMEOUT', `Cannot ${options.what}: no complete answer from ${url} within ${options.timeoutMs ?? 30_000} ms`, {
-      cause: error,
-      data: { url, timeoutMs: options.timeoutMs ?? 30_000 },
-      hint: 'The server is slow or unreachable; the next attempt will retry.',
-    });
-  }
-  if (e.name === 'AbortError') return new UpdaterError('ERR_ABORTED', `Cannot ${options.what}: aborted`, { cause: error });
-  return new UpdaterError('ERR_NETWORK', `Cannot ${options.what}: ${e.message ?? String(error)}`, {
-    cause: error,
-    data: { url, errno: e.code },
-    hint: 'Check that the server is reachable from this host.',
-  });
 }
 
 /** Performs one request and returns the whole body, refusing non-2xx statuses and bodies over maxBytes. */
@@ -90,7 +72,14 @@ export async function fetchCapped(url: string, options: FetchCappedOptions): Pro
     }
     return { status: response.statusCode, headers: response.headers, body: Buffer.concat(parts) };
   } catch (error) {
-    throw toError(error, options, url, options.signal);
+    throw gotErrorToUpdaterError(error, {
+      what: options.what,
+      url,
+      signal: options.signal,
+      timeoutMs,
+      timeoutHint: 'The server is slow or unreachable; the next attempt will retry.',
+      networkHint: 'Check that the server is reachable from this host.',
+    });
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }

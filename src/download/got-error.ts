@@ -1,0 +1,38 @@
+// The one mapping from got's errors (and the network errors under them) to ours: aborted, timed out, or a network error.
+
+import { isUpdaterError, UpdaterError } from '../../common/errors.js';
+
+export interface GotErrorContext {
+  /** What was being done, for "Cannot <what>: ...": `download "URL"`, `check for updates at URL`. */
+  what: string;
+  url: string;
+  /** The caller's signal: when it fired, the error is ERR_ABORTED whatever got says. */
+  signal?: AbortSignal | undefined;
+  /** The request's time limit, when the caller set one: the timeout message names it. */
+  timeoutMs?: number | undefined;
+  /** What to do about a timeout, if the caller knows. */
+  timeoutHint?: string | undefined;
+  /** What to do about a network error. */
+  networkHint: string;
+}
+
+/** ERR_ABORTED, ERR_TIMEOUT or ERR_NETWORK for an error got threw; an UpdaterError passes through unchanged. */
+export function gotErrorToUpdaterError(error: unknown, context: GotErrorContext): UpdaterError {
+  if (isUpdaterError(error)) return error;
+  const { what, url } = context;
+  const e = error as { name?: string; code?: string; message?: string };
+  if (context.signal?.aborted || e.name === 'AbortError') return new UpdaterError('ERR_ABORTED', `Cannot ${what}: aborted`, { cause: error });
+  if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
+    const why = context.timeoutMs === undefined ? (e.message ?? 'timed out') : `no complete answer from ${url} within ${context.timeoutMs} ms`;
+    return new UpdaterError('ERR_TIMEOUT', `Cannot ${what}: ${why}`, {
+      cause: error,
+      data: context.timeoutMs === undefined ? { url } : { url, timeoutMs: context.timeoutMs },
+      ...(context.timeoutHint === undefined ? {} : { hint: context.timeoutHint }),
+    });
+  }
+  return new UpdaterError('ERR_NETWORK', `Cannot ${what}: ${e.message ?? String(error)}`, {
+    cause: error,
+    data: { url, errno: e.code },
+    hint: context.networkHint,
+  });
+}
