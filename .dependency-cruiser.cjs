@@ -1,8 +1,13 @@
 // The layering rules of abupdate (docs/architecture.md), checked by dependency-cruiser in `npm test`
-// (scripts/check-layers.test.ts). A rule here is a fact about the tree: a new import that breaks one fails the build.
+// (src/layers.test.ts). A rule here is a fact about the tree: a new import that breaks one fails the build.
 
-/** Test files and the test scaffolding: they may reach across layers (a test drives product code with fixtures). */
+/** Test files may reach across layers (a test drives product code with fixtures); they are left out of the cruise. */
 const TESTS = '\\.test\\.ts$';
+
+/** A rule: files under FROM (tests aside) never import files under TO. */
+function forbid(name, comment, from, to) {
+  return { name, severity: 'error', comment, from: { path: from, pathNot: TESTS }, to: { path: to } };
+}
 
 module.exports = {
   forbidden: [
@@ -21,34 +26,10 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
-    {
-      name: 'common-imports-nothing-of-ours',
-      severity: 'error',
-      comment: 'common/ (errors, tiny helpers) is the bottom layer: it imports only node: built-ins and packages.',
-      from: { path: '^common/' },
-      to: { path: '^(src|partition|verify|fixtures|qemu|bench|scripts)/' },
-    },
-    {
-      name: 'partition-is-below-src',
-      severity: 'error',
-      comment: 'partition/ (disk, GPT, boot control) never imports src/, verify/ or the test scaffolding.',
-      from: { path: '^partition/', pathNot: TESTS },
-      to: { path: '^(src|verify|fixtures|qemu|bench|scripts)/' },
-    },
-    {
-      name: 'verify-is-below-src',
-      severity: 'error',
-      comment: 'verify/ (bundle, signatures, keyring, policy) never imports src/, partition/ or the test scaffolding.',
-      from: { path: '^verify/', pathNot: TESTS },
-      to: { path: '^(src|partition|fixtures|qemu|bench|scripts)/' },
-    },
-    {
-      name: 'product-never-imports-test-scaffolding',
-      severity: 'error',
-      comment: 'Product code (everything a host runs) never imports fixtures/, qemu/ or bench/.',
-      from: { path: '^(src|common|partition|verify)/', pathNot: TESTS },
-      to: { path: '^(fixtures|qemu|bench|scripts)/' },
-    },
+    forbid('common-imports-nothing-of-ours', 'common/ (errors) is the bottom layer: it imports only node: built-ins and packages.', '^common/', '^(src|partition|verify|fixtures|qemu|bench|scripts)/'),
+    forbid('partition-is-below-src', 'partition/ (disk, GPT, boot control) never imports src/, verify/ or the test scaffolding.', '^partition/', '^(src|verify|fixtures|qemu|bench|scripts)/'),
+    forbid('verify-is-below-src', 'verify/ (bundle, signatures, keyring, policy) never imports src/, partition/ or the test scaffolding.', '^verify/', '^(src|partition|fixtures|qemu|bench|scripts)/'),
+    forbid('product-never-imports-test-scaffolding', 'Product code (everything a host runs) never imports fixtures/, qemu/ or bench/.', '^(src|common|partition|verify)/', '^(fixtures|qemu|bench|scripts)/'),
     {
       name: 'only-the-cli-imports-the-cli',
       severity: 'error',

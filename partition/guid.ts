@@ -7,7 +7,6 @@ import { UpdaterError } from '../common/errors.js';
 export const COREOS_USR_TYPE_GUID = '5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6';
 export const EFI_SYSTEM_TYPE_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 export const LINUX_DATA_TYPE_GUID = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
-export const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
 
 const GUID_TEXT = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/i;
 

@@ -84,6 +84,3 @@ export function createMemoryLogger(): MemoryLogger {
   };
   return { entries, error: add('error'), warn: add('warn'), info: add('info'), debug: add('debug') };
 }
-
-/** A logger that drops everything. */
-export const silentLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };

@@ -101,8 +101,3 @@ async function pruneKind(root: string, kind: string, keep: string): Promise<void
     if (entry.dir !== keep) await rm(entry.dir, { recursive: true, force: true });
   }
 }
-
-/** Size of a file in bytes (apparent size). */
-export async function fileSize(file: string): Promise<number> {
-  return (await stat(file)).size;
-}

@@ -1,21 +1,12 @@
 // `abupdate bundle create`: hashes an image chunk by chunk and writes the signed bundle (manifest, signature, image).
 
 import { UpdaterError } from '../../common/errors.js';
-import { createBundle, formatTimestamp } from '../../verify/bundle-writer.js';
+import { createBundle } from '../../verify/bundle-writer.js';
 import { readPrivateKey } from '../../verify/keys.js';
-import { DEFAULT_CHUNK_SIZE, isTimestamp, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../verify/manifest.js';
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../verify/manifest.js';
 import { parseVersion } from '../../verify/version.js';
-import { parseDuration } from '../duration.js';
 import { intOption, report, requireOption, stringOption, type Command } from './command.js';
-
-/** --expires: an RFC 3339 time, a day (YYYY-MM-DD, midnight UTC) or a duration from now (30d, 12h). */
-export function parseExpires(text: string, now: Date): string {
-  if (isTimestamp(text)) return text;
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text) && isTimestamp(`${text}T00:00:00Z`)) return `${text}T00:00:00Z`;
-  const ms = parseDuration(text);
-  if (ms !== undefined && ms > 0) return formatTimestamp(new Date(now.getTime() + ms));
-  throw new UpdaterError('ERR_USAGE', `Cannot parse option --expires: "${text}" is not an RFC 3339 time, a YYYY-MM-DD day or a duration like 90d`);
-}
+import { expiresOption, parseExpires } from './expires-option.js';
 
 export const bundleCreateCommand: Command = {
   name: 'bundle create',
@@ -35,7 +26,7 @@ export const bundleCreateCommand: Command = {
     key: { type: 'string', value: 'PREFIX.key', help: 'the private key from "abupdate keygen"' },
     out: { type: 'string', value: 'FILE', help: 'the bundle to write' },
     compatible: { type: 'string', value: 'S', help: 'what the image is for; hosts refuse bundles for another compatible string' },
-    expires: { type: 'string', value: 'WHEN', help: 'RFC 3339 time, YYYY-MM-DD or a duration from now (90d); hosts refuse it afterwards' },
+    expires: expiresOption('it'),
     'min-version': { type: 'string', value: 'V', help: 'the oldest installed version that may update to this one' },
     'chunk-size': { type: 'string', value: 'N', help: `bytes per verified chunk (default ${DEFAULT_CHUNK_SIZE}; ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE})` },
   },

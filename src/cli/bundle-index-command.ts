@@ -10,24 +10,14 @@ import { bundleFileSource } from '../../verify/bundle-reader.js';
 import { signChannelIndex } from '../../verify/channel-index.js';
 import { keyringOf, loadKeyring } from '../../verify/keyring.js';
 import { readPrivateKey } from '../../verify/keys.js';
-import { isTimestamp } from '../../verify/manifest.js';
-import { parseDuration } from '../duration.js';
+import { formatTimestamp } from '../../verify/bundle-writer.js';
 import { listOption, report, requireOption, stringOption, type Command } from './command.js';
+import { expiresOption, parseExpires } from './expires-option.js';
 
 async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-function expiryFrom(text: string | undefined, now: Date): string | undefined {
-  if (text === undefined) return undefined;
-  if (isTimestamp(text)) return text;
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) {
-    throw new UpdaterError('ERR_USAGE', `Cannot parse option --expires: "${text}" is neither a duration (30d, 12h) nor an RFC 3339 time`);
-  }
-  return new Date(now.getTime() + ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Writes a file atomically next to its final name. */
@@ -53,7 +43,7 @@ export const bundleIndexCommand: Command = {
     key: { type: 'string', value: 'K', help: 'the private key (PREFIX.key) that signs the index' },
     out: { type: 'string', value: 'FILE', help: 'the index to write, e.g. stable.json (the signature goes to FILE.sig)' },
     channel: { type: 'string', value: 'NAME', help: "the channel (default: OUT's name without .json)" },
-    expires: { type: 'string', value: 'WHEN', help: 'a duration from now (30d, 12h) or an RFC 3339 time; hosts refuse the index after it' },
+    expires: expiresOption('the index'),
     keyring: { type: 'string', multiple: true, value: 'DIR', help: 'directory of trusted *.pub keys that may have signed the bundle (repeatable)' },
   },
   async run(ctx) {
@@ -63,7 +53,8 @@ export const bundleIndexCommand: Command = {
     const out = requireOption(ctx.values, 'out', 'bundle index');
     const channel = stringOption(ctx.values, 'channel') ?? path.basename(out).replace(/\.json$/, '');
     const now = new Date();
-    const expires = expiryFrom(stringOption(ctx.values, 'expires'), now);
+    const expiresText = stringOption(ctx.values, 'expires');
+    const expires = expiresText === undefined ? undefined : parseExpires(expiresText, now);
     const privateKey = await readPrivateKey(keyPath);
     const dirs = listOption(ctx.values, 'keyring');
     const extra = dirs.length > 0 ? (await loadKeyring(dirs)).keys : [];
@@ -79,7 +70,7 @@ export const bundleIndexCommand: Command = {
     }
     const size = (await stat(bundle)).size;
     const sha256 = await sha256OfFile(bundle);
-    const created = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const created = formatTimestamp(now);
     const signed = signChannelIndex(
       { channel, version: head.manifest.version, compatible: head.manifest.compatible, url, size, sha256, created, ...(expires === undefined ? {} : { expires }) },
       privateKey,

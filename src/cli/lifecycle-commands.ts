@@ -9,8 +9,9 @@ import { rollbackToOther } from '../lifecycle/manual-rollback.js';
 import { runPostBoot, type PostBootOutcome } from '../lifecycle/post-boot.js';
 import { rebootConfigFromValues, readMachineId } from '../reboot/reboot-config.js';
 import { applyRebootStrategy, releaseRebootLock, type RebootConfig } from '../reboot/strategy.js';
-import { requireBooted, type HostContext } from '../host/context.js';
-import { report, type Command } from './command.js';
+import type { SlotName } from '../../partition/slots.js';
+import { requireBooted, type HostContext, type HostDisk } from '../host/context.js';
+import { report, type Command, type CommandContext } from './command.js';
 import { slotsReport, slotsTable } from './slot-context.js';
 import { withRunLock } from './with-run-lock.js';
 
@@ -19,6 +20,15 @@ async function rebootConfig(host: HostContext): Promise<RebootConfig> {
   const needsId = v.REBOOT_STRATEGY === 'etcd-lock' || v.REBOOT_STRATEGY === 'fleetlock';
   const machineId = needsId ? await readMachineId(v.MACHINE_ID_PATH) : '';
   return rebootConfigFromValues(v, { machineId });
+}
+
+/** What post-boot and rollback act on: the host, its disk, the booted slot (known), the reboot config, a log to stderr. */
+async function onBootedSlot(ctx: CommandContext): Promise<{ host: HostContext; sc: HostDisk; booted: SlotName; cfg: RebootConfig; log: (line: string) => void }> {
+  const host = await ctx.host();
+  const sc = await host.disk();
+  const booted = requireBooted(sc);
+  const cfg = await rebootConfig(host);
+  return { host, sc, booted, cfg, log: (line) => ctx.stderr.write(`${line}\n`) };
 }
 
 /** Reboots now, whatever REBOOT_STRATEGY and its window say (the lock, if any, is already held). */
@@ -67,13 +77,7 @@ export const postBootCommand: Command = {
     'Exit status: 0 when the host runs a committed slot, 1 when the check failed.',
   ].join('\n'),
   async run(ctx) {
-    const host = await ctx.host();
-    const sc = await host.disk();
-    const booted = requireBooted(sc);
-    const cfg = await rebootConfig(host);
-    const log = (line: string): void => {
-      ctx.stderr.write(`${line}\n`);
-    };
+    const { host, sc, booted, cfg, log } = await onBootedSlot(ctx);
     const v = host.config.values;
     const outcome = await withRunLock(host.runDir, 'post-boot', () => runPostBoot({
       control: sc.control,
@@ -111,13 +115,7 @@ export const rollbackCommand: Command = {
     },
   },
   async run(ctx) {
-    const host = await ctx.host();
-    const sc = await host.disk();
-    const booted = requireBooted(sc);
-    const cfg = await rebootConfig(host);
-    const log = (line: string): void => {
-      ctx.stderr.write(`${line}\n`);
-    };
+    const { host, sc, booted, cfg, log } = await onBootedSlot(ctx);
     const result = await withRunLock(host.runDir, 'rollback', () => rollbackToOther({ control: sc.control, booted, stateDir: host.stateDir, force: ctx.values.force === true, log }));
     const table = slotsTable(await slotsReport(sc, result.status));
     const lines = [

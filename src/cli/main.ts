@@ -2,26 +2,14 @@
 // The abupdate command: finds the subcommand, parses its options, runs it, prints errors as data.
 
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { createHostContext, type HostContext } from '../host/context.js';
 import { acceptedOptions, commandHelp, type Command, type CommandContext } from './command.js';
 import { COMMANDS } from './commands.js';
 import { hostSettingsFromOptions, parseSpec } from './options.js';
+import { readPackageVersion } from './package-version.js';
 
-const VERSION = readVersion();
-
-function readVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'abupdate' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // try the next location (source tree or dist/)
-    }
-  }
-  return 'unknown';
-}
+const VERSION = readPackageVersion() ?? 'unknown';
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

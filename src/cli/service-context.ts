@@ -1,6 +1,5 @@
 // Turns CLI options + update.conf into the update service's options (shared by daemon, check and update).
 
-import { readFileSync } from 'node:fs';
 import { UpdaterError } from '../../common/errors.js';
 import { parseDuration } from '../duration.js';
 import { createEngineSeam } from '../daemon/engine-seam.js';
@@ -9,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { HostContext } from '../host/context.js';
 import { stringOption, type CommandContext } from './command.js';
 import type { OptionTable } from './options.js';
+import { readPackageVersion } from './package-version.js';
 
 /** The options of the commands that run the update service (daemon, check, update), over the common ones. */
 export const SERVICE_OPTIONS = {
@@ -17,16 +17,9 @@ export const SERVICE_OPTIONS = {
   'boot-id-file': { type: 'string', value: 'PATH', help: 'where the boot id is read (default /proc/sys/kernel/random/boot_id)' },
 } as const satisfies OptionTable;
 
+/** The updater version the update server is told: abupdate-VERSION. */
 export function updaterVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'abupdate' && typeof pkg.version === 'string') return `abupdate-${pkg.version}`;
-    } catch {
-      // next location
-    }
-  }
-  return 'abupdate-0.0.0';
+  return `abupdate-${readPackageVersion() ?? '0.0.0'}`;
 }
 
 export function durationOption(ctx: CommandContext, name: string): number | undefined {

@@ -12,8 +12,6 @@ import { describeWindow, isInWindow, msUntilWindow, type RebootWindow, type Wind
 export const REBOOT_STRATEGIES = ['reboot', 'off', 'etcd-lock', 'fleetlock'] as const;
 export type RebootStrategy = (typeof REBOOT_STRATEGIES)[number];
 
-export const DEFAULT_REBOOT_COMMAND: readonly string[] = ['systemctl', 'reboot'];
-
 /** What the config loader maps update.conf onto (REBOOT_STRATEGY, REBOOT_WINDOW_*, REBOOT_COMMAND, ...). */
 export interface RebootConfig {
   strategy: RebootStrategy;
