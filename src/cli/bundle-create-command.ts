@@ -6,7 +6,7 @@ import { readPrivateKey } from '../../verify/keys.js';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../verify/manifest.js';
 import { parseVersion } from '../../verify/version.js';
 import { intOption, report, requireOption, stringOption, type Command } from './command.js';
-import { expiresOption, parseExpires } from './expires-option.js';
+import { expiresOption, parseExpires, signingKeyOption } from './signing-options.js';
 
 export const bundleCreateCommand: Command = {
   name: 'bundle create',
@@ -23,7 +23,7 @@ export const bundleCreateCommand: Command = {
   options: {
     image: { type: 'string', value: 'FILE', help: 'the raw root image (squashfs, erofs, ext4); at most 8 GiB - 1' },
     version: { type: 'string', value: 'V', help: 'semantic version of the image, e.g. 1.4.0 or 2.0.0-rc.1' },
-    key: { type: 'string', value: 'PREFIX.key', help: 'the private key from "abupdate keygen"' },
+    key: signingKeyOption('the bundle'),
     out: { type: 'string', value: 'FILE', help: 'the bundle to write' },
     compatible: { type: 'string', value: 'S', help: 'what the image is for; hosts refuse bundles for another compatible string' },
     expires: expiresOption('it'),

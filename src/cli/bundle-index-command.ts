@@ -12,7 +12,7 @@ import { keyringOf, loadKeyring } from '../../verify/keyring.js';
 import { readPrivateKey } from '../../verify/keys.js';
 import { formatTimestamp } from '../../verify/bundle-writer.js';
 import { listOption, report, requireOption, stringOption, type Command } from './command.js';
-import { expiresOption, parseExpires } from './expires-option.js';
+import { expiresOption, parseExpires, signingKeyOption } from './signing-options.js';
 
 async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -40,7 +40,7 @@ export const bundleIndexCommand: Command = {
   options: {
     bundle: { type: 'string', value: 'FILE', help: 'the bundle to publish' },
     url: { type: 'string', value: 'URL', help: 'where hosts download it: absolute, or relative to the index URL' },
-    key: { type: 'string', value: 'K', help: 'the private key (PREFIX.key) that signs the index' },
+    key: signingKeyOption('the index'),
     out: { type: 'string', value: 'FILE', help: 'the index to write, e.g. stable.json (the signature goes to FILE.sig)' },
     channel: { type: 'string', value: 'NAME', help: "the channel (default: OUT's name without .json)" },
     expires: expiresOption('the index'),

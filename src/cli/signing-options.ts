@@ -1,4 +1,4 @@
-// --expires of `bundle create` and `bundle index`: when hosts stop accepting what is signed.
+// The signing options of `bundle create` and `bundle index`: --key (who signs) and --expires (when hosts stop accepting it).
 
 import { UpdaterError } from '../../common/errors.js';
 import { formatTimestamp } from '../../verify/bundle-writer.js';
@@ -6,7 +6,12 @@ import { isTimestamp } from '../../verify/manifest.js';
 import { parseDuration } from '../duration.js';
 import type { OptionDef } from './options.js';
 
-/** The option table entry; WHAT is what hosts refuse after it ("it", "the index"). */
+/** --key: the private key that signs WHAT ("the bundle", "the index"). */
+export function signingKeyOption(what: string): OptionDef {
+  return { type: 'string', value: 'PREFIX.key', help: `the private key (from "abupdate keygen") that signs ${what}` };
+}
+
+/** --expires; WHAT is what hosts refuse after it ("it", "the index"). */
 export function expiresOption(what: string): OptionDef {
   return { type: 'string', value: 'WHEN', help: `RFC 3339 time, YYYY-MM-DD or a duration from now (90d, 12h); hosts refuse ${what} afterwards` };
 }
