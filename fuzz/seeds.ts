@@ -59,7 +59,9 @@ async function gptSeeds(work: string): Promise<Seeds> {
   await execa('sgdisk', ['-a', '1', '-o', '-n', '1:34:40', '-t', `1:${EFI_SYSTEM_TYPE_GUID}`, '-c', '1:EFI-SYSTEM',
     '-n', '2:41:50', '-t', `2:${COREOS_USR_TYPE_GUID}`, '-c', '2:USR-A', '-A', `2:=:${a.toString(16)}`,
     '-n', '3:51:60', '-t', `3:${COREOS_USR_TYPE_GUID}`, '-c', '3:USR-B', '-A', `3:=:${b.toString(16)}`, sg]);
-  seeds['sgdisk-512'] = await readFile(sg);
+  // the first byte of a gpt input is the target's CRC fix-up flags: seeds come as they are (0) and fixed (3)
+  const withFlags = (flags: number, disk: Buffer) => Buffer.concat([Buffer.from([flags]), disk]);
+  seeds['sgdisk-512'] = withFlags(0, await readFile(sg));
   // our writer: 4 entries (one-sector arrays), 512 and 4096-byte sectors, labelled and type-only slots
   for (const [name, sectorSize, sectors, labels] of [
     ['abupdate-512', 512, 24, ['USR-A', 'USR-B']],
@@ -86,7 +88,7 @@ async function gptSeeds(work: string): Promise<Seeds> {
     } finally {
       await disk.close();
     }
-    seeds[name] = await readFile(file);
+    seeds[name] = withFlags(name.endsWith('unlabelled') ? 0 : 3, await readFile(file));
   }
   return seeds;
 }
