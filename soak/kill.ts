@@ -27,7 +27,9 @@ SIGKILLs abupdate install, post-boot, rollback, mark-* and clear-bad at random m
 whole run; a share of installs inside the flip's GPT writes), checks after each kill that the bootloader rule (cgpt)
 picks a slot holding a verified version, the booted slot is unchanged and the floor not lower, then resumes.
 --count N   kills to make (default 100)
---seed S    PRNG seed (default 1): the same seed makes the same sequence of decisions`;
+--seed S    PRNG seed (default 1): the same seed makes the same sequence of decisions (the moments also
+            depend on how long runs take, so a replay is close, not exact)
+SIGTERM or SIGINT stops it after the current update cycle and prints the report so far.`;
 
 type Op = 'install' | 'post-boot' | 'rollback' | 'mark-good' | 'mark-bad' | 'mark-active' | 'clear-bad';
 
@@ -60,7 +62,7 @@ interface Run {
   ms: number;
 }
 
-export async function runKillSoak(options: { count: number; seed: number; log?: ((line: string) => void) | undefined }): Promise<KillSoakReport> {
+export async function runKillSoak(options: { count: number; seed: number; log?: ((line: string) => void) | undefined; stop?: AbortSignal }): Promise<KillSoakReport> {
   const started = Date.now();
   const rnd = prng(options.seed);
   const log = options.log ?? (() => {});
@@ -181,7 +183,7 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
     /** Runs OP until it completes on its own, killing attempts at random; checks the promise after every kill. */
     const runToCompletion = async (op: Op, args: string[]): Promise<number | undefined> => {
       for (let attempt = 0; ; attempt++) {
-        const run = await runOnce(op, args, attempt < 6 && report.kills < options.count);
+        const run = await runOnce(op, args, attempt < 6 && report.kills < options.count && !options.stop?.aborted);
         report.operations += 1;
         if (run.killed) {
           report.kills += 1;
@@ -201,7 +203,7 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
       return env.serve(`bundle-${version}.tar`, bundle.path);
     };
 
-    for (let major = 2; report.kills < options.count; major++) {
+    for (let major = 2; report.kills < options.count && !options.stop?.aborted; major++) {
       report.cycles += 1;
       const version = `${major}.0.0`;
       const url = await bundleFor(version);
@@ -271,7 +273,11 @@ async function main(): Promise<number> {
     console.error(`Cannot run soak:kill: --count "${values.count}" and --seed "${values.seed}" must be whole numbers, the count at least 1 [ERR_USAGE]`);
     return 2;
   }
-  const report = await runKillSoak({ count, seed, log: values.json ? undefined : (line) => console.log(line) });
+  // SIGTERM or SIGINT ends the soak at the end of the current cycle and still prints what it found
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+  const report = await runKillSoak({ count, seed, stop: stop.signal, log: values.json ? undefined : (line) => console.log(line) });
+  if (stop.signal.aborted) console.log(`soak:kill: stopped by a signal after ${report.kills} of ${count} kills`);
   console.log(values.json ? JSON.stringify(report, null, 2) : describeKillSoak(report));
   return report.problems.length === 0 && report.unbootable === 0 ? 0 : 1;
 }
