@@ -13,7 +13,7 @@ import { createGpt } from '../partition/gpt.js';
 import { encodeGptprio } from '../partition/gptprio.js';
 import { COREOS_USR_TYPE_GUID, EFI_SYSTEM_TYPE_GUID, LINUX_DATA_TYPE_GUID } from '../partition/guid.js';
 import { buildOmahaRequest, type OmahaClientInfo } from '../src/omaha/request.js';
-import { startOmahaServer } from '../src/omaha/server.js';
+import { startOmahaServer } from '../fixtures/omaha-server.js';
 import { signChannelIndex } from '../verify/channel-index.js';
 import { fuzzPrivateKey } from './fuzz-key.js';
 import type { FuzzTargetName } from './targets.js';
