@@ -4,6 +4,7 @@ import { UpdaterError } from '../../common/errors.js';
 import { selectBootSlot, type BootloaderKind, type SlotStatus } from '../../partition/boot-control.js';
 import { otherSlot, type SlotName } from '../../partition/slots.js';
 import { requireBooted, type HostDisk } from '../host/context.js';
+import { shownSlotState } from '../usecases/status.js';
 
 /** A, B, booted or other (case-insensitive) to a slot name. */
 export function resolveSlotArgument(sc: HostDisk, arg: string, command: string): SlotName {
@@ -31,15 +32,6 @@ export interface SlotsReport {
   booted: SlotName | null;
   slots: SlotRowJson[];
   next: SlotName | null;
-}
-
-/**
- * The state to show for a slot. The bootloader's view (slotState) calls a slot with no tries left and
- * no commit "bad", which is right for a slot that is not running; the booted slot in that state is the
- * one on trial (its try was spent by this boot) until post-boot commits or rejects it.
- */
-export function shownSlotState(s: SlotStatus, booted: SlotName | null | undefined): SlotStatus['state'] {
-  return s.name === booted && s.state === 'bad' && s.priority > 0 && !s.successful ? 'trying' : s.state;
 }
 
 /** The `slots --json` shape, for STATUS (read now when not given). */

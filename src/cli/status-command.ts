@@ -1,44 +1,15 @@
 // `abupdate status`: booted slot, slot table, engine state, install progress, last error, pending reboot.
 
-import { toUpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
-import { selectBootSlot, type SlotStatus } from '../../partition/boot-control.js';
-import type { SlotName } from '../../partition/slots.js';
-import { ChunkBitmap } from '../engine/chunk-bitmap.js';
-import { formatBytes } from '../engine/progress.js';
-import { readLockHolder, isHolderAlive, type LockHolder } from '../engine/run-lock.js';
-import { loadEngineState, type EngineState } from '../engine/state-store.js';
-import { report, type Command } from './command.js';
 import { readDaemonStatus } from '../daemon/control-client.js';
 import type { DaemonStatus } from '../daemon/daemon.js';
-import { shownSlotState } from './slot-context.js';
+import { formatBytes } from '../engine/progress.js';
+import { readStatus, type DaemonView, type HostStatus } from '../usecases/status.js';
+import { report, type Command } from './command.js';
 
-interface SlotRow extends SlotStatus {
-  label: string;
-  uuid: string;
-  size: number;
-  version: string | null;
-  booted: boolean;
-  next: boolean;
-}
+/** `status --json` is readStatus()'s HostStatus (src/usecases/status.ts). */
+export type StatusReport = HostStatus;
 
-export interface StatusReport {
-  booted: SlotName | null;
-  slots: SlotRow[] | null;
-  diskError: UpdaterErrorJson | null;
-  state: EngineState['state'];
-  install: (NonNullable<EngineState['install']> & { chunksWritten: number; percent: number }) | null;
-  lastError: UpdaterErrorJson | null;
-  pendingReboot: boolean;
-  committedVersion: string | null;
-  floorVersion: string | null;
-  /** Versions recorded as bad (failed their health check or were rolled back): never installed again until cleared. */
-  badVersions: string[];
-  lock: LockHolder | null;
-  /** The running daemon's own view (activity, live install progress, next check), or null when none answers. */
-  daemon: DaemonStatus | null;
-}
-
-function daemonText(d: DaemonStatus | null): string {
+function daemonText(d: DaemonView | null): string {
   if (d === null) return 'Daemon: not running';
   if (d.checking === 'disabled') return 'Daemon: running; update checks are disabled (SERVER=disabled)';
   const s = d.scheduler;
@@ -50,7 +21,8 @@ function daemonText(d: DaemonStatus | null): string {
   }
   const next = s.nextCheckAt !== undefined ? `; next check ${new Date(s.nextCheckAt).toISOString()}` : '';
   const failures = s.consecutiveFailures > 0 ? `; ${s.consecutiveFailures} failed check(s) in a row` : '';
-  return `Daemon: ${s.activity}${next}${failures}`;
+  const round = s.activity === 'idle' ? '' : ` (${s.state})`;
+  return `Daemon: ${s.activity}${round}${next}${failures}`;
 }
 
 function statusText(r: StatusReport): string {
@@ -66,7 +38,8 @@ function statusText(r: StatusReport): string {
   } else if (r.diskError) {
     lines.push(`Slots: unknown (${r.diskError.message})`);
   }
-  lines.push('', `Engine state: ${r.state}${r.pendingReboot ? ' (reboot pending)' : ''}`);
+  const engine = r.engineState !== r.state ? ` (the engine's own: ${r.engineState})` : '';
+  lines.push('', `Engine state: ${r.state}${engine}${r.pendingReboot ? ' (reboot pending)' : ''}`);
   if (r.install) {
     const i = r.install;
     lines.push(
@@ -92,51 +65,15 @@ export const statusCommand: Command = {
     'reboot is pending.',
   ].join('\n'),
   async run(ctx) {
+    // parse -> host context -> the one status reader -> render
     const host = await ctx.host();
-    const state = await loadEngineState(host.stateDir, { warn: (m) => ctx.stderr.write(`abupdate: warning: ${m}\n`) });
-    let slots: SlotRow[] | null = null;
-    let booted: SlotName | null = null;
-    let diskError: UpdaterErrorJson | null = null;
-    try {
-      const disk = await host.engineDisk();
-      booted = disk.booted;
-      const status = await disk.control.status();
-      const next = selectBootSlot(status);
-      slots = status.map((s) => ({
-        ...s,
-        state: shownSlotState(s, booted),
-        label: disk.slots[s.name].label,
-        uuid: disk.slots[s.name].uuid,
-        size: disk.slots[s.name].size,
-        version: state.slots[s.name]?.version ?? null,
-        booted: s.name === booted,
-        next: next?.name === s.name,
-      }));
-    } catch (error) {
-      diskError = toUpdaterError(error, 'read the slots').toJSON();
-    }
-    const install = state.install
-      ? (() => {
-          const i = state.install;
-          const written = ChunkBitmap.fromBase64(i.chunkCount, i.chunksDone).size();
-          return { ...i, chunksWritten: written, percent: i.chunkCount ? Math.floor((written * 100) / i.chunkCount) : 100 };
-        })()
-      : null;
-    const holder = await readLockHolder(host.runDir);
-    const result: StatusReport = {
-      booted,
-      slots,
-      diskError,
-      state: state.state,
-      install,
-      lastError: state.lastError,
-      pendingReboot: state.state === 'UPDATED_NEED_REBOOT',
-      committedVersion: state.committedVersion,
-      floorVersion: state.floorVersion,
-      badVersions: state.badVersions,
-      lock: holder && isHolderAlive(holder) ? holder : null,
-      daemon: await readDaemonStatus<DaemonStatus>(host.runDir),
-    };
+    const result = await readStatus({
+      stateDir: host.stateDir,
+      runDir: host.runDir,
+      disk: () => host.engineDisk(),
+      daemon: async () => (await readDaemonStatus<DaemonStatus>(host.runDir))?.daemon ?? null,
+      warn: (m) => ctx.stderr.write(`abupdate: warning: ${m}\n`),
+    });
     report(ctx, statusText(result), result);
     return 0;
   },

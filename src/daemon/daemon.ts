@@ -1,26 +1,23 @@
 // `abupdate daemon`: runs the update service on its schedule, serves the control API, applies the reboot strategy.
 
 import { toUpdaterError, UpdaterError } from '../../common/errors.js';
-import { loadEngineState } from '../engine/state-store.js';
 import { readMachineId } from '../omaha/host-identity.js';
 import { rebootConfigFromValues } from '../reboot/reboot-config.js';
 import { applyRebootStrategy } from '../reboot/strategy.js';
 import type { Offer } from '../sources/source.js';
+import { readStatus, type DaemonView, type HostStatus, type StatusSources } from '../usecases/status.js';
 import { startControlServer, type ControlHandlers } from './control.js';
 import type { Scheduler } from './scheduler.js';
 import { createUpdateService, type UpdateServiceOptions } from './service.js';
 
-/** What GET /status answers (JSON). */
-export interface DaemonStatus {
-  checking: 'enabled' | 'disabled';
-  server?: string;
-  protocol?: string;
-  group?: string;
-  currentVersion?: string;
-  /** Activity, next check, consecutive failures, last round, current offer, live install progress. */
-  scheduler?: ReturnType<Scheduler['status']>;
-  engine: { state: string; install: unknown; lastError: unknown; committedVersion: string | null };
-}
+/**
+ * What GET /status answers (JSON): readStatus()'s HostStatus (its `daemon` is this daemon's view), with the
+ * daemon's own fields also at the top and `engine` (both as the first control API had them).
+ */
+export type DaemonStatus = HostStatus &
+  Omit<DaemonView, 'currentVersion'> & {
+    engine: { state: HostStatus['state']; install: HostStatus['install']; lastError: HostStatus['lastError']; committedVersion: string | null };
+  };
 
 export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'> {
   runDir: string;
@@ -30,6 +27,8 @@ export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'>
   reboot?: (offer: Offer, signal: AbortSignal) => Promise<void>;
   /** Called once the control API listens (tests wait for it). */
   onReady?: () => void;
+  /** The disk, for the slot table in GET /status (omitted: slots null there; `abupdate status` reads its own). */
+  disk?: StatusSources['disk'];
 }
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {
@@ -37,9 +36,16 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const v = config.values;
   logger.info('abupdate daemon starting', { server: config.raw.SERVER, protocol: v.PROTOCOL, group: v.GROUP, interval: config.raw.CHECK_INTERVAL });
 
-  const engineStatus = async (): Promise<DaemonStatus['engine']> => {
-    const state = await loadEngineState(options.stateDir, { warn: (m) => logger.warn(m) });
-    return { state: state.state, install: state.install, lastError: state.lastError, committedVersion: state.committedVersion };
+  /** GET /status: the one status reader, fed with this daemon's own view. */
+  const answerStatus = async (view: DaemonView): Promise<DaemonStatus> => {
+    const host = await readStatus({
+      stateDir: options.stateDir,
+      runDir: options.runDir,
+      daemon: async () => view,
+      warn: (m) => logger.warn(m),
+      ...(options.disk ? { disk: options.disk } : {}),
+    });
+    return { ...view, ...host, engine: { state: host.state, install: host.install, lastError: host.lastError, committedVersion: host.committedVersion } };
   };
 
   if (v.SERVER === null) {
@@ -48,7 +54,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     const control = await startControlServer({
       runDir: options.runDir,
       logger,
-      handlers: { status: async (): Promise<DaemonStatus> => ({ checking: 'disabled', engine: await engineStatus() }), check: disabled, update: disabled, subscribe: () => () => undefined },
+      handlers: { status: () => answerStatus({ checking: 'disabled' }), check: disabled, update: disabled, subscribe: () => () => undefined },
     });
     options.onReady?.();
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -80,18 +86,26 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   });
   const { scheduler } = service;
   const handlers: ControlHandlers = {
-    status: async (): Promise<DaemonStatus> => ({
-      checking: 'enabled',
-      server: config.raw.SERVER,
-      protocol: v.PROTOCOL,
-      group: v.GROUP,
-      currentVersion: await options.engine.currentVersion(),
-      scheduler: scheduler.status(),
-      engine: await engineStatus(),
-    }),
+    status: async () =>
+      answerStatus({
+        checking: 'enabled',
+        server: config.raw.SERVER,
+        protocol: v.PROTOCOL,
+        group: v.GROUP,
+        currentVersion: await options.engine.currentVersion(),
+        scheduler: scheduler.status(),
+      }),
     check: () => scheduler.trigger('check'),
     update: () => scheduler.trigger('update'),
-    subscribe: (listener) => scheduler.subscribe(listener),
+    // Activity and progress events, and every change of the round's lifecycle state.
+    subscribe: (listener) => {
+      const stopEvents = scheduler.subscribe(listener);
+      const stopStates = scheduler.watchState(({ type, state }) => listener({ type, state }));
+      return () => {
+        stopEvents();
+        stopStates();
+      };
+    },
   };
   const control = await startControlServer({ runDir: options.runDir, handlers, logger });
   try {

@@ -1,7 +1,10 @@
 // When the daemon checks and installs: randomised first check, interval with jitter, capped backoff, one cycle at a time.
+// Each cycle is an update round in the lifecycle's words (src/engine/lifecycle.ts): CHECKING_FOR_UPDATE, then
+// UPDATE_AVAILABLE and DOWNLOADING (the engine's install), or REPORTING_ERROR_EVENT when it fails, then IDLE.
 
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
+import { transition, type EngineStateName, type RoundEvent, type EngineEvent } from '../engine/lifecycle.js';
 import type { Logger } from '../log.js';
 import type { CheckResult, Offer } from '../sources/source.js';
 
@@ -30,10 +33,16 @@ export interface InstallStepOptions {
   interactive: boolean;
 }
 
-/** The two steps the daemon plugs in: asking the source, and installing an offer through the engine. */
+/** The steps the daemon plugs in: asking the source, installing an offer through the engine, reporting a failure. */
 export interface SchedulerSteps {
   check(options: { interactive: boolean; signal: AbortSignal }): Promise<CheckResult>;
   install(offer: Offer, options: InstallStepOptions): Promise<{ alreadyInstalled: boolean }>;
+  /**
+   * Tells the update server that the round failed (Omaha's error event), while the state is REPORTING_ERROR_EVENT.
+   * `offer` is the one the round tried to install (undefined when the check itself failed). Errors are the step's
+   * to log; a stop (ERR_ABORTED) is not reported.
+   */
+  reportError?(error: UpdaterError, round: { offer: Offer | undefined; interactive: boolean; signal: AbortSignal }): Promise<void>;
 }
 
 export interface SchedulerOptions {
@@ -72,6 +81,13 @@ export interface CycleResult {
 }
 
 export interface SchedulerStatus {
+  /**
+   * The round's lifecycle state: CHECKING_FOR_UPDATE, UPDATE_AVAILABLE (also after a check-only round, until the
+   * next), DOWNLOADING while the engine installs, REPORTING_ERROR_EVENT; IDLE (or UPDATED_NEED_REBOOT after an
+   * install) between rounds. readStatus() shows it while the engine's persisted state is at rest.
+   */
+  state: EngineStateName;
+  /** Derived from `state` for clients of the first control API: 'checking' while a round runs, 'installing' while it installs. */
   activity: 'idle' | 'checking' | 'installing';
   /** When the next scheduled check runs (ms since epoch), while the loop sleeps. */
   nextCheckAt?: number;
@@ -82,6 +98,7 @@ export interface SchedulerStatus {
 }
 
 export type SchedulerEvent =
+  /** A round started or ended, or started installing (status.activity changed). */
   | { type: 'activity'; status: SchedulerStatus }
   | { type: 'progress'; progress: InstallProgress }
   | { type: 'cycle'; result: CycleResult };
@@ -93,6 +110,8 @@ export interface Scheduler {
   trigger(kind: 'check' | 'update'): Promise<CycleResult>;
   status(): SchedulerStatus;
   subscribe(listener: (event: SchedulerEvent) => void): () => void;
+  /** Calls `listener` with every change of the round's lifecycle state (D-Bus StatusUpdate, the /events stream). */
+  watchState(listener: (event: { type: 'state'; state: EngineStateName; status: SchedulerStatus }) => void): () => void;
   /** The delay before the next scheduled cycle after `result` (exposed for tests and logs). */
   nextDelay(result: CycleResult | undefined): number;
 }
@@ -106,13 +125,14 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const backoffMax = options.backoffMaxMs ?? 4 * 3_600_000;
   const pollBounds = options.pollIntervalBoundsMs ?? { min: 10_000, max: 7 * 86_400_000 };
   const listeners = new Set<(event: SchedulerEvent) => void>();
-  const state: SchedulerStatus = { activity: 'idle', consecutiveFailures: 0 };
+  const stateListeners = new Set<(event: { type: 'state'; state: EngineStateName; status: SchedulerStatus }) => void>();
+  const state: SchedulerStatus = { state: 'IDLE', activity: 'idle', consecutiveFailures: 0 };
   let running: Promise<CycleResult> | undefined;
   let stopSignal: AbortSignal = options.signal ?? new AbortController().signal;
   let wake: AbortController | undefined;
 
-  const emit = (event: SchedulerEvent) => {
-    for (const listener of listeners) {
+  const notify = <E>(set: Set<(event: E) => void>, event: E) => {
+    for (const listener of set) {
       try {
         listener(event);
       } catch {
@@ -120,10 +140,22 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       }
     }
   };
-  const setActivity = (activity: SchedulerStatus['activity']) => {
+  const emit = (event: SchedulerEvent) => notify(listeners, event);
+  let inRound = false;
+  /** Recomputes the derived activity; tells subscribers when it changed. */
+  const updateActivity = () => {
+    const installing = state.state === 'DOWNLOADING' || state.state === 'VERIFYING' || state.state === 'FINALIZING';
+    const activity: SchedulerStatus['activity'] = !inRound ? 'idle' : installing ? 'installing' : 'checking';
+    if (activity === state.activity) return;
     state.activity = activity;
     if (activity !== 'installing') delete state.progress;
     emit({ type: 'activity', status: status() });
+  };
+  /** Moves the round through the lifecycle table (an illegal event is a bug: ERR_ILLEGAL_TRANSITION). */
+  const enter = (...events: (RoundEvent | EngineEvent)[]) => {
+    for (const event of events) state.state = transition(state.state, event);
+    notify(stateListeners, { type: 'state' as const, state: state.state, status: status() });
+    updateActivity();
   };
   // A shallow copy: nested values (errors keep their class for toJSON) are shared and must not be changed by callers.
   const status = (): SchedulerStatus => ({ ...state });
@@ -146,22 +178,30 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const startedAt = clock.now();
     const interactive = kind !== 'scheduled';
     let result: CycleResult;
+    let offer: Offer | undefined;
+    let installDone = false;
+    inRound = true;
     try {
-      setActivity('checking');
+      enter('check-started');
       const checked = await options.steps.check({ interactive, signal: stopSignal });
       const poll = checked.pollIntervalMs === undefined ? {} : { pollIntervalMs: checked.pollIntervalMs };
       if (checked.rebootPending !== undefined) {
+        enter('no-update');
         result = { kind, outcome: 'reboot-pending', pendingVersion: checked.rebootPending, ...poll, startedAt, finishedAt: clock.now() };
       } else if (checked.offer === null) {
         delete state.offer;
+        enter('no-update');
         result = { kind, outcome: 'noupdate', ...poll, startedAt, finishedAt: clock.now() };
       } else if (kind === 'check') {
         state.offer = checked.offer;
+        enter('update-found');
         result = { kind, outcome: 'available', offer: checked.offer, ...poll, startedAt, finishedAt: clock.now() };
       } else {
         state.offer = checked.offer;
+        offer = checked.offer;
         options.logger.info('update available', { version: checked.offer.version, url: checked.offer.url });
-        setActivity('installing');
+        enter('update-found');
+        enter('install-started');
         const installed = await options.steps.install(checked.offer, {
           signal: stopSignal,
           interactive,
@@ -170,20 +210,28 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
             emit({ type: 'progress', progress });
           },
         });
+        installDone = true;
         result = { kind, outcome: installed.alreadyInstalled ? 'already-installed' : 'installed', offer: checked.offer, ...poll, startedAt, finishedAt: clock.now() };
       }
       state.consecutiveFailures = 0;
     } catch (caught) {
       const error = toUpdaterError(caught, kind === 'check' ? 'check for updates' : 'update');
       state.consecutiveFailures += 1;
-      result = { kind, outcome: 'error', error, startedAt, finishedAt: clock.now() };
       if (error.code !== 'ERR_ABORTED') options.logger.error(error.message, { code: error.code, failures: state.consecutiveFailures });
+      if (error.code === 'ERR_ILLEGAL_TRANSITION') throw error; // a bug: loud, not a failed round
+      enter('round-failed');
+      if (error.code !== 'ERR_ABORTED') await options.steps.reportError?.(error, { offer, interactive, signal: stopSignal });
+      enter('error-reported');
+      result = { kind, outcome: 'error', error, startedAt, finishedAt: clock.now() };
     }
     state.lastCycle = result;
     if (result.outcome === 'noupdate') options.logger.info('checked for updates: none available', { kind });
     else if (result.outcome === 'available') options.logger.info('checked for updates: one is available', { kind, version: result.offer?.version });
     else if (result.outcome === 'reboot-pending') options.logger.info('update installed, waiting for the reboot', { version: result.pendingVersion });
-    setActivity('idle');
+    inRound = false;
+    // The engine went through these itself (state.json); the round follows it to UPDATED_NEED_REBOOT.
+    if (installDone) enter('download-finished', 'readback-passed', 'slot-flipped');
+    else updateActivity();
     emit({ type: 'cycle', result });
     return result;
   }
@@ -203,6 +251,10 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    watchState(listener) {
+      stateListeners.add(listener);
+      return () => stateListeners.delete(listener);
     },
     trigger(kind) {
       if (stopSignal.aborted) {

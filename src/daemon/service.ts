@@ -119,32 +119,39 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   }
 
   async function install(offer: Offer, step: InstallStepOptions): Promise<{ alreadyInstalled: boolean }> {
+    try {
+      return await installOffer(offer, step);
+    } catch (caught) {
+      throw toUpdaterError(caught, `install ${offer.version}`);
+    }
+  }
+
+  /** Reports download-started, streams the offer into the engine, reports download-finished and installed (an error goes to reportError). */
+  async function installOffer(offer: Offer, step: InstallStepOptions): Promise<{ alreadyInstalled: boolean }> {
     if ((await engine.pendingVersion()) === offer.version) {
       logger.info('update already installed, waiting for the reboot', { version: offer.version });
       return { alreadyInstalled: true };
     }
     const ctx = await reportContext(step.interactive);
     const previousVersion = ctx.currentVersion;
-    try {
-      await report({ kind: 'download-started', version: offer.version }, ctx);
-      const result = await installFromMirrors(offer, step);
-      // The stream is complete (and matched the stated size and SHA-256) once the engine returns.
-      logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size });
-      await report({ kind: 'download-finished', version: offer.version }, ctx);
-      if (result.version !== offer.version) logger.warn(`the server offered ${offer.version}, the bundle holds ${result.version}`);
-      await saveReportRecord(options.stateDir, { previousVersion, installedVersion: result.version, bootId: identity.bootId });
-      await report({ kind: 'installed', version: result.version }, ctx);
-      logger.info('update installed; the new slot boots next', { version: result.version });
-      options.onInstalled?.(offer);
-      return { alreadyInstalled: result.alreadyInstalled };
-    } catch (caught) {
-      const error = toUpdaterError(caught, `install ${offer.version}`);
-      if (error.code !== 'ERR_ABORTED') {
-        const status = error.data?.status;
-        await report({ kind: 'error', code: error.code, version: offer.version, ...(typeof status === 'number' ? { httpStatus: status } : {}) }, ctx);
-      }
-      throw error;
-    }
+    await report({ kind: 'download-started', version: offer.version }, ctx);
+    const result = await installFromMirrors(offer, step);
+    // The stream is complete (and matched the stated size and SHA-256) once the engine returns.
+    logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size });
+    await report({ kind: 'download-finished', version: offer.version }, ctx);
+    if (result.version !== offer.version) logger.warn(`the server offered ${offer.version}, the bundle holds ${result.version}`);
+    await saveReportRecord(options.stateDir, { previousVersion, installedVersion: result.version, bootId: identity.bootId });
+    await report({ kind: 'installed', version: result.version }, ctx);
+    logger.info('update installed; the new slot boots next', { version: result.version });
+    options.onInstalled?.(offer);
+    return { alreadyInstalled: result.alreadyInstalled };
+  }
+
+  /** A failed install is reported to the server (update_engine's REPORTING_ERROR_EVENT); a failed check has no event. */
+  async function reportError(error: UpdaterError, round: { offer: Offer | undefined; interactive: boolean }): Promise<void> {
+    if (round.offer === undefined) return;
+    const status = error.data?.status;
+    await report({ kind: 'error', code: error.code, version: round.offer.version, ...(typeof status === 'number' ? { httpStatus: status } : {}) }, await reportContext(round.interactive));
   }
 
   const scheduler = createScheduler({
@@ -169,6 +176,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
         return { offer: null, rebootPending: pending };
       },
       install,
+      reportError,
     },
   });
 

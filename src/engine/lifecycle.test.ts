@@ -33,7 +33,7 @@ const all = (states: readonly EngineStateName[], to: EngineStateName): Record<st
  * listed must be refused with ERR_ILLEGAL_TRANSITION.
  */
 const EXPECTED: Record<LifecycleEvent, Record<string, EngineStateName>> = {
-  'check-started': all(['IDLE', 'ROLLED_BACK', 'UPDATE_AVAILABLE', 'DOWNLOADING', 'VERIFYING', 'FINALIZING', 'HEALTH_CHECK'], 'CHECKING_FOR_UPDATE'),
+  'check-started': all([...P, 'UPDATE_AVAILABLE'], 'CHECKING_FOR_UPDATE'),
   'update-found': { CHECKING_FOR_UPDATE: 'UPDATE_AVAILABLE' },
   'no-update': { CHECKING_FOR_UPDATE: 'IDLE' },
   'round-failed': all(ENGINE_STATES.filter((s) => s !== 'REPORTING_ERROR_EVENT'), 'REPORTING_ERROR_EVENT'),

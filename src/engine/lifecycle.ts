@@ -68,12 +68,12 @@ export const LIFECYCLE_TABLE: readonly LifecycleRow[] = [
   // The daemon's round (memory only).
   {
     event: 'check-started',
-    from: ['IDLE', 'ROLLED_BACK', 'UPDATE_AVAILABLE', ...INSTALLING, 'HEALTH_CHECK'],
+    from: [...ALL_PERSISTED, 'UPDATE_AVAILABLE'],
     to: 'CHECKING_FOR_UPDATE',
-    says: 'the daemon asks the update server (not while a reboot is pending: then it only pings; an install state here was cut short and resumes)',
+    says: 'a round starts: the daemon asks the update server (with a reboot pending, a ping only); never while a round runs',
   },
   { event: 'update-found', from: ['CHECKING_FOR_UPDATE'], to: 'UPDATE_AVAILABLE', says: 'the server offers a version this host may install' },
-  { event: 'no-update', from: ['CHECKING_FOR_UPDATE'], to: 'IDLE', says: 'nothing newer (or only a version recorded as bad)' },
+  { event: 'no-update', from: ['CHECKING_FOR_UPDATE'], to: 'IDLE', says: 'nothing to install: no offer, only a version recorded as bad, or a reboot pending' },
   {
     event: 'round-failed',
     from: ['IDLE', 'CHECKING_FOR_UPDATE', 'UPDATE_AVAILABLE', ...ALL_PERSISTED.filter((s) => s !== 'IDLE')],
