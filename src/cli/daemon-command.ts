@@ -43,9 +43,11 @@ export const daemonCommand: Command = {
       return EX_CONFIG;
     }
     const first = durationOption(ctx, 'first-check-delay');
+    const host = await ctx.host();
     await runDaemon({
       ...options,
       signal: ctx.signal,
+      disk: () => host.engineDisk(),
       ...(first === undefined ? {} : { scheduler: { initialDelayMs: { min: first, max: first } } }),
     });
     return 0;
