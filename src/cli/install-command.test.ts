@@ -216,3 +216,30 @@ test('abupdate install --tries beyond what the backend stores (grubenv: 1..3) is
   assert.equal(ok.code, 0, ok.stderr);
   assert.match((await execa('grub-editenv', [grubenv, 'list'])).stdout, /^B_TRY=3$/m);
 });
+
+test('abupdate install from a server that trickles 16 bytes every 200 ms stops with ERR_NETWORK_SLOW, keeps what it wrote, and a rerun resumes and completes', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t));
+  const booted = await bootedSnapshot(env);
+  // Full speed for the head and the first part of the image, then the slow-retrieval attack.
+  env.server.faults = { throttle: { bytes: 16, ms: 200, afterBytes: 1024 * 1024 } };
+  const slow = await runCli(['install', env.url, ...env.options, '--speed-limit', '4096', '--speed-time', '2s', '--json']);
+  assert.equal(slow.code, 1, slow.stderr);
+  const error = slow.stdout.trim().split('\n').map((l) => JSON.parse(l) as { error?: { code: string; message: string } }).find((l) => l.error)?.error;
+  assert.equal(error?.code, 'ERR_NETWORK_SLOW');
+  assert.match(error?.message ?? '', /below the limit of 4096 bytes\/s for 2 s/);
+  assert.deepEqual(await bootedSnapshot(env), booted, 'the booted slot and its flags never changed');
+  const flagsB = await cgptFlags(env.disk.path, env.disk.slots.B.partition);
+  assert.ok(flagsB.priority === 0 || (!flagsB.successful && flagsB.tries === 0), `B is not bootable: ${JSON.stringify(flagsB)}`);
+  const kept = (await loadEngineState(env.stateDir)).install;
+  assert.ok(kept !== null, 'the progress is kept');
+  const servedSlow = env.server.totalBytes();
+
+  env.server.faults = {};
+  const resumed = await runCli(['install', env.url, ...env.options, '--json']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const result = JSON.parse(resumed.stdout.trim().split('\n').at(-1) ?? '{}') as { chunks?: { reused: number; written: number; total: number } };
+  assert.ok((result.chunks?.reused ?? 0) > 0, `chunks ${JSON.stringify(result.chunks)}`);
+  assert.ok(env.server.totalBytes() - servedSlow < env.bundle.layout.totalSize, 'the rerun fetched less than the whole bundle');
+  assert.deepEqual(await cgptFlags(env.disk.path, env.disk.slots.B.partition), { priority: 2, tries: 1, successful: false });
+  assert.deepEqual(await bootedSnapshot(env), booted);
+});

@@ -4,6 +4,7 @@ import { UpdaterError } from '../../common/errors.js';
 import { installBundle, type InstallResult } from '../engine/install.js';
 import { createProgressReporter, formatBytes, progressMode } from '../engine/progress.js';
 import { intOption, report, type Command } from './command.js';
+import { SPEED_OPTIONS, speedLimitOption } from './service-context.js';
 
 function where(target: InstallResult['target']): string {
   if (target === null) return '';
@@ -41,6 +42,7 @@ export const installCommand: Command = {
     'allow-downgrade': { type: 'boolean', help: 'install a version that is not newer than the committed one' },
     'stall-timeout': { type: 'string', value: 'SEC', help: 'give up on a download connection with no data for SEC seconds (default 30)' },
     retries: { type: 'string', value: 'N', help: 'failed download attempts in a row before giving up (default 5)' },
+    ...SPEED_OPTIONS,
     json: { type: 'boolean', help: 'print progress events and the result as JSON lines' },
   },
   async run(ctx) {
@@ -71,6 +73,7 @@ export const installCommand: Command = {
       signal: ctx.signal,
       warn: (message) => progress.message(`warning: ${message}`),
       http: {
+        speedLimit: speedLimitOption(ctx, host.config),
         ...(stall === undefined ? {} : { timeouts: { stall: stall * 1000 } }),
         ...(retries === undefined ? {} : { retries }),
       },

@@ -6,15 +6,37 @@ import { createEngineSeam } from '../daemon/engine-seam.js';
 import type { UpdateServiceOptions } from '../daemon/service.js';
 import type { Logger } from '../log.js';
 import type { HostContext } from '../host/context.js';
-import { stringOption, type CommandContext } from './command.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import type { SpeedLimit } from '../download/http-range.js';
+import { intOption, stringOption, type CommandContext } from './command.js';
 import type { OptionTable } from './options.js';
 import { readPackageVersion } from './package-version.js';
+
+/** curl's pair, on install and update: slower than --speed-limit bytes/s for --speed-time is ERR_NETWORK_SLOW. */
+export const SPEED_OPTIONS = {
+  'speed-limit': {
+    type: 'string',
+    value: 'N',
+    help: 'bytes/s a download must average over --speed-time, else ERR_NETWORK_SLOW (progress kept for a resume); 0: off',
+    overrides: 'DOWNLOAD_SPEED_LIMIT',
+  },
+  'speed-time': { type: 'string', value: 'D', help: 'how long a download may stay below --speed-limit', overrides: 'DOWNLOAD_SPEED_TIME' },
+} as const satisfies OptionTable;
+
+/** --speed-limit / --speed-time over DOWNLOAD_SPEED_LIMIT / DOWNLOAD_SPEED_TIME. */
+export function speedLimitOption(ctx: CommandContext, config: LoadedConfig): SpeedLimit {
+  const limit = intOption(ctx.values, 'speed-limit', 0, 10 * 1024 * 1024 * 1024);
+  const time = durationOption(ctx, 'speed-time');
+  if (time !== undefined && time < 1000) throw new UpdaterError('ERR_USAGE', `Cannot parse option --speed-time: "${stringOption(ctx.values, 'speed-time')}" is shorter than 1s`);
+  return { bytesPerSecond: limit ?? config.values.DOWNLOAD_SPEED_LIMIT, timeMs: time ?? config.values.DOWNLOAD_SPEED_TIME };
+}
 
 /** The options of the commands that run the update service (daemon, check, update), over the common ones. */
 export const SERVICE_OPTIONS = {
   'current-version': { type: 'string', value: 'V', help: 'the running version when the engine state has no record of it (fresh host)' },
   'request-timeout': { type: 'string', value: 'D', help: 'timeout of one request to the update server (default 30s)' },
   'boot-id-file': { type: 'string', value: 'PATH', help: 'where the boot id is read (default /proc/sys/kernel/random/boot_id)' },
+  ...SPEED_OPTIONS,
 } as const satisfies OptionTable;
 
 /** The updater version the update server is told: abupdate-VERSION. */
@@ -57,6 +79,7 @@ export async function buildServiceOptions(ctx: CommandContext, logger: Logger): 
     compatible,
     logger,
     updaterVersion: updaterVersion(),
+    http: { speedLimit: speedLimitOption(ctx, host.config) },
     ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
     ...(bootIdPath === undefined ? {} : { bootIdPath }),
   };

@@ -9,6 +9,7 @@ import {
   httpUrlList,
   oneOf,
   token,
+  wholeNumber,
   wordList,
   type ValueParser,
 } from './value-parsers.js';
@@ -59,6 +60,9 @@ export const CONFIG_KEYS = {
   FLEETLOCK_URL: key('', 'FleetLock server for REBOOT_STRATEGY=fleetlock', httpUrl({ optional: true })),
   CHECK_INTERVAL: key('45m', 'Time between update checks (each with jitter of up to a quarter of it)', duration(10 * SECOND, 7 * 24 * HOUR)),
   APP_ID: key(DEFAULT_APP_ID, 'The Omaha app id of this OS (a UUID, braces optional, or a product id)', token(new RegExp(`^(?:\\{${UUID}\\}|${UUID}|[A-Za-z][A-Za-z0-9._-]{0,127})$`), 'a UUID (with or without braces) or a product id like io.example.os')),
+  DOWNLOAD_SPEED_LIMIT: key('16384', 'Bytes per second a download must average (while waiting for data) over DOWNLOAD_SPEED_TIME, else ERR_NETWORK_SLOW (progress kept); 0 turns it off', wholeNumber(0, 10 * 1024 * 1024 * 1024, 'bytes per second')),
+  DOWNLOAD_SPEED_TIME: key('5m', 'How long a download may stay below DOWNLOAD_SPEED_LIMIT', duration(SECOND, 24 * HOUR)),
+  ROUND_TIMEOUT: key('6h', "Deadline of one daemon round (check, download, install): a round still running then is stopped (ERR_TIMEOUT), its progress kept", duration(MINUTE, 7 * 24 * HOUR)),
   HEALTH_DIR: key('/etc/abupdate/health.d', 'Directory of executable health checks run after a reboot into a new slot', absolutePath()),
   HEALTH_TIMEOUT: key('5m', 'How long the post-boot health check may take before it counts as failed', duration(SECOND, 24 * HOUR)),
   HEALTH_UNITS: key('', 'systemd units that must be active for the new slot to be committed', wordList(/^[A-Za-z0-9:_.\\@-]+\.(?:service|target|mount|socket|timer|path|device|swap|scope|slice)$/, 'systemd unit names like sshd.service')),

@@ -97,6 +97,18 @@ export function duration(minMs: number, maxMs: number, options: { optional?: boo
   };
 }
 
+/** A whole number in decimal digits, within bounds (a byte rate, a count). */
+export function wholeNumber(min: number, max: number, unit: string): ValueParser<number> {
+  return {
+    allowed: `a whole number of ${unit} from ${min} to ${max}`,
+    parse(text) {
+      if (!/^\d{1,15}$/.test(text)) return bad('is not a whole number');
+      const value = Number(text);
+      return value < min || value > max ? bad('is out of range') : value;
+    },
+  };
+}
+
 /** An absolute path; optional ones may be empty (null). */
 export function absolutePath(options?: { optional?: false }): ValueParser<string>;
 export function absolutePath(options: { optional: true }): ValueParser<string | null>;

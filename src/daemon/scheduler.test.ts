@@ -218,3 +218,20 @@ test('scheduler does not run an extra scheduled check when a triggered cycle fin
   stop.abort();
   await running;
 });
+
+test('scheduler stops a round that outlives ROUND_TIMEOUT with ERR_TIMEOUT: the install sees its signal abort', async () => {
+  let sawAbort = false;
+  const s = steps([{ offer: OFFER }], async (_offer, { signal }) => {
+    // An install that never ends by itself (a server just above the speed limit, forever).
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    sawAbort = true;
+    throw new UpdaterError('ERR_ABORTED', 'Cannot download: aborted');
+  });
+  const alive = setInterval(() => undefined, 1000); // the deadline's own timer does not keep node running
+  const result = await scheduler({ steps: s, roundTimeoutMs: 200 }).trigger('update');
+  clearInterval(alive);
+  assert.equal(result.outcome, 'error');
+  assert.equal(result.error?.code, 'ERR_TIMEOUT');
+  assert.match(result.error?.message ?? '', /the round passed its deadline of .* \(ROUND_TIMEOUT\)/);
+  assert.ok(sawAbort);
+});

@@ -4,6 +4,7 @@
 
 import { setTimeout as sleepTimer } from 'node:timers/promises';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
+import { formatDuration } from '../duration.js';
 import { transition, type EngineStateName, type RoundEvent, type EngineEvent } from '../engine/lifecycle.js';
 import type { Logger } from '../log.js';
 import type { CheckResult, Offer } from '../sources/source.js';
@@ -49,6 +50,8 @@ export interface SchedulerOptions {
   steps: SchedulerSteps;
   /** CHECK_INTERVAL in ms. */
   checkIntervalMs: number;
+  /** ROUND_TIMEOUT in ms: one cycle (check, download, install) is stopped with ERR_TIMEOUT after this long. */
+  roundTimeoutMs?: number;
   /** The first check happens after a random delay in this range (default 10 s to 2 min). */
   initialDelayMs?: { min: number; max: number };
   /** Each interval is varied by up to ± this fraction (default 0.25). */
@@ -181,9 +184,12 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     let offer: Offer | undefined;
     let installDone = false;
     inRound = true;
+    // The round's own deadline: nothing a server does (just above DOWNLOAD_SPEED_LIMIT, say) keeps it going longer.
+    const deadline = AbortSignal.timeout(options.roundTimeoutMs ?? 6 * 3_600_000);
+    const roundSignal = AbortSignal.any([stopSignal, deadline]);
     try {
       enter('check-started');
-      const checked = await options.steps.check({ interactive, signal: stopSignal });
+      const checked = await options.steps.check({ interactive, signal: roundSignal });
       const poll = checked.pollIntervalMs === undefined ? {} : { pollIntervalMs: checked.pollIntervalMs };
       if (checked.rebootPending !== undefined) {
         enter('no-update');
@@ -203,7 +209,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         enter('update-found');
         enter('install-started');
         const installed = await options.steps.install(checked.offer, {
-          signal: stopSignal,
+          signal: roundSignal,
           interactive,
           onProgress: (progress) => {
             state.progress = progress;
@@ -215,7 +221,13 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       }
       state.consecutiveFailures = 0;
     } catch (caught) {
-      const error = toUpdaterError(caught, kind === 'check' ? 'check for updates' : 'update');
+      const error =
+        deadline.aborted && !stopSignal.aborted
+          ? new UpdaterError('ERR_TIMEOUT', `Cannot ${kind === 'check' ? 'check for updates' : 'update'}: the round passed its deadline of ${formatDuration(options.roundTimeoutMs ?? 6 * 3_600_000)} (ROUND_TIMEOUT)`, {
+              cause: caught,
+              hint: 'What was downloaded is kept; the next round resumes it. A slow link may need a longer ROUND_TIMEOUT.',
+            })
+          : toUpdaterError(caught, kind === 'check' ? 'check for updates' : 'update');
       state.consecutiveFailures += 1;
       if (error.code !== 'ERR_ABORTED') options.logger.error(error.message, { code: error.code, failures: state.consecutiveFailures });
       if (error.code === 'ERR_ILLEGAL_TRANSITION') throw error; // a bug: loud, not a failed round

@@ -55,6 +55,11 @@ function mismatchCode(offer: Offer): 'ERR_OMAHA_HASH' | 'ERR_CHANNEL' {
 
 export async function createUpdateService(options: UpdateServiceOptions): Promise<UpdateService> {
   const { config, engine, logger } = options;
+  // DOWNLOAD_SPEED_LIMIT / DOWNLOAD_SPEED_TIME, unless the caller (--speed-limit, --speed-time) says otherwise.
+  const http: Omit<HttpSourceOptions, 'signal' | 'onEvent'> = {
+    speedLimit: { bytesPerSecond: config.values.DOWNLOAD_SPEED_LIMIT, timeMs: config.values.DOWNLOAD_SPEED_TIME },
+    ...options.http,
+  };
   const server = config.values.SERVER;
   if (server === null) {
     throw new UpdaterError('ERR_CONFIG', 'Cannot check for updates: SERVER is "disabled"', {
@@ -108,7 +113,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     for (let i = 0; ; i++) {
       const url = urls[i] ?? offer.url;
       try {
-        return await engine.install(url, { signal: step.signal, onProgress: step.onProgress, expectedBundle, ...(options.http ? { http: options.http } : {}) });
+        return await engine.install(url, { signal: step.signal, onProgress: step.onProgress, expectedBundle, http });
       } catch (caught) {
         const error = toUpdaterError(caught, `download ${offer.version}`);
         const transient = ['ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_HTTP_STATUS', 'ERR_HTTP_RANGE'].includes(error.code);
@@ -157,6 +162,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   const scheduler = createScheduler({
     ...options.scheduler,
     checkIntervalMs: config.values.CHECK_INTERVAL,
+    roundTimeoutMs: config.values.ROUND_TIMEOUT,
     logger,
     steps: {
       check: async ({ interactive, signal }) => {

@@ -23,6 +23,7 @@ export function createFileSource(file: string, signal?: AbortSignal): ByteSource
   return {
     name: file,
     bytesReceived: () => received,
+    close: () => undefined,
     async *read(start: number, end?: number): AsyncIterable<Buffer> {
       if (end !== undefined && end <= start) return;
       try {
@@ -48,6 +49,8 @@ export function createFileSource(file: string, signal?: AbortSignal): ByteSource
  * Bytes from START to the end of SOURCE, fetched as successive bounded reads of WINDOW() bytes each (over HTTP:
  * one Range request per window). The server never runs more than a window ahead of what the engine has
  * consumed, so a crash wastes at most one window of download. The window may change between segments.
+ * A server that ignores Range answers the first window with the whole file: the HTTP source then serves every
+ * later window from that one stream (it stays linear: one pass over the file, not one per window).
  */
 export async function* readSegmented(source: ByteSource, start: number, window: () => number): AsyncGenerator<Buffer> {
   for (let at = start; ; ) {

@@ -146,3 +146,50 @@ test('parseContentRange() and backoffDelay() follow the header grammar and stay 
     assert.ok(backoffDelay(20, { baseMs: 100, maxMs: 1000 }) <= 1000);
   }
 });
+
+test('http source, windowed reads from a server that ignores Range: one 200 stream read once, not one whole file per window', async (t) => {
+  const { data, server } = await setup(t);
+  server.faults = { ignoreRange: {} };
+  const events: SourceEvent[] = [];
+  const source = openByteSource(server.url('blob'), { ...fast, onEvent: (e) => events.push(e) });
+  const parts: Buffer[] = [];
+  for await (const piece of readSegmented(source, 0, () => 64 * 1024)) parts.push(piece);
+  assert.ok(Buffer.concat(parts).equals(data));
+  assert.equal(server.requests.length, 1, 'one request for all 49 windows');
+  assert.ok(server.totalBytes() <= SIZE * 1.1, `served ${server.totalBytes()} for ${SIZE}`);
+  assert.equal(events.filter((e) => e.type === 'request').length, 1);
+  source.close();
+  // A later window that starts further on (chunks already in the slot) skips forward in the same stream.
+  const again = openByteSource(server.url('blob'), fast);
+  assert.ok((await readAll(again, 0, 1000)).equals(data.subarray(0, 1000)));
+  assert.ok((await readAll(again, 2 * 1024 * 1024, 2 * 1024 * 1024 + 10)).equals(data.subarray(2 * 1024 * 1024, 2 * 1024 * 1024 + 10)));
+  // Backwards: a new request (the stream cannot go back).
+  assert.ok((await readAll(again, 10, 20)).equals(data.subarray(10, 20)));
+  again.close();
+  assert.equal(server.requests.length, 3);
+});
+
+test('http source, a server that ignores Range and drops the connection: one new request from byte 0, then linear again', async (t) => {
+  const { data, server } = await setup(t);
+  server.faults = { ignoreRange: {}, destroyAfter: { bytes: SIZE / 2, times: 1 } };
+  const source = openByteSource(server.url('blob'), fast);
+  const parts: Buffer[] = [];
+  for await (const piece of readSegmented(source, 0, () => 100_000)) parts.push(piece);
+  assert.ok(Buffer.concat(parts).equals(data));
+  assert.equal(server.requests.length, 2);
+  assert.ok(server.totalBytes() <= SIZE * 1.1 + SIZE / 2 + 1, `served ${server.totalBytes()}`);
+  source.close();
+});
+
+test('http source below the speed limit for the speed time fails with ERR_NETWORK_SLOW (a server trickling 16 bytes every 200 ms), and does not retry', async (t) => {
+  const { server } = await setup(t);
+  server.faults = { throttle: { bytes: 16, ms: 200 } };
+  const source = openByteSource(server.url('blob'), { ...fast, timeouts: { stall: 5000, response: 2000 }, speedLimit: { bytesPerSecond: 1024, timeMs: 1000 } });
+  await assert.rejects(readAll(source, 0), (error: unknown) => {
+    assert.ok(isUpdaterError(error, 'ERR_NETWORK_SLOW'));
+    assert.match(error.message, /bytes\/s for \d+ s, below the limit of 1024 bytes\/s for 1 s/);
+    return true;
+  });
+  assert.equal(server.requests.length, 1, 'not retried');
+  assert.ok(server.totalBytes() < 16 * 20, `served ${server.totalBytes()}`);
+});

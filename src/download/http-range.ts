@@ -1,4 +1,5 @@
-// Streams a URL from a byte offset with got: Range requests, per-phase and stall timeouts, retries with backoff.
+// Streams a URL from a byte offset with got: Range requests, per-phase, stall and speed-limit timeouts, retries with
+// backoff, and one 200 stream kept between windows when the server ignores Range.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import got, { type Request } from 'got';
@@ -15,16 +16,46 @@ export interface HttpTimeouts {
   stall: number;
 }
 
+/** curl's --speed-limit / --speed-time: slower than `bytesPerSecond` for `timeMs` of waiting is ERR_NETWORK_SLOW. */
+export interface SpeedLimit {
+  /** 0 turns the check off. */
+  bytesPerSecond: number;
+  timeMs: number;
+}
+
+/**
+ * 16 KiB/s for 5 minutes: a 1 Mbit/s link (125 kB/s) is 7 times faster, so a 1 GiB image finishes over it (in about
+ * 2.4 h); a server that trickles (the slow-retrieval attack: 16 bytes every 200 ms stays under any stall timeout)
+ * is cut off after 5 minutes, not never.
+ */
+export const DEFAULT_SPEED_LIMIT: SpeedLimit = { bytesPerSecond: 16 * 1024, timeMs: 5 * 60_000 };
+
 export interface HttpSourceOptions {
   timeouts?: Partial<HttpTimeouts>;
+  /** Minimum average speed while waiting for data (default DEFAULT_SPEED_LIMIT). Not retried: the run ends, the progress stays. */
+  speedLimit?: SpeedLimit;
   /** Failed attempts in a row (no byte received in between) before giving up. */
   retries?: number;
   backoff?: { baseMs: number; maxMs: number };
   signal?: AbortSignal;
   onEvent?: (event: SourceEvent) => void;
+  /** Told of bytes received and dropped unread (skipped because the server ignored Range), e.g. to pace GC. */
+  onDiscard?: (bytes: number) => void;
 }
 
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { lookup: 10_000, connect: 10_000, response: 30_000, stall: 30_000 };
+
+/** A 200 stream kept between reads (see createHttpSource). */
+interface Parked {
+  stream: Request;
+  iterator: AsyncIterator<Buffer>;
+  /** Resource offset of the next byte: of `leftover` if there is one, else of the stream's next piece. */
+  position: number;
+  leftover: Buffer | undefined;
+  /** The resource's size as the 200 stated it (Content-Length), to tell a cut-off body from the end. */
+  total: number | undefined;
+  idle: NodeJS.Timeout;
+}
 
 /** Exponential backoff with jitter: between half and all of base·2^attempt, capped. */
 export function backoffDelay(attempt: number, backoff: { baseMs: number; maxMs: number }): number {
@@ -60,21 +91,57 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
   const retries = options.retries ?? 5;
   const backoff = options.backoff ?? { baseMs: 250, maxMs: 10_000 };
   let received = 0;
+  const speed = options.speedLimit ?? DEFAULT_SPEED_LIMIT;
+  // Time spent waiting for body bytes and the bytes that came, since the last period that was fast enough. Only
+  // waiting counts (the engine's own pauses between windows, an fsync, are not the server being slow), and it spans
+  // requests: a server cannot reset the clock by dropping the connection.
+  const meter = { waitedMs: 0, bytes: 0 };
+  const measure = (bytes: number, waitedMs: number, position: number): void => {
+    if (speed.bytesPerSecond <= 0) return;
+    meter.waitedMs += waitedMs;
+    meter.bytes += bytes;
+    if (meter.waitedMs < speed.timeMs) return;
+    const rate = (meter.bytes * 1000) / meter.waitedMs;
+    if (rate < speed.bytesPerSecond) {
+      throw new UpdaterError('ERR_NETWORK_SLOW', `Cannot download "${url}": ${Math.round(rate)} bytes/s for ${Math.round(meter.waitedMs / 1000)} s, below the limit of ${speed.bytesPerSecond} bytes/s for ${Math.round(speed.timeMs / 1000)} s`, {
+        data: { url, position, bytesPerSecond: Math.round(rate), limit: speed.bytesPerSecond, timeMs: speed.timeMs },
+        hint: 'The server or the network is too slow (or feeds bytes slowly on purpose); what was written is kept and the next run resumes there. See DOWNLOAD_SPEED_LIMIT and DOWNLOAD_SPEED_TIME (--speed-limit, --speed-time).',
+      });
+    }
+    meter.waitedMs = 0;
+    meter.bytes = 0;
+  };
+  /**
+   * A whole-file (200) answer to a Range request, read up to `position`: the server ignores Range, so the next
+   * read from `position` on continues this one stream instead of asking again (and being sent byte 0 again).
+   */
+  let parked: Parked | undefined;
+  const unpark = (): void => {
+    if (parked === undefined) return;
+    clearTimeout(parked.idle);
+    parked.stream.destroy();
+    parked = undefined;
+  };
 
-  /** One request from POSITION; sets `outcome.atEnd` when it delivered everything up to the resource's end. */
+  /** One request from POSITION (or the parked 200 stream); sets `outcome.atEnd` when it reached the resource's end. */
   async function* attempt(position: number, end: number | undefined, attemptNo: number, outcome: { atEnd: boolean }): AsyncGenerator<Buffer> {
-    options.onEvent?.({ type: 'request', start: position, end, attempt: attemptNo });
-    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
-    if (position > 0 || end !== undefined) headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
-    const stream: Request = got.stream(url, {
-      headers,
-      decompress: false,
-      throwHttpErrors: false,
-      retry: { limit: 0 },
-      timeout: { lookup: timeouts.lookup, connect: timeouts.connect, secureConnect: timeouts.connect, response: timeouts.response },
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const resumed = parked !== undefined && parked.position <= position ? parked : undefined;
+    if (resumed) {
+      clearTimeout(resumed.idle);
+      parked = undefined;
+    } else unpark();
+    if (!resumed) options.onEvent?.({ type: 'request', start: position, end, attempt: attemptNo });
+    const stream: Request = resumed?.stream ?? requestFrom(position, end);
+    let keep = false; // the stream is parked for the next read: do not destroy it
     try {
+      if (resumed) {
+        const promised = resumed.total === undefined ? undefined : resumed.total - position;
+        yield* readBody(stream, resumed.iterator, resumed.leftover, position - resumed.position, resumed.position, end, promised, true, outcome, (p) => {
+          keep = true;
+          park({ ...p, total: resumed.total });
+        });
+        return;
+      }
       const response = await new Promise<{ statusCode: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
         stream.once('response', resolve);
         stream.once('error', reject);
@@ -108,43 +175,110 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
           hint: status === 404 ? 'Check the URL.' : status >= 500 ? 'The server failed; try again later.' : 'Check the URL and the server.',
         });
       }
-      let remaining = end === undefined ? Infinity : end - position;
-      let delivered = 0;
       const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      while (remaining > 0) {
+      const total = promised === undefined ? undefined : position + promised;
+      const parkThis = (p: Omit<Parked, 'idle' | 'total'>): void => {
+        keep = true;
+        park({ ...p, total });
+      };
+      // A 206 starts at POSITION; a 200 at byte 0, its first POSITION bytes skipped.
+      yield* readBody(stream, iterator, undefined, skip, status === 200 ? 0 : position, end, promised, resourceEnd, outcome, status === 200 && end !== undefined ? parkThis : undefined);
+    } finally {
+      if (!keep) stream.destroy();
+    }
+  }
+
+  function requestFrom(position: number, end: number | undefined): Request {
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    if (position > 0 || end !== undefined) headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
+    return got.stream(url, {
+      headers,
+      decompress: false,
+      throwHttpErrors: false,
+      retry: { limit: 0 },
+      timeout: { lookup: timeouts.lookup, connect: timeouts.connect, secureConnect: timeouts.connect, response: timeouts.response },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /** Keeps a 200 stream for the next read; dropped if nobody continues it within the stall timeout. */
+  function park(p: Omit<Parked, 'idle'>): void {
+    const idle = setTimeout(unpark, timeouts.stall);
+    idle.unref();
+    parked = { ...p, idle };
+  }
+
+  /**
+   * Yields the body from ITERATOR, whose next byte (LEFTOVER's first, if given) is at resource offset BASE: drops
+   * SKIP bytes first (before the asked position: the server ignores Range), stops at END. When it stops at END and
+   * PARK is given, the stream goes to PARK for the next read instead of ending.
+   */
+  async function* readBody(
+    stream: Request,
+    iterator: AsyncIterator<Buffer>,
+    leftover: Buffer | undefined,
+    skipBytes: number,
+    base: number,
+    end: number | undefined,
+    promised: number | undefined,
+    resourceEnd: boolean,
+    outcome: { atEnd: boolean },
+    park: ((p: Omit<Parked, 'idle' | 'total'>) => void) | undefined,
+  ): AsyncGenerator<Buffer> {
+    let skip = skipBytes;
+    let at = base; // resource offset of the next byte the stream gives
+    const position = base + skipBytes;
+    let remaining = end === undefined ? Infinity : end - position;
+    let delivered = 0;
+    let pending = leftover;
+    while (remaining > 0) {
+      let piece: Buffer;
+      if (pending !== undefined) {
+        piece = pending;
+        pending = undefined;
+      } else {
+        const waitStarted = Date.now();
         const next = await withStallTimeout(iterator.next(), timeouts.stall, () => {
           stream.destroy();
-          return new UpdaterError('ERR_TIMEOUT', `Cannot download "${url}": no data for ${timeouts.stall} ms`, { data: { url, position } });
+          return new UpdaterError('ERR_TIMEOUT', `Cannot download "${url}": no data for ${timeouts.stall} ms`, { data: { url, position: position + delivered } });
         });
         if (next.done) break;
-        let piece = next.value;
+        piece = next.value;
         received += piece.length;
-        if (skip > 0) {
-          const dropped = Math.min(skip, piece.length);
-          skip -= dropped;
-          piece = piece.subarray(dropped);
-          if (piece.length === 0) continue;
-        }
-        if (piece.length > remaining) piece = piece.subarray(0, remaining);
-        remaining -= piece.length;
-        delivered += piece.length;
-        yield piece;
+        measure(piece.length, Date.now() - waitStarted, at);
       }
       if (skip > 0) {
-        throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended before byte ${position}`, { data: { url, position } });
+        const dropped = Math.min(skip, piece.length);
+        skip -= dropped;
+        at += dropped;
+        options.onDiscard?.(dropped);
+        piece = piece.subarray(dropped);
+        if (piece.length === 0) continue;
       }
-      if (remaining > 0 && promised !== undefined && delivered < promised) {
-        throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended ${promised - delivered} bytes early`, { data: { url, position: position + delivered } });
+      if (piece.length > remaining) {
+        // The window ends inside this piece: the rest belongs to the next read of a parked stream.
+        if (park) pending = piece.subarray(remaining);
+        piece = piece.subarray(0, remaining);
       }
-      outcome.atEnd = remaining > 0 && resourceEnd;
-    } finally {
-      stream.destroy();
+      remaining -= piece.length;
+      delivered += piece.length;
+      at += piece.length;
+      yield piece;
     }
+    if (skip > 0) {
+      throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended before byte ${position}`, { data: { url, position } });
+    }
+    if (remaining > 0 && promised !== undefined && delivered < promised) {
+      throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended ${promised - delivered} bytes early`, { data: { url, position: position + delivered } });
+    }
+    outcome.atEnd = remaining > 0 && resourceEnd;
+    if (remaining === 0 && park) park({ stream, iterator, position: at, leftover: pending });
   }
 
   return {
     name: url,
     bytesReceived: () => received,
+    close: unpark,
     async *read(start: number, end?: number): AsyncIterable<Buffer> {
       if (end !== undefined && end <= start) return;
       let position = start;

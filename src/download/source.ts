@@ -9,6 +9,8 @@ export interface ByteSource {
   read(start: number, end?: number): AsyncIterable<Buffer>;
   /** Bytes received from the origin so far (HTTP: including bytes skipped because Range was ignored). */
   bytesReceived(): number;
+  /** Lets go of what a read left open for the next one (a server that ignores Range: its one 200 stream). */
+  close(): void;
 }
 
 export type SourceEvent =

@@ -46,6 +46,7 @@ export class BundleTap {
     return {
       name: source.name,
       bytesReceived: () => source.bytesReceived(),
+      close: () => source.close(),
       read: (start, end) => this.#tapped(source, start, end),
     };
   }

@@ -10,11 +10,12 @@ import { verifyChunks } from '../../verify/chunk-verifier.js';
 import type { Keyring } from '../../verify/keyring.js';
 import type { Manifest } from '../../verify/manifest.js';
 import { verifySlotReadback } from '../../verify/readback.js';
-import { openByteSource, readSegmented, type SourceEvent } from '../download/byte-source.js';
+import { openByteSource, readSegmented, type ByteSource, type SourceEvent } from '../download/byte-source.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
 import { BundleTap, type ExpectedBundle } from './bundle-tap.js';
 import { ChunkBitmap } from './chunk-bitmap.js';
 import { checkImageFits, checkInstallPolicy, chooseTargetSlot } from './install-checks.js';
+import { createGcPacer } from './gc-pacer.js';
 import { formatBytes, type ProgressReporter } from './progress.js';
 import { acquireRunLock } from './run-lock.js';
 import { flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
@@ -72,7 +73,7 @@ export interface InstallResult {
 /** Installs the bundle at `options.source` into the slot that is not booted, holding the run lock throughout. */
 export async function installBundle(options: InstallOptions): Promise<InstallResult> {
   const lock = await acquireRunLock(options.runDir, `install ${options.source}`);
-  const run = { touched: false };
+  const run: InstallRun = { touched: false };
   try {
     return await runInstall(options, run);
   } catch (caught) {
@@ -83,8 +84,16 @@ export async function installBundle(options: InstallOptions): Promise<InstallRes
     });
     throw error;
   } finally {
+    run.source?.close(); // a server that ignores Range: its one 200 stream, kept between windows
     await lock.release();
   }
+}
+
+/** What installBundle() must know about a run, whatever step it stopped at. */
+interface InstallRun {
+  /** The slot has been written to (a failure leaves it IDLE, with the resume record). */
+  touched: boolean;
+  source?: ByteSource;
 }
 
 async function recordFailure(options: InstallOptions, error: UpdaterError, touched: boolean): Promise<void> {
@@ -104,7 +113,7 @@ function describeEvent(event: SourceEvent): string | undefined {
   return undefined;
 }
 
-async function runInstall(options: InstallOptions, run: { touched: boolean }): Promise<InstallResult> {
+async function runInstall(options: InstallOptions, run: InstallRun): Promise<InstallResult> {
   const now = options.now ?? (() => new Date());
   const progress = options.progress;
   const state = await loadEngineState(options.stateDir, warnOption(options));
@@ -118,12 +127,15 @@ async function runInstall(options: InstallOptions, run: { touched: boolean }): P
   const raw = openByteSource(options.source, {
     ...options.http,
     ...(options.signal ? { signal: options.signal } : {}),
+    // Bytes skipped in a whole-file answer (Range ignored) are garbage as fast as the network brings them.
+    onDiscard: createGcPacer(),
     onEvent: (event) => {
       const text = describeEvent(event);
       if (text) progress?.message(text);
     },
   });
   const source = tap ? tap.wrap(raw) : raw;
+  run.source = raw;
   progress?.phase('check', 0);
   // Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head (whose size is
   // not known yet) is read, then sized to the image.
