@@ -1,8 +1,9 @@
 // Opens a disk image file or a whole-disk block device (never truncating it): size, logical sector
 // size, positional reads and writes, fsync.
 
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { readFile, type FileHandle } from 'node:fs/promises';
 import { UpdaterError } from '../common/errors.js';
+import { nodeFileSystem, type FileSystem } from '../common/file-system.js';
 
 export type SectorSize = 512 | 4096;
 
@@ -13,6 +14,8 @@ export interface OpenDiskOptions {
   sectorSize?: SectorSize;
   /** Where sysfs is (tests). Default /sys. */
   sysfsRoot?: string;
+  /** The file system the disk is opened through (tests record writes with it). Default: node:fs. */
+  fs?: FileSystem;
 }
 
 const GPT_SIGNATURE = Buffer.from('EFI PART', 'latin1');
@@ -92,7 +95,7 @@ export async function openDisk(path: string, options: OpenDiskOptions = {}): Pro
   const writable = options.writable ?? false;
   let handle: FileHandle;
   try {
-    handle = await open(path, writable ? 'r+' : 'r');
+    handle = await (options.fs ?? nodeFileSystem).open(path, writable ? 'r+' : 'r');
   } catch (error) {
     const errno = (error as NodeJS.ErrnoException).code;
     if (errno === 'ENOENT') {

@@ -43,11 +43,17 @@ export function encodeGptprio(attributes: bigint, flags: SlotFlags): bigint {
 export interface GptprioOptions {
   /** Sector size of an image file when auto-detection is not wanted. */
   sectorSize?: OpenDiskOptions['sectorSize'];
+  /** The file system the disk is opened through (tests record the GPT writes with it). */
+  fs?: OpenDiskOptions['fs'];
 }
 
 /** The flag store on DISK_PATH: every read and write opens the disk, reads (and repairs) the GPT. */
 export function gptprioStore(diskPath: string, slots: Slots, options: GptprioOptions = {}): FlagStore {
-  const diskOptions = (writable: boolean): OpenDiskOptions => (options.sectorSize ? { writable, sectorSize: options.sectorSize } : { writable });
+  const diskOptions = (writable: boolean): OpenDiskOptions => ({
+    writable,
+    ...(options.sectorSize ? { sectorSize: options.sectorSize } : {}),
+    ...(options.fs ? { fs: options.fs } : {}),
+  });
   return {
     kind: 'gptprio',
     location: diskPath,

@@ -10,6 +10,7 @@
 //   empty      the slot is not in ORDER and has neither X_OK nor X_TRY (never installed).
 
 import { UpdaterError } from '../common/errors.js';
+import type { FileSystem } from '../common/file-system.js';
 import type { BootControl, FlagsBySlot } from './boot-control.js';
 import { createBootControl, type FlagStore } from './boot-operations.js';
 import { getGrubVar, readGrubEnv, setGrubVar, writeGrubEnv } from './grubenv.js';
@@ -30,7 +31,7 @@ function parseTries(value: string | undefined): number {
   return value !== undefined && /^[0-3]$/.test(value) ? Number(value) : 0;
 }
 
-export function grubenvStore(file: string, slots: Pick<Slots, 'A' | 'B'>): FlagStore {
+export function grubenvStore(file: string, slots: Pick<Slots, 'A' | 'B'>, options: { fs?: FileSystem } = {}): FlagStore {
   return {
     kind: 'grubenv',
     location: file,
@@ -64,12 +65,12 @@ export function grubenvStore(file: string, slots: Pick<Slots, 'A' | 'B'>): FlagS
         env = setGrubVar(env, `${name}_OK`, flags[name].successful ? '1' : '0');
         env = setGrubVar(env, `${name}_TRY`, String(flags[name].tries));
       }
-      await writeGrubEnv(file, env);
+      await writeGrubEnv(file, env, options.fs);
     },
   };
 }
 
 /** The grubenv boot control for SLOTS (found on the disk; their partition numbers break ties). */
-export function openGrubenvBootControl(file: string, slots: Slots): BootControl {
-  return createBootControl(grubenvStore(file, slots), slots);
+export function openGrubenvBootControl(file: string, slots: Slots, options: { fs?: FileSystem } = {}): BootControl {
+  return createBootControl(grubenvStore(file, slots, options), slots);
 }

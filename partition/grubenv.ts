@@ -1,9 +1,10 @@
 // The GRUB environment block (grub-editenv's format): "# GRUB Environment Block\n", NAME=VALUE lines
 // with backslash and newline escaped by a backslash, '#' padding to exactly 1024 bytes.
 
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UpdaterError } from '../common/errors.js';
+import { nodeFileSystem, type FileSystem } from '../common/file-system.js';
 
 export const GRUBENV_SIGNATURE = '# GRUB Environment Block\n';
 export const GRUBENV_SIZE = 1024;
@@ -128,16 +129,16 @@ export async function readGrubEnv(file: string): Promise<GrubEnv> {
  * block back: qemu/commit-power-cut.test.ts), and GRUB itself can only write a block in place. A
  * missing file is created (exclusive create, fsync, fsync of the directory).
  */
-export async function writeGrubEnv(file: string, env: GrubEnv): Promise<void> {
+export async function writeGrubEnv(file: string, env: GrubEnv, fs: FileSystem = nodeFileSystem): Promise<void> {
   const block = formatGrubEnv(env, file);
   try {
     let handle;
     let created = false;
     try {
-      handle = await open(file, 'r+');
+      handle = await fs.open(file, 'r+');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      handle = await open(file, 'wx');
+      handle = await fs.open(file, 'wx');
       created = true;
     }
     try {
@@ -152,7 +153,7 @@ export async function writeGrubEnv(file: string, env: GrubEnv): Promise<void> {
       await handle.close();
     }
     if (created) {
-      const dir = await open(path.dirname(file), 'r');
+      const dir = await fs.open(path.dirname(file), 'r');
       try {
         await dir.sync();
       } finally {

@@ -1,5 +1,6 @@
 // The install pipeline: verify the bundle head, stream verified chunks into the other slot, read back, flip.
 
+import type { FileSystem } from '../../common/file-system.js';
 import { createHash } from 'node:crypto';
 import { isUpdaterError, UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { isBootable, type BootControl, type SlotStatus } from '../../partition/boot-control.js';
@@ -44,6 +45,8 @@ export interface InstallOptions {
   signal?: AbortSignal;
   now?: () => Date;
   warn?: (message: string) => void;
+  /** The file system the slot, the state and (through `control`) the flags are written with (tests record it). */
+  fs?: FileSystem;
   /** fsync the slot and save the chunk bitmap after this many bytes (default: image/16 within 256 KiB..32 MiB) or ms (1000). */
   checkpointBytes?: number;
   checkpointMs?: number;
@@ -103,8 +106,8 @@ async function recordFailure(options: InstallOptions, error: UpdaterError, touch
   await applyEngineEvent(options.stateDir, touched && installing ? 'install-failed' : 'install-refused', { lastError: error.toJSON() }, warnOption(options));
 }
 
-function warnOption(options: InstallOptions): { warn?: (message: string) => void } {
-  return options.warn ? { warn: options.warn } : {};
+function warnOption(options: InstallOptions): { warn?: (message: string) => void; fs?: FileSystem } {
+  return { ...(options.warn ? { warn: options.warn } : {}), ...(options.fs ? { fs: options.fs } : {}) };
 }
 
 function describeEvent(event: SourceEvent): string | undefined {
@@ -215,7 +218,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
   killPoint('slot-disarmed');
 
   const slotTarget = await resolveSlotTarget(options.diskPath, slot);
-  const writer = await SlotWriter.open(slotTarget);
+  const writer = await SlotWriter.open(slotTarget, options.fs);
   const where = { path: slotTarget.path, offset: slotTarget.offset, size: slotTarget.size, blockDevice: slotTarget.isBlockDevice };
   progress?.message(
     where.blockDevice

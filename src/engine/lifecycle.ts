@@ -9,6 +9,7 @@
 //   state. readStatus() (src/usecases/status.ts) shows a round state while the engine's state is at rest.
 
 import { UpdaterError } from '../../common/errors.js';
+import type { FileSystem } from '../../common/file-system.js';
 import { loadEngineState, saveEngineState, type EngineState, type EngineStateName, type LoadOptions } from './state-store.js';
 
 export { ENGINE_STATES, type EngineState, type EngineStateName } from './state-store.js';
@@ -149,10 +150,10 @@ export async function applyEngineEvent(
   stateDir: string,
   event: EngineEvent,
   change: EngineStateChange | ((current: EngineState) => EngineStateChange) = {},
-  options: LoadOptions = {},
+  options: LoadOptions & { fs?: FileSystem } = {},
 ): Promise<EngineState> {
   const current = await loadEngineState(stateDir, options);
   const next: EngineState = { ...current, ...(typeof change === 'function' ? change(current) : change), state: transition(current.state, event) };
-  await saveEngineState(stateDir, next);
+  await saveEngineState(stateDir, next, options.fs);
   return next;
 }

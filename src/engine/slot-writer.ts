@@ -1,9 +1,10 @@
 // Positional, bounds-checked writes into one slot: a partition's byte range of a disk image, or the partition's own node.
 
-import { open, readdir, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { UpdaterError } from '../../common/errors.js';
+import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
 import type { Slot } from '../../partition/slots.js';
 
 /** What the engine opens to write a slot. */
@@ -55,9 +56,9 @@ export class SlotWriter {
     this.#handle = handle;
   }
 
-  static async open(target: SlotTarget): Promise<SlotWriter> {
+  static async open(target: SlotTarget, fs: FileSystem = nodeFileSystem): Promise<SlotWriter> {
     try {
-      return new SlotWriter(target, await open(target.path, 'r+'));
+      return new SlotWriter(target, await fs.open(target.path, 'r+'));
     } catch (error) {
       throw new UpdaterError('ERR_IO', `Cannot open slot ${target.slot.name} ("${target.path}") for writing: ${(error as Error).message}`, { cause: error });
     }

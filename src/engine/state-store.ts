@@ -1,6 +1,7 @@
 // The engine's persistent state (one JSON file in the state dir), written atomically: temp, fsync, rename, fsync dir.
 
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
+import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
 import path from 'node:path';
 import { UpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
 import type { SlotName } from '../../partition/slots.js';
@@ -140,23 +141,23 @@ function checkEngineState(text: string): EngineState | string {
  * Replaces the state file atomically; after it returns, the new state survives a power cut. Only the lifecycle
  * module (src/engine/lifecycle.ts) calls it: every change of the state is an event there (lifecycle.test.ts checks).
  */
-export async function saveEngineState(stateDir: string, state: EngineState): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
+export async function saveEngineState(stateDir: string, state: EngineState, fs: FileSystem = nodeFileSystem): Promise<void> {
+  await fs.mkdir(stateDir, { recursive: true });
   const file = path.join(stateDir, STATE_FILE);
   const temp = path.join(stateDir, `.${STATE_FILE}.${process.pid}.tmp`);
   const body = `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 1)}\n`;
   try {
-    const handle = await open(temp, 'w', 0o644);
+    const handle = await fs.open(temp, 'w', 0o644);
     try {
       await handle.writeFile(body, 'utf8');
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, file);
-    await syncDir(stateDir);
+    await fs.rename(temp, file);
+    await syncDir(stateDir, fs);
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    await fs.unlink(temp).catch(() => undefined);
     throw new UpdaterError('ERR_IO', `Cannot write the engine state "${file}": ${(error as Error).message}`, {
       cause: error,
       hint: 'Check that the state dir is writable and has free space (--state-dir).',
@@ -164,8 +165,8 @@ export async function saveEngineState(stateDir: string, state: EngineState): Pro
   }
 }
 
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+export async function syncDir(dir: string, fs: FileSystem = nodeFileSystem): Promise<void> {
+  const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();
   } finally {

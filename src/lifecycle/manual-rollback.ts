@@ -1,6 +1,7 @@
 // Manual rollback: the other slot boots next, committed as it is (no health gate), when it holds a
 // committed image; the version rolled away from is not marked bad: it was a choice, not a failure.
 
+import type { FileSystem } from '../../common/file-system.js';
 import { UpdaterError } from '../../common/errors.js';
 import type { BootControl, SlotStatus } from '../../partition/boot-control.js';
 import { otherSlot, type SlotName } from '../../partition/slots.js';
@@ -14,6 +15,8 @@ export interface RollbackOptions {
   /** Also roll to a slot that is bad, empty or on trial: it then boots on trial (one try). */
   force?: boolean;
   log?: (line: string) => void;
+  /** The file system the state is written with (tests record it; the flags go through `control`). */
+  fs?: FileSystem;
 }
 
 export interface RollbackResult {
@@ -48,7 +51,7 @@ export async function rollbackToOther(options: RollbackOptions): Promise<Rollbac
   // The pending update (if any) is dropped before the flags change, so a crash in between never
   // leaves the state claiming an update that the flags no longer schedule.
   if (pending !== null || state.state === 'UPDATED_NEED_REBOOT') {
-    await applyEngineEvent(options.stateDir, 'manual-rollback', { install: null }, options.log ? { warn: options.log } : {});
+    await applyEngineEvent(options.stateDir, 'manual-rollback', { install: null }, { ...(options.log ? { warn: options.log } : {}), ...(options.fs ? { fs: options.fs } : {}) });
   }
   const after = committed ? await control.markGood(to) : await control.markActive(to, 1);
   options.log?.(`rollback: slot ${to}${version ? ` (version ${version})` : ''} boots next${committed ? '' : ' on trial'}; slot ${booted} stays the fallback`);

@@ -1,6 +1,7 @@
 // The post-boot decision, run on every boot before the host counts as up: commit a slot on trial
 // when its health checks pass, roll back when they fail, and notice when the bootloader already did.
 
+import type { FileSystem } from '../../common/file-system.js';
 import { UpdaterError, isUpdaterError, toUpdaterError } from '../../common/errors.js';
 import { isBootable, type BootControl, type SlotStatus } from '../../partition/boot-control.js';
 import { otherSlot, type SlotName } from '../../partition/slots.js';
@@ -28,6 +29,8 @@ export interface PostBootOptions {
   control: BootControl;
   booted: SlotName;
   stateDir: string;
+  /** The file system the state is written with (tests record it; the flags go through `control`). */
+  fs?: FileSystem;
   health: HealthConfig;
   /** Reboots the host whatever REBOOT_STRATEGY says (a failed slot must not keep running). */
   reboot: () => Promise<void>;
@@ -84,7 +87,7 @@ export async function runPostBoot(options: PostBootOptions): Promise<PostBootOut
   };
   const report = (event: UpdateEvent): Promise<void> => quietly('report to the update server', options.report && (() => options.report!(event)));
   /** Everything after mark-good; also run when a crash cut it short after mark-good (state HEALTH_CHECK). */
-  const warn = { warn: log };
+  const warn = { warn: log, ...(options.fs ? { fs: options.fs } : {}) };
   const finishCommit = async (before: EngineState): Promise<void> => {
     const previous = before.slots[other]?.version ?? before.committedVersion ?? '0.0.0';
     await applyEngineEvent(
