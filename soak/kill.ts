@@ -60,6 +60,7 @@ interface Run {
   phase: string;
   exitCode: number | undefined;
   ms: number;
+  stderr: string;
 }
 
 export async function runKillSoak(options: { count: number; seed: number; log?: ((line: string) => void) | undefined; stop?: AbortSignal }): Promise<KillSoakReport> {
@@ -142,13 +143,17 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
       const t0 = Date.now();
       const at: Partial<Record<'check' | 'flip', number>> = {};
       let phase = 'startup';
-      const child = execa(argv[0] as string, [...argv.slice(1), op, ...args], { reject: false, stdin: 'ignore', buffer: false, stderr: 'ignore' });
+      const child = execa(argv[0] as string, [...argv.slice(1), op, ...args], { reject: false, stdin: 'ignore', buffer: false });
       let timer: NodeJS.Timeout | undefined;
       const arm = (point: 'spawn' | 'check' | 'flip') => {
         if (kill && point === anchor) timer = setTimeout(() => child.kill('SIGKILL'), delay);
       };
       arm('spawn');
       let pending = '';
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+      });
       child.stdout?.on('data', (chunk: Buffer) => {
         pending += chunk.toString('utf8');
         const lines = pending.split('\n');
@@ -177,11 +182,11 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
         if (at.flip !== undefined) ewma('install:flip', end - at.flip);
       }
       const label = op !== 'install' ? op : `install:${phase}${anchor === 'flip' && kill ? ' (timer in flip)' : ''}`;
-      return { killed, phase: label, exitCode: result.exitCode, ms: end - t0 };
+      return { killed, phase: label, exitCode: result.exitCode, ms: end - t0, stderr };
     };
 
     /** Runs OP until it completes on its own, killing attempts at random; checks the promise after every kill. */
-    const runToCompletion = async (op: Op, args: string[]): Promise<number | undefined> => {
+    const runToCompletion = async (op: Op, args: string[]): Promise<Run> => {
       for (let attempt = 0; ; attempt++) {
         const run = await runOnce(op, args, attempt < 6 && report.kills < options.count && !options.stop?.aborted);
         report.operations += 1;
@@ -192,7 +197,7 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
           continue;
         }
         await check(`after ${op} completed`, undefined);
-        return run.exitCode;
+        return run;
       }
     };
 
@@ -207,14 +212,19 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
       report.cycles += 1;
       const version = `${major}.0.0`;
       const url = await bundleFor(version);
-      const code = await runToCompletion('install', [url, ...common(), '--keyring', env.keys.keyringDir, '--compatible', TEST_COMPATIBLE, '--json']);
-      if (code !== 0) throw new Error(`install ${version} did not complete (exit ${code}) (seed ${options.seed})`);
+      const installed = await runToCompletion('install', [url, ...common(), '--keyring', env.keys.keyringDir, '--compatible', TEST_COMPATIBLE, '--json']);
+      if (installed.exitCode !== 0) {
+        const line = `cycle ${report.cycles}: the install of ${version} did not complete when resumed (exit ${installed.exitCode}): ${installed.stderr.trim().split('\n').slice(-3).join(' | ')} (seed ${options.seed}, kill ${report.kills})`;
+        report.problems.push(line);
+        log(`PROBLEM ${line}`);
+        break;
+      }
       const healthy = rnd() < 0.75;
       await writeFile(healthResult, healthy ? '0' : '1');
       const from: SlotName = booted;
       await boot();
       if (booted === from) report.problems.push(`cycle ${report.cycles}: after installing ${version} the bootloader stayed on ${from}`);
-      const postBoot = await runToCompletion('post-boot', [...common(), '--json']);
+      const postBoot = (await runToCompletion('post-boot', [...common(), '--json'])).exitCode;
       if (postBoot === 0) report.commits += 1;
       else {
         report.rollbacks += 1;
@@ -225,7 +235,7 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
       const extra = rnd();
       if (extra < 0.25) {
         // a manual rollback to the other (committed) slot, when it holds one, then its boot
-        const rolled = await runToCompletion('rollback', [...common(), '--json']);
+        const rolled = (await runToCompletion('rollback', [...common(), '--json'])).exitCode;
         if (rolled === 0) {
           await boot();
           await runToCompletion('post-boot', [...common(), '--json']);
