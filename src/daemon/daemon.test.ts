@@ -26,7 +26,7 @@ async function imageHash(env: DaemonEnv): Promise<string> {
 
 const APP_ATTRIBUTES = ['appid', 'version', 'track', 'bootid', 'oem', 'oemversion', 'alephversion', 'machineid', 'machinealias', 'lang', 'board', 'hardware_class', 'delta_okay'];
 
-test('daemon with Omaha: no update, then an update appears and is installed through the engine with events 13, 14, 3/1', async (t) => {
+test('daemon with Omaha: no update, then an update appears and is installed through the engine with events 13, 14, 800/1', async (t) => {
   const env = await makeDaemonEnv(t, await makeTempDir(t));
   const before = await bootedSnapshot(env);
   const daemon = await startDaemon(t, env);
@@ -58,7 +58,7 @@ test('daemon with Omaha: no update, then an update appears and is installed thro
     [
       [13, 1, '1.0.0', TEST_MACHINE_ID],
       [14, 1, '1.0.0', TEST_MACHINE_ID],
-      [3, 1, '1.0.0', TEST_MACHINE_ID],
+      [800, 1, '1.0.0', TEST_MACHINE_ID],
     ],
   );
   for (const request of env.omaha.requests) {
@@ -203,7 +203,7 @@ test('daemon after the reboot reports 3/2 with previousversion; back on the old 
   const update = await runCli(['update', ...env.flags, '--json'], { env: env.env });
   assert.equal(update.code, 0, update.stderr);
   assert.equal(update.json().via, 'direct');
-  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}`), ['13/1', '14/1', '3/1']);
+  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}`), ['13/1', '14/1', '800/1']);
 
   // Same boot: nothing to report yet, and the check is a ping only.
   const same = await runCli(['check', ...env.flags, '--json'], { env: env.env });
@@ -241,7 +241,7 @@ test('daemon reports a rollback (3/0 errorcode 44) when the host is back on the 
   env.omaha.setPackage(null);
   await startDaemon(t, env);
   await waitFor('the rollback report', () => env.omaha.events.length >= 4);
-  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}/${e.errorCode ?? ''}`), ['13/1/', '14/1/', '3/1/', '3/0/44']);
+  assert.deepEqual(env.omaha.events.map((e) => `${e.type}/${e.result}/${e.errorCode ?? ''}`), ['13/1/', '14/1/', '800/1/', '3/0/44']);
 });
 
 test('daemon applies REBOOT_STRATEGY=reboot after an install: REBOOT_COMMAND runs once', async (t) => {

@@ -61,11 +61,11 @@ test('omahaSendEvent() events reach the server in order with the right versions'
   const { server, options } = await withServer(t);
   server.setPackage(PACKAGE);
   for (const kind of ['download-started', 'download-finished', 'installed'] as const) {
-    await omahaSendEvent(options, omahaEventFor({ kind, version: '2.0.0' }), false);
+    await omahaSendEvent(options, omahaEventFor({ kind, version: '2.0.0' }, server.appId), false);
   }
-  await omahaSendEvent(options, omahaEventFor({ kind: 'error', code: 'ERR_SIGNATURE' }), false);
+  await omahaSendEvent(options, omahaEventFor({ kind: 'error', code: 'ERR_SIGNATURE' }, server.appId), false);
   const after = { ...options, info: info(server, '2.0.0') };
-  assert.deepEqual(await omahaCheck(after, { interactive: false, event: omahaEventFor({ kind: 'complete-after-reboot', version: '2.0.0', previousVersion: '1.0.0' }) }), {
+  assert.deepEqual(await omahaCheck(after, { interactive: false, event: omahaEventFor({ kind: 'complete-after-reboot', version: '2.0.0', previousVersion: '1.0.0' }, server.appId) }), {
     status: 'noupdate',
   });
   assert.deepEqual(
@@ -73,7 +73,7 @@ test('omahaSendEvent() events reach the server in order with the right versions'
     [
       [13, 1, undefined, undefined, '1.0.0'],
       [14, 1, undefined, undefined, '1.0.0'],
-      [3, 1, undefined, undefined, '1.0.0'],
+      [800, 1, undefined, undefined, '1.0.0'],
       [3, 0, 12, undefined, '1.0.0'],
       [3, 2, undefined, '1.0.0', '2.0.0'],
     ],

@@ -2,8 +2,11 @@
 
 import type { ErrorCode } from '../../common/errors.js';
 
-/** From update_engine's OmahaEvent (omaha_request_action.h). */
-export const EVENT_TYPE = { updateComplete: 3, downloadStarted: 13, downloadFinished: 14 } as const;
+/**
+ * From update_engine's OmahaEvent (omaha_request_action.h), plus 800 "Install success. Update completion prevented
+ * by instance." (Nebraska's EventUpdateInstalled, backend/pkg/api/events.go; update_engine never sends it).
+ */
+export const EVENT_TYPE = { updateComplete: 3, downloadStarted: 13, downloadFinished: 14, updateInstalled: 800 } as const;
 export const EVENT_RESULT = { error: 0, success: 1, successReboot: 2 } as const;
 
 export interface OmahaEvent {
@@ -12,6 +15,14 @@ export interface OmahaEvent {
   /** Only with result 0 (error). */
   errorCode?: number;
   previousVersion?: string;
+}
+
+/** Flatcar's Omaha app id. Nebraska gives it its own event rules (`flatcarAppID` in backend/pkg/api/applications.go). */
+export const FLATCAR_APP_ID = 'e96281a6-d1af-4bde-9a0a-97b76e56dc57';
+
+/** Whether an app id is Flatcar's, with or without braces, in any case (Nebraska's GetAppID accepts both). */
+export function isFlatcarAppId(appId: string): boolean {
+  return appId.replace(/^\{(.*)\}$/, '$1').toLowerCase() === FLATCAR_APP_ID;
 }
 
 /** What the daemon tells the update server about, in the order of an update. */
@@ -93,15 +104,26 @@ export function actionCodeFor(code: ErrorCode, httpStatus?: number): number {
   }
 }
 
-/** The Omaha event for an update event: 13/1, 14/1, 3/1, 3/2 with previousversion, 3/0 with errorcode. */
-export function omahaEventFor(event: UpdateEvent): OmahaEvent {
+/**
+ * The Omaha event for an update event: 13/1, 14/1, then "installed" (see below), 3/2 with previousversion after
+ * the commit, 3/0 with errorcode on an error or rollback.
+ *
+ * "installed" depends on the app id, because Nebraska's triggerEventConsequences does: for Flatcar's app id 3/1
+ * changes nothing and only 3/2 completes the update, which is what update_engine sends; for any other app id 3/1
+ * already marks the instance Complete and clears update_in_progress, after which the 3/2 or the rollback's 3/0
+ * is refused (ErrNoUpdateInProgress). So a custom app id reports 800/1 ("installed, completion pending"), which
+ * Nebraska maps to Installed and which keeps the update in progress until 3/2 or 3/0.
+ */
+export function omahaEventFor(event: UpdateEvent, appId: string): OmahaEvent {
   switch (event.kind) {
     case 'download-started':
       return { type: EVENT_TYPE.downloadStarted, result: EVENT_RESULT.success };
     case 'download-finished':
       return { type: EVENT_TYPE.downloadFinished, result: EVENT_RESULT.success };
     case 'installed':
-      return { type: EVENT_TYPE.updateComplete, result: EVENT_RESULT.success };
+      return isFlatcarAppId(appId)
+        ? { type: EVENT_TYPE.updateComplete, result: EVENT_RESULT.success }
+        : { type: EVENT_TYPE.updateInstalled, result: EVENT_RESULT.success };
     case 'complete-after-reboot':
       return { type: EVENT_TYPE.updateComplete, result: EVENT_RESULT.successReboot, previousVersion: event.previousVersion };
     case 'error':

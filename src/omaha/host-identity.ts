@@ -21,6 +21,21 @@ export interface HostIdentityPaths {
   oemReleasePaths?: string[];
 }
 
+/** The boards Nebraska serves (backend/pkg/api/internal/types/arch.go); it answers anything else with amd64's image. */
+export const NEBRASKA_BOARDS = ['amd64-usr', 'arm64-usr'] as const;
+
+/**
+ * Refuses a board Nebraska does not serve: it would silently fall back to amd64 and offer another architecture's
+ * image (omaha.go getArch), which the host would download in full before the bundle's compatible check refused it.
+ */
+export function assertNebraskaBoard(board: string): void {
+  if ((NEBRASKA_BOARDS as readonly string[]).includes(board)) return;
+  throw new UpdaterError('ERR_OMAHA_ARCH', `Cannot ask the Omaha server for updates: architecture "${board}" is not one it serves (${NEBRASKA_BOARDS.join(', ')})`, {
+    data: { board, supported: [...NEBRASKA_BOARDS] },
+    hint: 'Nebraska would answer with the amd64 image. Use PROTOCOL=static with a channel built for this architecture.',
+  });
+}
+
 export function boardForArch(arch: string = process.arch): string {
   if (arch === 'x64') return 'amd64-usr';
   if (arch === 'arm64') return 'arm64-usr';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { isUpdaterError } from '../../common/errors.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
-import { omahaEventFor } from './events.js';
+import { FLATCAR_APP_ID, omahaEventFor } from './events.js';
 import { readHostIdentity } from './host-identity.js';
 import { buildOmahaRequest, type OmahaClientInfo } from './request.js';
 
@@ -71,28 +71,32 @@ test('buildOmahaRequest() puts the 3/2 event with previousversion into the first
   const xml = buildOmahaRequest(INFO, {
     kind: 'updatecheck',
     interactive: true,
-    event: omahaEventFor({ kind: 'complete-after-reboot', version: '1.2.3', previousVersion: '1.1.0' }),
+    event: omahaEventFor({ kind: 'complete-after-reboot', version: '1.2.3', previousVersion: '1.1.0' }, INFO.appId),
   });
   const request = parse(xml);
   assert.equal(request.installsource, 'ondemandupdate');
   assert.deepEqual(request.app[0].event, [{ eventtype: '3', eventresult: '2', previousversion: '1.1.0' }]);
 });
 
-test('buildOmahaRequest() writes event-only requests without ping or updatecheck: 13/1, 14/1, 3/1, 3/0 errorcode', () => {
+test('buildOmahaRequest() writes event-only requests without ping or updatecheck: 13/1, 14/1, 800/1 (3/1 for Flatcar), 3/0 errorcode', () => {
   const cases = [
     [{ kind: 'download-started', version: '2.0.0' }, { eventtype: '13', eventresult: '1' }],
     [{ kind: 'download-finished', version: '2.0.0' }, { eventtype: '14', eventresult: '1' }],
-    [{ kind: 'installed', version: '2.0.0' }, { eventtype: '3', eventresult: '1' }],
+    [{ kind: 'installed', version: '2.0.0' }, { eventtype: '800', eventresult: '1' }],
     [{ kind: 'error', code: 'ERR_CHUNK_HASH' }, { eventtype: '3', eventresult: '0', errorcode: '10' }],
     [{ kind: 'error', code: 'ERR_HTTP_STATUS', httpStatus: 503 }, { eventtype: '3', eventresult: '0', errorcode: '2503' }],
   ] as const;
   for (const [event, expected] of cases) {
-    const xml = buildOmahaRequest(INFO, { kind: 'event', interactive: false, event: omahaEventFor(event) });
+    const xml = buildOmahaRequest(INFO, { kind: 'event', interactive: false, event: omahaEventFor(event, INFO.appId) });
     const app = parse(xml).app[0];
     assert.deepEqual(app.event, [expected]);
     assert.equal(app.ping, undefined);
     assert.equal(app.updatecheck, undefined);
     assert.doesNotMatch(xml, /ping/);
+  }
+  // Flatcar's app id (with or without braces, any case) gets update_engine's 3/1.
+  for (const appId of [FLATCAR_APP_ID, `{${FLATCAR_APP_ID.toUpperCase()}}`]) {
+    assert.deepEqual(omahaEventFor({ kind: 'installed', version: '2.0.0' }, appId), { type: 3, result: 1 });
   }
 });
 

@@ -2,7 +2,7 @@
 
 import { omahaCheck, omahaPing, omahaSendEvent, type OmahaClientOptions } from '../omaha/client.js';
 import { omahaEventFor, type OmahaEvent } from '../omaha/events.js';
-import type { HostIdentity } from '../omaha/host-identity.js';
+import { assertNebraskaBoard, type HostIdentity } from '../omaha/host-identity.js';
 import type { OmahaClientInfo } from '../omaha/request.js';
 import type { CheckContext, CheckResult, ReportContext, UpdateEvent, UpdateSource } from './source.js';
 
@@ -22,6 +22,7 @@ export interface OmahaSourceOptions {
 }
 
 export function createOmahaSource(options: OmahaSourceOptions): UpdateSource {
+  assertNebraskaBoard(options.identity.board);
   /** A 3/2 "complete after reboot" event waits for the next update check, as update_engine sends it. */
   let pending: OmahaEvent | undefined;
 
@@ -67,10 +68,10 @@ export function createOmahaSource(options: OmahaSourceOptions): UpdateSource {
     },
     async report(event: UpdateEvent, ctx: ReportContext): Promise<void> {
       if (event.kind === 'complete-after-reboot') {
-        pending = omahaEventFor(event);
+        pending = omahaEventFor(event, options.appId);
         return;
       }
-      await omahaSendEvent(clientOptions(ctx), omahaEventFor(event), ctx.interactive);
+      await omahaSendEvent(clientOptions(ctx), omahaEventFor(event, options.appId), ctx.interactive);
     },
     async ping(ctx: ReportContext): Promise<void> {
       await omahaPing(clientOptions(ctx), ctx.interactive);

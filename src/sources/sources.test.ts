@@ -17,6 +17,21 @@ import { channelIndexUrl, createStaticSource } from './static-source.js';
 const IDENTITY = { machineId: '592cfdb69c7f4a29a6b361b60cedd954', bootId: '{90b0e235-2b50-4a0e-9619-bc014ca2fcfd}', oem: '', oemVersion: '', board: 'amd64-usr' };
 const SHA_HEX = 'c0ffee'.padEnd(64, '0');
 
+test('createOmahaSource() refuses an architecture Nebraska does not serve (it would answer with amd64\'s image) and sends nothing', async (t) => {
+  const server = await startOmahaServer({ package: null });
+  t.after(() => server.close());
+  for (const board of ['riscv64-usr', 'ppc64-usr', '']) {
+    assert.throws(
+      () => createOmahaSource({ server: server.url, appId: server.appId, group: 'beta', identity: { ...IDENTITY, board }, updaterVersion: 'abupdate-0.1.0' }),
+      (error: unknown) => isUpdaterError(error, 'ERR_OMAHA_ARCH') && error.message.includes(`"${board}"`) && /amd64-usr, arm64-usr/.test(error.message) && error.hint !== undefined,
+    );
+  }
+  assert.equal(server.requests.length, 0);
+  for (const board of ['amd64-usr', 'arm64-usr']) {
+    createOmahaSource({ server: server.url, appId: server.appId, group: 'beta', identity: { ...IDENTITY, board }, updaterVersion: 'abupdate-0.1.0' });
+  }
+});
+
 test('createOmahaSource() maps an Omaha offer (hex sha256, poll interval in ms) and sends 3/2 with the next check', async (t) => {
   const server = await startOmahaServer({ package: null });
   t.after(() => server.close());
