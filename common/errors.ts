@@ -80,6 +80,8 @@ export const ERROR_CODES = [
   'ERR_REBOOT_LOCK',
   'ERR_ETCD',
   'ERR_FLEETLOCK',
+  'ERR_TLS',
+  'ERR_AUTH',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

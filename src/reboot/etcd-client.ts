@@ -1,7 +1,9 @@
-// A minimal etcd v3 client over etcd's JSON gRPC-gateway (/v3/kv/range, /v3/kv/put, /v3/kv/txn), with endpoint failover.
+// A minimal etcd v3 client over etcd's JSON gRPC-gateway (/v3/kv/range, /v3/kv/put, /v3/kv/txn), with endpoint failover,
+// TLS (CA, client certificate) and etcd's user/password authentication.
 
 import got from 'got';
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
+import { gotTlsOptions, loadTlsMaterial, tlsErrorFor, type TlsFiles, type TlsMaterial } from '../net/tls.js';
 
 /** One key as etcd returns it; revisions are int64 decimal strings, as the gateway sends them. */
 export interface EtcdKeyValue {
@@ -18,6 +20,20 @@ export interface EtcdClientOptions {
   /** Per-request timeout in milliseconds (default 5000). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** CA bundle and client certificate for https endpoints (locksmith's --etcd-cafile/--etcd-certfile/--etcd-keyfile). */
+  tls?: TlsFiles;
+  /** etcd user and password (locksmith's --etcd-username/--etcd-password); the password never appears in errors. */
+  username?: string;
+  password?: string;
+}
+
+/** The setting names TLS problems are reported under. */
+export const ETCD_TLS_SETTINGS = { ca: 'LOCKSMITHD_ETCD_CAFILE', cert: 'LOCKSMITHD_ETCD_CERTFILE', key: 'LOCKSMITHD_ETCD_KEYFILE' };
+
+/** Reads an etcd client's TLS files once (undefined without any). */
+export async function etcdTlsMaterial(files: TlsFiles | undefined): Promise<TlsMaterial | undefined> {
+  if (files === undefined || (files.caFile === undefined && files.certFile === undefined && files.keyFile === undefined)) return undefined;
+  return loadTlsMaterial(files, ETCD_TLS_SETTINGS);
 }
 
 export interface CompareAndSwapResult {
@@ -80,6 +96,12 @@ export class EtcdClient {
   readonly signal: AbortSignal | undefined;
   /** The endpoint that answered last; requests start there. */
   #current = 0;
+  readonly #tlsFiles: TlsFiles | undefined;
+  #tls: Promise<TlsMaterial | undefined> | undefined;
+  readonly #username: string | undefined;
+  readonly #password: string | undefined;
+  /** The auth token from /v3/auth/authenticate (simple or JWT), when a username is set. */
+  #token: string | undefined;
 
   constructor(options: EtcdClientOptions) {
     if (options.endpoints.length === 0) {
@@ -90,6 +112,14 @@ export class EtcdClient {
     this.endpoints = options.endpoints.map((e) => e.replace(/\/+$/, ''));
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.signal = options.signal;
+    this.#tlsFiles = options.tls;
+    this.#username = options.username === '' ? undefined : options.username;
+    this.#password = options.password;
+  }
+
+  /** Who this client authenticates as (for messages); never the password. */
+  get username(): string | undefined {
+    return this.#username;
   }
 
   /** Reads one key; undefined when it does not exist. */
@@ -131,14 +161,54 @@ export class EtcdClient {
     return { succeeded: false, current: raw === undefined ? undefined : decode(raw) };
   }
 
-  /** POSTs to each endpoint in turn, starting at the last one that answered, until one answers. */
+  /**
+   * POSTs to each endpoint in turn, starting at the last one that answered, until one answers. With a username,
+   * authenticates first and once more when etcd says the token is no longer valid (simple tokens expire).
+   */
   async #call(path: string, body: unknown, what: string): Promise<unknown> {
+    if (this.#username === undefined) return this.#callEndpoints(path, body, what, undefined);
+    this.#token ??= await this.#authenticate();
+    try {
+      return await this.#callEndpoints(path, body, what, this.#token);
+    } catch (error) {
+      if (!isUpdaterError(error, 'ERR_ETCD') || error.data?.invalidToken !== true) throw error;
+      this.#token = await this.#authenticate();
+      return this.#callEndpoints(path, body, what, this.#token);
+    }
+  }
+
+  async #authenticate(): Promise<string> {
+    const user = this.#username ?? '';
+    let response: { token?: unknown };
+    try {
+      response = (await this.#callEndpoints('/v3/auth/authenticate', { name: user, password: this.#password ?? '' }, `authenticate to etcd as "${user}"`, undefined)) as {
+        token?: unknown;
+      };
+    } catch (error) {
+      if (isUpdaterError(error, 'ERR_ETCD') && error.data?.status !== undefined && /authentication failed|invalid user|password/i.test(String(error.data.etcdMessage ?? ''))) {
+        throw new UpdaterError('ERR_AUTH', `Cannot authenticate to etcd as "${user}": etcd refused the user name or password`, {
+          data: { user, endpoint: error.data.endpoint },
+          hint: 'Check LOCKSMITHD_ETCD_USERNAME and LOCKSMITHD_ETCD_PASSWORD (locksmith\'s --etcd-username/--etcd-password).',
+        });
+      }
+      throw error;
+    }
+    if (typeof response.token !== 'string' || response.token === '') {
+      throw new UpdaterError('ERR_AUTH', `Cannot authenticate to etcd as "${user}": etcd returned no token (is authentication enabled?)`, {
+        data: { user },
+        hint: 'Without etcd authentication, leave LOCKSMITHD_ETCD_USERNAME empty.',
+      });
+    }
+    return response.token;
+  }
+
+  async #callEndpoints(path: string, body: unknown, what: string, token: string | undefined): Promise<unknown> {
     const failures: string[] = [];
     for (let i = 0; i < this.endpoints.length; i++) {
       const index = (this.#current + i) % this.endpoints.length;
       const endpoint = this.endpoints[index]!;
       try {
-        const result = await this.#post(endpoint, path, body, what);
+        const result = await this.#post(endpoint, path, body, what, token);
         this.#current = index;
         return result;
       } catch (error) {
@@ -152,11 +222,15 @@ export class EtcdClient {
     });
   }
 
-  async #post(endpoint: string, path: string, body: unknown, what: string): Promise<unknown> {
+  async #post(endpoint: string, path: string, body: unknown, what: string, token: string | undefined): Promise<unknown> {
     this.signal?.throwIfAborted();
+    this.#tls ??= etcdTlsMaterial(this.#tlsFiles);
+    const tls = await this.#tls;
     let response;
     try {
       response = await got.post(`${endpoint}${path}`, {
+        ...gotTlsOptions(tls),
+        ...(token === undefined ? {} : { headers: { authorization: token } }),
         json: body,
         responseType: 'text',
         throwHttpErrors: false,
@@ -169,6 +243,9 @@ export class EtcdClient {
       if (this.signal?.aborted) {
         throw new UpdaterError('ERR_ABORTED', `Cannot ${what}: aborted`, { cause: error });
       }
+      // A certificate problem is the same on every member: no failover, and never a retry without TLS.
+      const tlsError = tlsErrorFor(error, what, endpoint);
+      if (tlsError !== undefined) throw tlsError;
       const code = (error as { code?: string }).code ?? 'error';
       const reason = `${code === 'ETIMEDOUT' ? `no answer within ${this.timeoutMs} ms` : code}`;
       throw new UpdaterError('ERR_ETCD', `Cannot ${what}: ${reason}`, { cause: error, data: { failover: true, reason } });
@@ -188,8 +265,21 @@ export class EtcdClient {
       throw new UpdaterError('ERR_ETCD', `Cannot ${what}: ${reason}`, { data: { failover: true, reason } });
     }
     if (response.statusCode !== 200) {
-      throw new UpdaterError('ERR_ETCD', `Cannot ${what}: etcd at ${endpoint} refused the request: HTTP ${response.statusCode} "${parsed.message ?? parsed.error ?? ''}"`, {
-        data: { endpoint, status: response.statusCode, grpcCode: parsed.code },
+      const etcdMessage = parsed.message ?? parsed.error ?? '';
+      // gRPC Unauthenticated (16): the token expired or was revoked; #call authenticates again.
+      if (token !== undefined && (parsed.code === 16 || /invalid auth token/.test(etcdMessage))) {
+        throw new UpdaterError('ERR_ETCD', `Cannot ${what}: etcd at ${endpoint} no longer accepts the auth token`, { data: { endpoint, invalidToken: true } });
+      }
+      if (/user name is empty|permission denied|user name not found/.test(etcdMessage)) {
+        throw new UpdaterError('ERR_AUTH', `Cannot ${what}: etcd at ${endpoint} refused it: "${etcdMessage}"`, {
+          data: { endpoint, status: response.statusCode, grpcCode: parsed.code, user: this.#username },
+          hint: this.#username === undefined
+            ? 'etcd has authentication enabled: set LOCKSMITHD_ETCD_USERNAME and LOCKSMITHD_ETCD_PASSWORD.'
+            : `Grant the user "${this.#username}" read and write on the reboot lock keys (etcdctl role grant-permission).`,
+        });
+      }
+      throw new UpdaterError('ERR_ETCD', `Cannot ${what}: etcd at ${endpoint} refused the request: HTTP ${response.statusCode} "${etcdMessage}"`, {
+        data: { endpoint, status: response.statusCode, grpcCode: parsed.code, etcdMessage },
         hint: 'The etcd server must speak the v3 API through its gRPC gateway (etcd 3.4 or newer).',
       });
     }
