@@ -30,6 +30,7 @@ test('reboot-lock status creates and shows the default key with locksmith\'s def
     key: 'coreos.com/updateengine/rebootlock/semaphore',
     group: '',
     endpoints: endpoints.split(','),
+    api: 'v3',
     semaphore: 1,
     max: 1,
     holders: [],

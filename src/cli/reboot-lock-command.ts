@@ -1,8 +1,11 @@
-// `abupdate reboot-lock status|lock|unlock|set-max`: inspect and fix the fleet reboot lock in etcd (locksmithctl's verbs).
+// `abupdate reboot-lock status|lock|unlock|set-max|reboot|send-need-reboot`: inspect and fix the fleet reboot lock in
+// etcd, with locksmithctl's verbs and flags.
 
+import { execa } from 'execa';
 import { UpdaterError } from '../../common/errors.js';
-import { EtcdClient, parseEtcdEndpoints } from '../reboot/etcd-client.js';
-import { DEFAULT_MACHINE_ID_PATH, readMachineId } from '../reboot/reboot-config.js';
+import { parseEtcdEndpoints } from '../reboot/etcd-client.js';
+import { openEtcdStore, type EtcdAccess } from '../reboot/etcd-store.js';
+import { DEFAULT_MACHINE_ID_PATH, etcdAccessFromValues, readMachineId } from '../reboot/reboot-config.js';
 import { lockSemaphore, readSemaphore, semaphoreKey, setSemaphoreMax, unlockSemaphore, type Semaphore, type SemaphoreTarget } from '../reboot/etcd-semaphore.js';
 import { stringOption, report, type Command, type CommandContext } from './command.js';
 import type { OptionTable } from './options.js';
@@ -12,12 +15,19 @@ const DEFAULT_MACHINE_ID_FILE = DEFAULT_MACHINE_ID_PATH;
 
 /** The options of every reboot-lock subcommand. */
 const LOCK_OPTIONS = {
-  group: { type: 'string', value: 'G', help: 'reboot group (default: the ungrouped key, as locksmith)' },
+  group: { type: 'string', value: 'G', help: 'reboot group (default: the ungrouped key, as locksmith)', overrides: 'LOCKSMITHD_GROUP' },
   endpoints: {
     type: 'string',
     value: 'URLS',
-    help: `etcd client URLs, comma-separated (default: ETCD_ENDPOINTS from update.conf or\n$ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
+    help: `etcd client URLs, comma-separated (default: LOCKSMITHD_ENDPOINT or ETCD_ENDPOINTS from\nupdate.conf or $ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
   },
+  endpoint: { type: 'string', value: 'URLS', help: 'the same as --endpoints (locksmithctl\'s name)' },
+  'etcd-api': { type: 'string', value: 'v3|v2', help: 'etcd API; v2 shares the lock with locksmithd (etcd --enable-v2)', overrides: 'ETCD_API' },
+  'etcd-cafile': { type: 'string', value: 'FILE', help: 'CA bundle for https endpoints', overrides: 'LOCKSMITHD_ETCD_CAFILE' },
+  'etcd-certfile': { type: 'string', value: 'FILE', help: 'client certificate, with --etcd-keyfile', overrides: 'LOCKSMITHD_ETCD_CERTFILE' },
+  'etcd-keyfile': { type: 'string', value: 'FILE', help: 'key of the client certificate', overrides: 'LOCKSMITHD_ETCD_KEYFILE' },
+  'etcd-username': { type: 'string', value: 'USER', help: 'etcd user, with --etcd-password', overrides: 'LOCKSMITHD_ETCD_USERNAME' },
+  'etcd-password': { type: 'string', value: 'PASSWORD', help: 'password of the etcd user (never printed)', overrides: 'LOCKSMITHD_ETCD_PASSWORD' },
 } as const satisfies OptionTable;
 
 /** lock and unlock also name the holder. */
@@ -27,17 +37,33 @@ const HOLDER_OPTIONS = {
   'machine-id-file': { type: 'string', value: 'PATH', help: `where the machine id is read (default: MACHINE_ID_PATH from update.conf, ${DEFAULT_MACHINE_ID_FILE})` },
 } as const satisfies OptionTable;
 
-async function target(ctx: CommandContext): Promise<SemaphoreTarget & { endpoints: string[] }> {
-  // The config (with its ABUPDATE_<KEY> overrides) is read only when --endpoints is not given.
-  const text = stringOption(ctx.values, 'endpoints') ?? (await ctx.host()).config.values.ETCD_ENDPOINTS.join(',');
+async function target(ctx: CommandContext): Promise<SemaphoreTarget & { endpoints: string[]; api: string }> {
+  const given = (name: string) => stringOption(ctx.values, name);
+  const endpointsFlag = given('endpoints') ?? given('endpoint');
+  // The config (with its ABUPDATE_<KEY> overrides) is read when --endpoints is not given or --config is.
+  const fromConfig = endpointsFlag === undefined || given('config') !== undefined ? (await ctx.host()).config : undefined;
+  const configured = fromConfig === undefined ? undefined : etcdAccessFromValues(fromConfig.values);
+  const text = endpointsFlag ?? configured?.endpoints.join(',') ?? DEFAULT_ETCD_ENDPOINTS;
   const endpoints = parseEtcdEndpoints(text);
   if (endpoints === undefined) {
     throw new UpdaterError('ERR_USAGE', `Cannot use the etcd endpoints "${text}": expected comma-separated http:// or https:// URLs`, {
       hint: 'Pass e.g. --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379',
     });
   }
-  const client = new EtcdClient({ endpoints, signal: ctx.signal });
-  return { client, group: stringOption(ctx.values, 'group'), endpoints };
+  const api = given('etcd-api') ?? configured?.access.api ?? 'v3';
+  if (api !== 'v2' && api !== 'v3') throw new UpdaterError('ERR_USAGE', `Cannot use --etcd-api "${api}": it is v3 or v2`);
+  const tls = { ...configured?.access.tls };
+  if (given('etcd-cafile') !== undefined) tls.caFile = given('etcd-cafile');
+  if (given('etcd-certfile') !== undefined) tls.certFile = given('etcd-certfile');
+  if (given('etcd-keyfile') !== undefined) tls.keyFile = given('etcd-keyfile');
+  const access: EtcdAccess = { api, tls };
+  const username = given('etcd-username') ?? configured?.access.username;
+  const password = given('etcd-password') ?? configured?.access.password;
+  if (username !== undefined) access.username = username;
+  if (password !== undefined) access.password = password;
+  const client = openEtcdStore(endpoints, access, { signal: ctx.signal });
+  const group = given('group') ?? (fromConfig?.values.LOCKSMITHD_GROUP || undefined);
+  return { client, group, endpoints, api };
 }
 
 /** The holder id: positional, --id, or the machine id file. */
@@ -71,7 +97,7 @@ const statusCommand: Command = {
       `Free:        ${state.semaphore}`,
       `Holders:     ${state.holders.length === 0 ? '(none)' : state.holders.join(', ')}`,
     ].join('\n');
-    report(ctx, human, { key: state.key, group: t.group ?? '', endpoints: t.endpoints, semaphore: state.semaphore, max: state.max, holders: state.holders });
+    report(ctx, human, { key: state.key, group: t.group ?? '', endpoints: t.endpoints, api: t.api, semaphore: state.semaphore, max: state.max, holders: state.holders });
     return 0;
   },
 };
@@ -143,8 +169,70 @@ const setMaxCommand: Command = {
   },
 };
 
+const rebootCommand: Command = {
+  name: 'reboot-lock reboot',
+  summary: 'take the reboot lock for this host, then reboot it (locksmithctl reboot)',
+  usage: 'abupdate reboot-lock reboot [--group G] [--endpoints URLS] [--json]',
+  description: [
+    'Takes a slot of the reboot semaphore for this machine (as "lock"), then runs REBOOT_COMMAND',
+    '(default "systemctl reboot"). Fails without rebooting when every slot is held. As with',
+    'locksmithctl, the slot stays held after the reboot: "abupdate post-boot" (or "reboot-lock',
+    'unlock") gives it back. If the reboot command fails, the slot is released again.',
+  ].join('\n'),
+  options: HOLDER_OPTIONS,
+  async run(ctx) {
+    const t = await target(ctx);
+    const id = await holderId(ctx);
+    const command = (await ctx.host()).config.values.REBOOT_COMMAND;
+    const { state, alreadyHeld } = await lockSemaphore(t, id);
+    const [file = '', ...args] = command;
+    try {
+      await execa(file, args, { stdin: 'ignore', timeout: 300_000 });
+    } catch (error) {
+      if (!alreadyHeld) await unlockSemaphore(t, id).catch(() => undefined);
+      throw new UpdaterError('ERR_REBOOT', `Cannot reboot: ${JSON.stringify(command.join(' '))} failed: ${(error as { shortMessage?: string }).shortMessage ?? (error as Error).message}`, {
+        cause: error,
+        data: { command },
+        hint: alreadyHeld ? 'The lock stays held as it was before.' : 'The reboot lock was released again.',
+      });
+    }
+    report(ctx, `Took the reboot lock for "${id}" (${describe(state)}) and ran ${JSON.stringify(command.join(' '))}`, { key: semaphoreKeyOf(t), id, alreadyHeld, rebooting: true, command, ...state });
+    return 0;
+  },
+};
+
+const sendNeedRebootCommand: Command = {
+  name: 'reboot-lock send-need-reboot',
+  summary: 'emit update_engine\'s "need reboot" D-Bus signal, to test locksmithd or other listeners',
+  usage: 'abupdate reboot-lock send-need-reboot [--json]',
+  description: [
+    'Emits on the system bus what locksmithctl send-need-reboot emits: the signal',
+    'com.coreos.update1.Manager.StatusUpdate from /com/coreos/update1 with',
+    '(0, 0.0, "UPDATE_STATUS_UPDATED_NEED_REBOOT", "", 0), so a locksmithd (or anything',
+    'watching update_engine) reacts as after a real update. Uses dbus-send; $DBUS_SYSTEM_BUS_ADDRESS',
+    'selects the bus.',
+  ].join('\n'),
+  options: {},
+  async run(ctx) {
+    const args = ['--system', '--type=signal', '/com/coreos/update1', 'com.coreos.update1.Manager.StatusUpdate',
+      'int64:0', 'double:0', 'string:UPDATE_STATUS_UPDATED_NEED_REBOOT', 'string:', 'int64:0'];
+    try {
+      await execa('dbus-send', args, { env: ctx.env, stdin: 'ignore', timeout: 30_000 });
+    } catch (error) {
+      throw new UpdaterError('ERR_TOOL_FAILED', `Cannot send the need-reboot signal: ${(error as { stderr?: string }).stderr || (error as Error).message}`, {
+        cause: error,
+        hint: 'It needs dbus-send (Debian package dbus-bin) and a running system bus.',
+      });
+    }
+    report(ctx, 'Sent com.coreos.update1.Manager.StatusUpdate UPDATE_STATUS_UPDATED_NEED_REBOOT on the system bus', {
+      sent: true, path: '/com/coreos/update1', signal: 'com.coreos.update1.Manager.StatusUpdate', status: 'UPDATE_STATUS_UPDATED_NEED_REBOOT',
+    });
+    return 0;
+  },
+};
+
 function semaphoreKeyOf(t: SemaphoreTarget): string {
   return semaphoreKey(t.group);
 }
 
-export const REBOOT_LOCK_COMMANDS: Command[] = [statusCommand, lockCommand, unlockCommand, setMaxCommand];
+export const REBOOT_LOCK_COMMANDS: Command[] = [statusCommand, lockCommand, unlockCommand, setMaxCommand, rebootCommand, sendNeedRebootCommand];

@@ -44,6 +44,19 @@ function windowStart(): ValueParser<string | null> {
   };
 }
 
+/** An optional comma-separated URL list (LOCKSMITHD_ENDPOINT): empty is unset. */
+function optionalUrlList(): ValueParser<string[] | null> {
+  const list = httpUrlList();
+  return { allowed: `${list.allowed}, or empty (unset)`, parse: (text) => (text.trim() === '' ? null : list.parse(text)) };
+}
+
+/** Free text up to 1 KiB without control characters (user names, passwords, aliases); empty is unset. */
+function optionalText(what: string): ValueParser<string | null> {
+  return token(/^[^\x00-\x1f\x7f]{1,1024}$/, what, { optional: true });
+}
+
+const FLEETLOCK_GROUP_PATTERN = /^[a-zA-Z0-9.-]+$/;
+
 export const CONFIG_KEYS = {
   SERVER: key('disabled', 'Update server: the Omaha endpoint, or for PROTOCOL=static the base URL of the channel index; "disabled" turns checking off', httpUrl({ disabled: true })),
   GROUP: key('stable', 'Omaha track, or the static channel name (the index is SERVER/GROUP.json)', token(/^[A-Za-z0-9][A-Za-z0-9._:{}-]{0,127}$/, 'a group or channel name (letters, digits, . _ : - { })')),
@@ -52,12 +65,21 @@ export const CONFIG_KEYS = {
   BOOTLOADER: key('gptprio', 'Boot control backend: GPT priority bits or a GRUB environment block', oneOf(['gptprio', 'grubenv'] as const)),
   GRUBENV: key('/boot/grub/grubenv', 'The GRUB environment block (BOOTLOADER=grubenv)', absolutePath()),
   DISK: key('', 'The disk with the slots (empty: the disk of the booted root)', absolutePath({ optional: true })),
-  REBOOT_STRATEGY: key('reboot', 'What happens once an update is installed', oneOf(['reboot', 'off', 'etcd-lock', 'fleetlock'] as const)),
+  REBOOT_STRATEGY: key('reboot', 'What happens once an update is installed (locksmith\'s values, and fleetlock); best-effort: etcd-lock if etcd answers, else reboot', oneOf(['reboot', 'off', 'etcd-lock', 'best-effort', 'fleetlock'] as const)),
   REBOOT_WINDOW_START: key('', 'Start of the reboot window, "Thu 04:00" or "04:00" (every day); empty: any time', windowStart()),
   REBOOT_WINDOW_LENGTH: key('', 'Length of the reboot window, with REBOOT_WINDOW_START', duration(MINUTE, 7 * 24 * HOUR, { optional: true })),
   REBOOT_COMMAND: key('systemctl reboot', 'The command that reboots the host (no shell)', commandLine()),
   ETCD_ENDPOINTS: key('http://127.0.0.1:2379', 'etcd endpoints for REBOOT_STRATEGY=etcd-lock', httpUrlList()),
-  FLEETLOCK_URL: key('', 'FleetLock server for REBOOT_STRATEGY=fleetlock', httpUrl({ optional: true })),
+  ETCD_API: key('v3', 'The etcd API of the reboot lock: v3, or v2 to share the lock with locksmithd hosts (etcd with --enable-v2)', oneOf(['v3', 'v2'] as const)),
+  LOCKSMITHD_ENDPOINT: key('', 'locksmith\'s name for the etcd endpoints; when set it replaces ETCD_ENDPOINTS', optionalUrlList()),
+  LOCKSMITHD_ETCD_CAFILE: key('', 'CA bundle that signed etcd\'s certificate (https endpoints)', absolutePath({ optional: true })),
+  LOCKSMITHD_ETCD_CERTFILE: key('', 'Client certificate for etcd (with LOCKSMITHD_ETCD_KEYFILE)', absolutePath({ optional: true })),
+  LOCKSMITHD_ETCD_KEYFILE: key('', 'Private key of LOCKSMITHD_ETCD_CERTFILE', absolutePath({ optional: true })),
+  LOCKSMITHD_ETCD_USERNAME: key('', 'etcd user for the reboot lock (etcd authentication)', optionalText('a user name')),
+  LOCKSMITHD_ETCD_PASSWORD: key('', 'Password of LOCKSMITHD_ETCD_USERNAME (never shown)', optionalText('a password')),
+  LOCKSMITHD_GROUP: key('', 'Reboot-lock group in etcd (empty: locksmith\'s ungrouped key)', optionalText('a group name')),
+  FLEETLOCK_URL: key('', 'FleetLock server for REBOOT_STRATEGY=fleetlock (a base with a path needs its trailing slash, as in zincati)', httpUrl({ optional: true })),
+  FLEETLOCK_GROUP: key('default', 'FleetLock group (zincati\'s identity group)', token(FLEETLOCK_GROUP_PATTERN, 'letters, digits, "." and "-"')),
   CHECK_INTERVAL: key('45m', 'Time between update checks (each with jitter of up to a quarter of it)', duration(10 * SECOND, 7 * 24 * HOUR)),
   APP_ID: key(DEFAULT_APP_ID, 'The Omaha app id of this OS (a UUID, braces optional, or a product id)', token(new RegExp(`^(?:\\{${UUID}\\}|${UUID}|[A-Za-z][A-Za-z0-9._-]{0,127})$`), 'a UUID (with or without braces) or a product id like io.example.os')),
   DOWNLOAD_SPEED_LIMIT: key('16384', 'Bytes per second a download must average (while waiting for data) over DOWNLOAD_SPEED_TIME, else ERR_NETWORK_SLOW (progress kept); 0 turns it off', wholeNumber(0, 10 * 1024 * 1024 * 1024, 'bytes per second')),

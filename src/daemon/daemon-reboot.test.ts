@@ -14,6 +14,7 @@ import { makeTempDir } from '../../fixtures/tmp.js';
 import { waitFor } from '../../fixtures/wait.js';
 import { loadEngineState } from '../engine/state-store.js';
 import { fleetlockPreReboot, fleetlockSteadyState } from '../reboot/fleetlock.js';
+import { fleetlockNodeId } from '../reboot/fleetlock-id.js';
 
 const getEtcd = useEtcdForFile();
 let etcd: EtcdCluster;
@@ -93,17 +94,21 @@ test('daemon with REBOOT_STRATEGY=etcd-lock: no reboot while another host holds 
 });
 
 test('daemon with REBOOT_STRATEGY=fleetlock: no reboot while the group is full; reboots once the other host reports steady-state', async (t) => {
-  const server = await startFleetlockServer(t, { max: 1 });
-  await fleetlockPreReboot({ url: server.url, id: 'other-host' });
-  const { env, recorder } = await scene(t, { REBOOT_STRATEGY: 'fleetlock', FLEETLOCK_URL: server.url });
+  // The server checks every request is zincati's, byte for byte; the host is known by zincati's node id.
+  const server = await startFleetlockServer(t, { max: 1, zincati: true });
+  const nodeId = fleetlockNodeId(TEST_MACHINE_ID);
+  const otherId = fleetlockNodeId('fedcba9876543210fedcba9876543210');
+  await fleetlockPreReboot({ url: server.url, id: otherId, group: 'workers' });
+  const { env, recorder } = await scene(t, { REBOOT_STRATEGY: 'fleetlock', FLEETLOCK_URL: `${server.url}/`, FLEETLOCK_GROUP: 'workers' });
   const daemon = await startDaemon(t, env);
   await installed(env);
-  await waitFor('a refused pre-reboot', () => server.requests.some((r) => r.operation === 'pre-reboot' && r.id === TEST_MACHINE_ID && r.status === 409));
+  await waitFor('a refused pre-reboot', () => server.requests.some((r) => r.operation === 'pre-reboot' && r.id === nodeId && r.status === 409));
+  assert.ok(server.requests.every((r) => r.status !== 400), 'every request was zincati\'s');
   assert.deepEqual(await recorder.rebooted(), [], 'no reboot without a slot');
-  await fleetlockSteadyState({ url: server.url, id: 'other-host' });
+  await fleetlockSteadyState({ url: server.url, id: otherId, group: 'workers' });
   await waitFor('the reboot command', async () => (await recorder.rebooted()).length > 0, 20_000);
   assert.deepEqual(await recorder.rebooted(), [TEST_MACHINE_ID]);
-  assert.deepEqual(server.holders(), [TEST_MACHINE_ID], 'held through the reboot');
+  assert.deepEqual(server.holders('workers'), [nodeId], 'held through the reboot, under the node id, in the configured group');
   const { stderr } = await daemon.stop();
   assert.match(stderr, /reboot: lock busy, not rebooting \(attempt 1\): .*failed_lock_semaphore_full.*; retrying in 5s/);
 });

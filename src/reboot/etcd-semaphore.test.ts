@@ -183,3 +183,15 @@ test('EtcdClient.compareAndSwap() only writes over the revision it read', async 
   assert.equal(await etcdctlGet('cas/key'), 'c');
   assert.equal((await client.compareAndSwap('cas/key', undefined, 'd')).succeeded, false);
 });
+
+test('readSemaphore() and lockSemaphore() accept locksmith\'s initial value with "holders": null', async () => {
+  const key = semaphoreKey('null-holders');
+  await client.put(key, '{"semaphore":1,"max":1,"holders":null}');
+  const state = await readSemaphore({ client, group: 'null-holders' });
+  assert.deepEqual([state.semaphore, state.max, state.holders], [1, 1, []]);
+  await lockSemaphore({ client, group: 'null-holders' }, 'host-a');
+  assert.equal(await etcdctlGet(key), '{"semaphore":0,"max":1,"holders":["host-a"]}');
+  // Anything else that is not a list of strings is still refused.
+  await client.put(key, '{"semaphore":1,"max":1,"holders":[1]}');
+  await assert.rejects(readSemaphore({ client, group: 'null-holders' }), (error: unknown) => isUpdaterError(error, 'ERR_REBOOT_LOCK'));
+});

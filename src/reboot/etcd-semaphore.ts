@@ -1,7 +1,11 @@
-// locksmith's reboot semaphore in etcd v3: one JSON key per group, changed only by compare-and-swap on mod_revision.
+// locksmith's reboot semaphore in etcd: one JSON key per group, changed only by compare-and-swap (v3 mod_revision,
+// or v2 modifiedIndex as locksmithd itself does).
 
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
 import type { EtcdClient } from './etcd-client.js';
+
+/** What the semaphore needs of etcd: the v3 client (EtcdClient) or the v2 keys-API client (EtcdV2Client). */
+export type SemaphoreStore = Pick<EtcdClient, 'get' | 'compareAndSwap'>;
 
 export const SEMAPHORE_PREFIX = 'coreos.com/updateengine/rebootlock';
 
@@ -19,7 +23,7 @@ export interface SemaphoreState extends Semaphore {
 }
 
 export interface SemaphoreTarget {
-  client: EtcdClient;
+  client: SemaphoreStore;
   /** The reboot group; undefined or "" is locksmith's default (ungrouped) key. */
   group?: string | undefined;
 }
@@ -53,15 +57,15 @@ function parseSemaphore(key: string, text: string): Semaphore {
     typeof s !== 'object' ||
     !Number.isSafeInteger(s.semaphore) ||
     !Number.isSafeInteger(s.max) ||
-    !Array.isArray(s.holders) ||
-    !s.holders.every((h) => typeof h === 'string')
+    // locksmith's initial value has "holders": null (a nil Go slice), and so does a key it never locked.
+    !(s.holders === null || (Array.isArray(s.holders) && s.holders.every((h) => typeof h === 'string')))
   ) {
     throw new UpdaterError('ERR_REBOOT_LOCK', `Cannot read the reboot lock: the value of "${key}" is not a semaphore: ${JSON.stringify(text.slice(0, 200))}`, {
       data: { key },
       hint: `Inspect it with "etcdctl get ${key}"; "abupdate reboot-lock set-max N" rewrites it only when it parses.`,
     });
   }
-  return { semaphore: s.semaphore as number, max: s.max as number, holders: s.holders };
+  return { semaphore: s.semaphore as number, max: s.max as number, holders: s.holders ?? [] };
 }
 
 const encode = (s: Semaphore): string => JSON.stringify({ semaphore: s.semaphore, max: s.max, holders: s.holders });

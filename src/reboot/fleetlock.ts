@@ -4,9 +4,12 @@ import got from 'got';
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
 
 export interface FleetlockRequest {
-  /** The server's base URL, e.g. "http://fleetlock.example:8080" (the /v1/... paths are appended). */
+  /**
+   * The server's base URL, e.g. "http://fleetlock.example:8080/" ; "v1/pre-reboot" is joined to it as a relative
+   * URL, as zincati does (reqwest Url::join): a base path without a trailing slash loses its last segment.
+   */
   url: string;
-  /** This host's id (the machine id). */
+  /** This host's id: zincati's app-specific node id (fleetlockNodeId of the machine id). */
   id: string;
   /** The reboot group, `^[a-zA-Z0-9.-]+$`; default "default". */
   group?: string | undefined;
@@ -34,12 +37,13 @@ async function post(request: FleetlockRequest, operation: 'pre-reboot' | 'steady
     });
   }
   if (request.id === '') throw new UpdaterError('ERR_CONFIG', `Cannot ${what}: the machine id is empty`);
-  const url = `${request.url.replace(/\/+$/, '')}/v1/${operation}`;
+  const url = fleetlockUrl(request.url, operation);
   let response;
   try {
     response = await got.post(url, {
+      // Exactly zincati's request: this header, no content-type, serde_json's pretty-printed body.
       headers: { 'fleet-lock-protocol': 'true' },
-      json: { client_params: { id: request.id, group } },
+      body: fleetlockBody(request.id, group),
       responseType: 'text',
       throwHttpErrors: false,
       retry: { limit: 0 },
@@ -70,6 +74,26 @@ async function post(request: FleetlockRequest, operation: 'pre-reboot' | 'steady
     data: { url, operation, status: response.statusCode, kind, value },
     ...(operation === 'pre-reboot' ? { hint: 'The server decides when this host may reboot; it is retried with backoff.' } : {}),
   });
+}
+
+/** zincati's body: serde_json::to_string_pretty of {client_params: {id, group}} (two-space indent, no final newline). */
+export function fleetlockBody(id: string, group: string): string {
+  return JSON.stringify({ client_params: { id, group } }, null, 2);
+}
+
+/**
+ * The URL of an operation, joined to the base as zincati joins it (`api_base.join("v1/pre-reboot")`, WHATWG URL
+ * resolution): "http://h:8080" and "http://h:8080/" give http://h:8080/v1/pre-reboot, "http://h/lock/" gives
+ * http://h/lock/v1/pre-reboot, and "http://h/lock" gives http://h/v1/pre-reboot.
+ */
+export function fleetlockUrl(base: string, operation: 'pre-reboot' | 'steady-state'): string {
+  return new URL(`v1/${operation}`, base).href;
+}
+
+/** Whether a base URL has a path whose last segment zincati's join drops (a path without a trailing slash). */
+export function fleetlockBaseDropsSegment(base: string): boolean {
+  const { pathname } = new URL(base);
+  return pathname !== '/' && !pathname.endsWith('/');
 }
 
 /** Whether a pre-reboot was refused because every slot of the group is held (the server's `failed_lock_semaphore_full`). */

@@ -3,6 +3,9 @@
 import { readFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import type { ConfigValues } from '../config/keys.js';
+import type { TlsFiles } from '../net/tls.js';
+import type { EtcdAccess } from './etcd-store.js';
+import { fleetlockNodeId } from './fleetlock-id.js';
 import type { RebootConfig } from './strategy.js';
 import { parseWindowStart } from '../config/window-start.js';
 import type { WindowClock } from './window.js';
@@ -34,7 +37,33 @@ export async function readMachineId(file: string = DEFAULT_MACHINE_ID_PATH): Pro
 export type RebootConfigValues = Pick<
   ConfigValues,
   'REBOOT_STRATEGY' | 'REBOOT_WINDOW_START' | 'REBOOT_WINDOW_LENGTH' | 'REBOOT_COMMAND' | 'ETCD_ENDPOINTS' | 'FLEETLOCK_URL'
->;
+> &
+  Partial<
+    Pick<
+      ConfigValues,
+      | 'ETCD_API'
+      | 'LOCKSMITHD_ENDPOINT'
+      | 'LOCKSMITHD_ETCD_CAFILE'
+      | 'LOCKSMITHD_ETCD_CERTFILE'
+      | 'LOCKSMITHD_ETCD_KEYFILE'
+      | 'LOCKSMITHD_ETCD_USERNAME'
+      | 'LOCKSMITHD_ETCD_PASSWORD'
+      | 'LOCKSMITHD_GROUP'
+      | 'FLEETLOCK_GROUP'
+    >
+  >;
+
+/** The etcd endpoints and access the reboot lock uses (LOCKSMITHD_ENDPOINT replaces ETCD_ENDPOINTS when set). */
+export function etcdAccessFromValues(values: RebootConfigValues): { endpoints: string[]; access: EtcdAccess } {
+  const tls: TlsFiles = {};
+  if (values.LOCKSMITHD_ETCD_CAFILE) tls.caFile = values.LOCKSMITHD_ETCD_CAFILE;
+  if (values.LOCKSMITHD_ETCD_CERTFILE) tls.certFile = values.LOCKSMITHD_ETCD_CERTFILE;
+  if (values.LOCKSMITHD_ETCD_KEYFILE) tls.keyFile = values.LOCKSMITHD_ETCD_KEYFILE;
+  const access: EtcdAccess = { api: values.ETCD_API ?? 'v3', tls };
+  if (values.LOCKSMITHD_ETCD_USERNAME) access.username = values.LOCKSMITHD_ETCD_USERNAME;
+  if (values.LOCKSMITHD_ETCD_PASSWORD) access.password = values.LOCKSMITHD_ETCD_PASSWORD;
+  return { endpoints: [...(values.LOCKSMITHD_ENDPOINT ?? values.ETCD_ENDPOINTS)], access };
+}
 
 /**
  * Maps checked update.conf values onto RebootConfig. The window start/length pairing and the
@@ -55,15 +84,20 @@ export function rebootConfigFromValues(
       hint: 'Set both (e.g. "Thu 04:00" and "1h") or neither.',
     });
   }
+  const etcd = etcdAccessFromValues(values);
   const cfg: RebootConfig = {
     strategy: values.REBOOT_STRATEGY,
     rebootCommand: values.REBOOT_COMMAND,
-    etcdEndpoints: values.ETCD_ENDPOINTS,
+    etcdEndpoints: etcd.endpoints,
+    etcd: etcd.access,
     machineId: host.machineId,
-    group: host.group,
+    group: host.group ?? (values.LOCKSMITHD_GROUP || undefined),
   };
+  if (values.FLEETLOCK_GROUP) cfg.fleetlockGroup = values.FLEETLOCK_GROUP;
   if (start !== undefined && lengthMs !== null) cfg.window = { ...start, lengthMs };
   if (host.windowClock !== undefined) cfg.windowClock = host.windowClock;
   if (values.FLEETLOCK_URL !== null) cfg.fleetlockUrl = values.FLEETLOCK_URL;
+  // FleetLock servers know hosts by zincati's node id, never the raw machine id (which is meant to stay private).
+  if (values.REBOOT_STRATEGY === 'fleetlock') cfg.fleetlockId = fleetlockNodeId(host.machineId);
   return cfg;
 }

@@ -127,7 +127,7 @@ test('applyRebootStrategy() refuses incomplete configs with ERR_CONFIG before do
     [{ ...base('etcd-lock', ['true']) }, /ETCD_ENDPOINTS is empty/],
     [{ ...base('reboot', []) }, /REBOOT_COMMAND is empty/],
     [{ ...base('etcd-lock', ['true']), etcdEndpoints: ['http://127.0.0.1:1'], machineId: ' ' }, /machine id is empty/],
-    [{ ...base('sometimes' as RebootConfig['strategy'], ['true']) }, /"sometimes" is not one of reboot, off, etcd-lock, fleetlock/],
+    [{ ...base('sometimes' as RebootConfig['strategy'], ['true']) }, /"sometimes" is not one of reboot, off, etcd-lock, best-effort, fleetlock/],
   ];
   for (const [cfg, message] of cases) {
     await assert.rejects(applyRebootStrategy(cfg), (error: unknown) => isUpdaterError(error, 'ERR_CONFIG') && message.test(error.message), String(message));

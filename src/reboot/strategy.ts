@@ -4,12 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
 import { formatDuration } from '../duration.js';
-import { EtcdClient } from './etcd-client.js';
-import { isSemaphoreFull, lockSemaphore, semaphoreKey, unlockSemaphore } from './etcd-semaphore.js';
+import { openEtcdStore, type EtcdAccess } from './etcd-store.js';
+import { isSemaphoreFull, lockSemaphore, readSemaphore, semaphoreKey, unlockSemaphore } from './etcd-semaphore.js';
 import { fleetlockPreReboot, fleetlockSteadyState, isFleetlockFull } from './fleetlock.js';
 import { describeWindow, isInWindow, msUntilWindow, type RebootWindow, type WindowClock } from './window.js';
 
-export const REBOOT_STRATEGIES = ['reboot', 'off', 'etcd-lock', 'fleetlock'] as const;
+export const REBOOT_STRATEGIES = ['reboot', 'off', 'etcd-lock', 'best-effort', 'fleetlock'] as const;
 export type RebootStrategy = (typeof REBOOT_STRATEGIES)[number];
 
 /** What the config loader maps update.conf onto (REBOOT_STRATEGY, REBOOT_WINDOW_*, REBOOT_COMMAND, ...). */
@@ -29,6 +29,12 @@ export interface RebootConfig {
   machineId: string;
   /** FleetLock server base URL (FLEETLOCK_URL), for fleetlock. */
   fleetlockUrl?: string | undefined;
+  /** The FleetLock client id: zincati's app-specific node id of the machine id (default: machineId as given). */
+  fleetlockId?: string | undefined;
+  /** The FleetLock group (zincati's identity group, FLEETLOCK_GROUP; default: group, else "default"). */
+  fleetlockGroup?: string | undefined;
+  /** etcd API, TLS and credentials for etcd-lock (ETCD_API, LOCKSMITHD_ETCD_*). */
+  etcd?: EtcdAccess | undefined;
 }
 
 export interface RebootOptions {
@@ -100,17 +106,57 @@ async function waitForWindow(cfg: RebootConfig, options: RebootOptions, log: (li
 function lockName(cfg: RebootConfig): string {
   return cfg.strategy === 'etcd-lock'
     ? `etcd lock "${semaphoreKey(cfg.group)}"`
-    : `FleetLock slot (group "${cfg.group || 'default'}" at ${cfg.fleetlockUrl ?? ''})`;
+    : `FleetLock slot (group "${fleetlockGroupOf(cfg)}" at ${cfg.fleetlockUrl ?? ''})`;
+}
+
+function fleetlockGroupOf(cfg: RebootConfig): string {
+  return cfg.fleetlockGroup || cfg.group || 'default';
+}
+
+function fleetlockRequest(cfg: RebootConfig, options: RebootOptions) {
+  return {
+    url: cfg.fleetlockUrl ?? '',
+    id: cfg.fleetlockId ?? cfg.machineId,
+    group: fleetlockGroupOf(cfg),
+    timeoutMs: options.requestTimeoutMs ?? 5000,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
+function etcdStore(cfg: RebootConfig, options: RebootOptions) {
+  return openEtcdStore(cfg.etcdEndpoints, cfg.etcd, { timeoutMs: options.requestTimeoutMs ?? 5000, signal: options.signal });
 }
 
 async function takeLock(cfg: RebootConfig, options: RebootOptions): Promise<string> {
   if (cfg.strategy === 'etcd-lock') {
-    const client = new EtcdClient({ endpoints: [...cfg.etcdEndpoints], timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
+    const client = etcdStore(cfg, options);
     const { state, alreadyHeld } = await lockSemaphore({ client, group: cfg.group }, cfg.machineId);
     return `${alreadyHeld ? 'already held' : 'took'} the ${lockName(cfg)} as "${cfg.machineId}" (${state.semaphore} of ${state.max} slot(s) free)`;
   }
-  await fleetlockPreReboot({ url: cfg.fleetlockUrl ?? '', id: cfg.machineId, group: cfg.group, timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
-  return `took the ${lockName(cfg)} as "${cfg.machineId}"`;
+  const request = fleetlockRequest(cfg, options);
+  await fleetlockPreReboot(request);
+  return `took the ${lockName(cfg)} as "${request.id}"`;
+}
+
+/**
+ * locksmith's best-effort: the etcd lock when etcd is configured and answers, else a plain reboot. Decided once per
+ * apply; an etcd that answers but refuses (TLS, auth) is an error, not a reason to reboot without the lock.
+ */
+async function resolveBestEffort(cfg: RebootConfig, options: RebootOptions, log: (line: string) => void): Promise<RebootConfig> {
+  if (cfg.strategy !== 'best-effort') return cfg;
+  if (cfg.etcdEndpoints.length === 0) {
+    log('reboot: REBOOT_STRATEGY=best-effort and no etcd configured: rebooting without a lock');
+    return { ...cfg, strategy: 'reboot' };
+  }
+  try {
+    await readSemaphore({ client: etcdStore(cfg, options), group: cfg.group });
+    log(`reboot: REBOOT_STRATEGY=best-effort: etcd answers at ${cfg.etcdEndpoints.join(', ')}, using the etcd lock`);
+    return { ...cfg, strategy: 'etcd-lock' };
+  } catch (error) {
+    if (!isUpdaterError(error, 'ERR_ETCD') || error.data?.status !== undefined) throw error;
+    log(`reboot: REBOOT_STRATEGY=best-effort: etcd does not answer (${error.message}); rebooting without a lock`);
+    return { ...cfg, strategy: 'reboot' };
+  }
 }
 
 /**
@@ -120,9 +166,10 @@ async function takeLock(cfg: RebootConfig, options: RebootOptions): Promise<stri
  * Abort the signal to stop waiting (ERR_ABORTED). If the reboot command fails, the lock is released
  * and ERR_REBOOT thrown.
  */
-export async function applyRebootStrategy(cfg: RebootConfig, options: RebootOptions = {}): Promise<RebootOutcome> {
+export async function applyRebootStrategy(configured: RebootConfig, options: RebootOptions = {}): Promise<RebootOutcome> {
   const log = options.log ?? (() => {});
-  checkConfig(cfg);
+  checkConfig(configured);
+  const cfg = await resolveBestEffort(configured, options, log);
   if (cfg.strategy === 'off') {
     log('reboot: REBOOT_STRATEGY=off, not rebooting; the update takes effect at the next reboot');
     return 'pending';
@@ -172,8 +219,18 @@ export async function applyRebootStrategy(cfg: RebootConfig, options: RebootOpti
  * etcd unlock. Idempotent; released is false when there was nothing to release. With retry (default
  * false), keeps trying with backoff until it succeeds or the signal aborts.
  */
-export async function releaseRebootLock(cfg: RebootConfig, options: RebootOptions & { retry?: boolean } = {}): Promise<{ released: boolean }> {
+export async function releaseRebootLock(configured: RebootConfig, options: RebootOptions & { retry?: boolean } = {}): Promise<{ released: boolean }> {
   const log = options.log ?? (() => {});
+  if (configured.strategy === 'best-effort') {
+    // Whether the lock was taken depended on etcd answering then; release it if etcd answers now.
+    try {
+      return await releaseRebootLock({ ...configured, strategy: 'etcd-lock' }, { ...options, retry: false });
+    } catch (error) {
+      log(`reboot: REBOOT_STRATEGY=best-effort: cannot release the etcd lock: ${(error as Error).message}`);
+      return { released: false };
+    }
+  }
+  const cfg = configured;
   if (cfg.strategy !== 'etcd-lock' && cfg.strategy !== 'fleetlock') return { released: false };
   checkConfig(cfg);
   let delay = options.backoff?.initialMs ?? 5000;
@@ -181,11 +238,11 @@ export async function releaseRebootLock(cfg: RebootConfig, options: RebootOption
   for (let attempt = 1; ; attempt++) {
     try {
       if (cfg.strategy === 'fleetlock') {
-        await fleetlockSteadyState({ url: cfg.fleetlockUrl ?? '', id: cfg.machineId, group: cfg.group, timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
+        await fleetlockSteadyState(fleetlockRequest(cfg, options));
         log(`reboot: released the ${lockName(cfg)} (steady-state)`);
         return { released: true };
       }
-      const client = new EtcdClient({ endpoints: [...cfg.etcdEndpoints], timeoutMs: options.requestTimeoutMs ?? 5000, ...(options.signal ? { signal: options.signal } : {}) });
+      const client = etcdStore(cfg, options);
       const { released } = await unlockSemaphore({ client, group: cfg.group }, cfg.machineId);
       log(released ? `reboot: released the ${lockName(cfg)} held by "${cfg.machineId}"` : `reboot: "${cfg.machineId}" did not hold the ${lockName(cfg)}; nothing to release`);
       return { released };
