@@ -46,6 +46,6 @@ test('abupdate config exits 1 with file, line and allowed values on a bad value 
   assert.equal(result.stdout, '');
   assert.equal(
     result.stderr.split('\n')[0],
-    `abupdate: Cannot use config ${conf}:2: REBOOT_STRATEGY="sometimes" is not a known choice; allowed: one of reboot, off, etcd-lock, fleetlock [ERR_CONFIG]`,
+    `abupdate: Cannot use config ${conf}:2: REBOOT_STRATEGY="sometimes" is not a known choice; allowed: one of reboot, off, etcd-lock, best-effort, fleetlock [ERR_CONFIG]`,
   );
 });

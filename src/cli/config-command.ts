@@ -1,21 +1,28 @@
 // `abupdate config`: prints the effective update.conf and where each value came from.
 
 import { report, type Command } from './command.js';
-import { CONFIG_KEY_NAMES } from '../config/keys.js';
+import { CONFIG_KEY_NAMES, REDACTED, isSecretKey } from '../config/keys.js';
 import { describeOrigin, type LoadedConfig } from '../config/load-config.js';
 
 export function configReportJson(config: LoadedConfig): unknown {
   const keys: Record<string, unknown> = {};
   for (const name of CONFIG_KEY_NAMES) {
-    keys[name] = { value: config.values[name], raw: config.raw[name], origin: config.origins[name], from: describeOrigin(config.origins[name]) };
+    const hidden = isSecretKey(name) && config.raw[name] !== '';
+    keys[name] = {
+      value: hidden ? REDACTED : config.values[name],
+      raw: hidden ? REDACTED : config.raw[name],
+      origin: config.origins[name],
+      from: describeOrigin(config.origins[name]),
+    };
   }
   return { files: config.files, keys };
 }
 
 export function configReportText(config: LoadedConfig): string {
-  const width = Math.max(...CONFIG_KEY_NAMES.map((name) => name.length + config.raw[name].length + 3));
+  const shown = (name: (typeof CONFIG_KEY_NAMES)[number]) => (isSecretKey(name) && config.raw[name] !== '' ? REDACTED : config.raw[name]);
+  const width = Math.max(...CONFIG_KEY_NAMES.map((name) => name.length + shown(name).length + 3));
   const lines = CONFIG_KEY_NAMES.map((name) => {
-    const assignment = `${name}=${JSON.stringify(config.raw[name])}`;
+    const assignment = `${name}=${JSON.stringify(shown(name))}`;
     return `${assignment.padEnd(width)}  # ${describeOrigin(config.origins[name])}`;
   });
   const files = config.files.length === 0 ? '# no config file found; built-in defaults' : `# read: ${config.files.join(', ')}`;

@@ -30,5 +30,5 @@ test('closestKey() suggests a key for small typos and nothing for unrelated name
   assert.equal(closestKey('SEVER'), 'SERVER');
   assert.equal(closestKey('check_interval'), 'CHECK_INTERVAL');
   assert.equal(closestKey('REBOOT_STRATEGIE'), 'REBOOT_STRATEGY');
-  assert.equal(closestKey('LOCKSMITHD_ENDPOINT'), undefined);
+  assert.equal(closestKey('ZINCATI_STRATEGY_NAME'), undefined);
 });

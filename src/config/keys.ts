@@ -80,6 +80,13 @@ export const CONFIG_KEYS = {
   LOCKSMITHD_GROUP: key('', 'Reboot-lock group in etcd (empty: locksmith\'s ungrouped key)', optionalText('a group name')),
   FLEETLOCK_URL: key('', 'FleetLock server for REBOOT_STRATEGY=fleetlock (a base with a path needs its trailing slash, as in zincati)', httpUrl({ optional: true })),
   FLEETLOCK_GROUP: key('default', 'FleetLock group (zincati\'s identity group)', token(FLEETLOCK_GROUP_PATTERN, 'letters, digits, "." and "-"')),
+  SERVER_CAFILE: key('', 'CA bundle for an https update server and payload (instead of the system CAs)', absolutePath({ optional: true })),
+  SERVER_CERTFILE: key('', 'Client certificate for mutual TLS to the update server and payload (with SERVER_KEYFILE)', absolutePath({ optional: true })),
+  SERVER_KEYFILE: key('', 'Private key of SERVER_CERTFILE', absolutePath({ optional: true })),
+  DOWNLOAD_USER: key('', 'HTTP basic auth user for the payload download (update_engine\'s DOWNLOAD_USER)', optionalText('a user name')),
+  DOWNLOAD_PASSWORD: key('', 'Password of DOWNLOAD_USER (never shown)', optionalText('a password')),
+  MACHINE_ALIAS: key('', 'A name for this host, sent to Omaha as machinealias (Nebraska shows it)', optionalText('a name')),
+  PCR_POLICY_SERVER: key('', 'Flatcar\'s TPM PCR policy server: accepted and ignored (abupdate does not seal to PCRs), with a warning', optionalText('a URL')),
   CHECK_INTERVAL: key('45m', 'Time between update checks (each with jitter of up to a quarter of it)', duration(10 * SECOND, 7 * 24 * HOUR)),
   APP_ID: key(DEFAULT_APP_ID, 'The Omaha app id of this OS (a UUID, braces optional, or a product id)', token(new RegExp(`^(?:\\{${UUID}\\}|${UUID}|[A-Za-z][A-Za-z0-9._-]{0,127})$`), 'a UUID (with or without braces) or a product id like io.example.os')),
   DOWNLOAD_SPEED_LIMIT: key('16384', 'Bytes per second a download must average (while waiting for data) over DOWNLOAD_SPEED_TIME, else ERR_NETWORK_SLOW (progress kept); 0 turns it off', wholeNumber(0, 10 * 1024 * 1024 * 1024, 'bytes per second')),
@@ -95,6 +102,16 @@ export const CONFIG_KEYS = {
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/** Keys whose values are secrets: never printed by `config`, in logs, status or error messages. */
+export const SECRET_KEYS: readonly ConfigKey[] = ['DOWNLOAD_PASSWORD', 'LOCKSMITHD_ETCD_PASSWORD'];
+
+/** What `config` and errors show instead of a secret's value. */
+export const REDACTED = '(hidden)';
+
+export function isSecretKey(name: string): boolean {
+  return (SECRET_KEYS as readonly string[]).includes(name);
+}
 
 type Valid<T> = T extends { invalid: true } ? never : T;
 

@@ -102,7 +102,7 @@ const BAD_VALUES: [string, string][] = [
   ['BOOTLOADER', 'uboot'],
   ['GRUBENV', 'boot/grubenv'],
   ['DISK', 'sda'],
-  ['REBOOT_STRATEGY', 'best-effort'],
+  ['REBOOT_STRATEGY', 'always'],
   ['REBOOT_WINDOW_START', 'Someday 04:00'],
   ['REBOOT_WINDOW_START', '25:00'],
   ['REBOOT_WINDOW_LENGTH', '1 hour'],

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import { parseEnvFile } from './env-file.js';
-import { CONFIG_KEYS, CONFIG_KEY_NAMES, closestKey, isConfigKey, type ConfigKey, type ConfigValues } from './keys.js';
+import { CONFIG_KEYS, CONFIG_KEY_NAMES, REDACTED, closestKey, isConfigKey, isSecretKey, type ConfigKey, type ConfigValues } from './keys.js';
 import { isInvalid } from './value-parsers.js';
 
 export const DEFAULT_VENDOR_CONFIG = '/usr/share/abupdate/update.conf';
@@ -48,8 +48,10 @@ function where(origin: ConfigOrigin): string {
   return `${origin.file}:${origin.line}`;
 }
 
-function valueError(key: ConfigKey, text: string, origin: ConfigOrigin, why: string): UpdaterError {
+function valueError(key: ConfigKey, written: string, origin: ConfigOrigin, why: string): UpdaterError {
   const allowed = CONFIG_KEYS[key].parser.allowed;
+  // A bad password is still a password: the error names where it is, never what it is.
+  const text = isSecretKey(key) ? REDACTED : written;
   return new UpdaterError('ERR_CONFIG', `Cannot use config ${where(origin)}: ${key}="${text}" ${why}; allowed: ${allowed}`, {
     data: { ...originData(origin), key, value: text, allowed },
     hint: origin.source === 'env' ? `Fix or unset ${origin.variable}.` : `Fix line ${'line' in origin ? origin.line : ''} of ${'file' in origin ? origin.file : ''}.`,

@@ -9,6 +9,7 @@ import { loadKeyring } from '../../verify/keyring.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
 import type { Logger } from '../log.js';
+import { loadTlsMaterial } from '../net/tls.js';
 import { readBootId, readHostIdentity } from '../omaha/host-identity.js';
 import { createOmahaSource } from '../sources/omaha-source.js';
 import type { Offer, ReportContext, UpdateEvent, UpdateSource } from '../sources/source.js';
@@ -55,11 +56,6 @@ function mismatchCode(offer: Offer): 'ERR_OMAHA_HASH' | 'ERR_CHANNEL' {
 
 export async function createUpdateService(options: UpdateServiceOptions): Promise<UpdateService> {
   const { config, engine, logger } = options;
-  // DOWNLOAD_SPEED_LIMIT / DOWNLOAD_SPEED_TIME, unless the caller (--speed-limit, --speed-time) says otherwise.
-  const http: Omit<HttpSourceOptions, 'signal' | 'onEvent'> = {
-    speedLimit: { bytesPerSecond: config.values.DOWNLOAD_SPEED_LIMIT, timeMs: config.values.DOWNLOAD_SPEED_TIME },
-    ...options.http,
-  };
   const server = config.values.SERVER;
   if (server === null) {
     throw new UpdaterError('ERR_CONFIG', 'Cannot check for updates: SERVER is "disabled"', {
@@ -68,6 +64,33 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     });
   }
   const timeout = options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs };
+  const v = config.values;
+  const tlsMaterial =
+    v.SERVER_CAFILE === null && v.SERVER_CERTFILE === null && v.SERVER_KEYFILE === null
+      ? undefined
+      : await loadTlsMaterial(
+          { caFile: v.SERVER_CAFILE ?? undefined, certFile: v.SERVER_CERTFILE ?? undefined, keyFile: v.SERVER_KEYFILE ?? undefined },
+          { ca: 'SERVER_CAFILE', cert: 'SERVER_CERTFILE', key: 'SERVER_KEYFILE' },
+        );
+  const tls = tlsMaterial === undefined ? {} : { tls: tlsMaterial };
+  if (v.DOWNLOAD_PASSWORD !== null && v.DOWNLOAD_USER === null) {
+    throw new UpdaterError('ERR_CONFIG', 'Cannot use DOWNLOAD_PASSWORD without DOWNLOAD_USER', {
+      data: { origin: config.origins.DOWNLOAD_PASSWORD },
+      hint: 'Set DOWNLOAD_USER to the user the payload server expects, or remove DOWNLOAD_PASSWORD.',
+    });
+  }
+  // update_engine's HTTP basic auth on the payload only (not on the Omaha requests).
+  const auth = v.DOWNLOAD_USER === null ? {} : { auth: { username: v.DOWNLOAD_USER, password: v.DOWNLOAD_PASSWORD ?? '' } };
+  // DOWNLOAD_SPEED_LIMIT / DOWNLOAD_SPEED_TIME, unless the caller (--speed-limit, --speed-time) says otherwise.
+  const http: Omit<HttpSourceOptions, 'signal' | 'onEvent'> = {
+    speedLimit: { bytesPerSecond: config.values.DOWNLOAD_SPEED_LIMIT, timeMs: config.values.DOWNLOAD_SPEED_TIME },
+    ...options.http,
+    ...tls,
+    ...auth,
+  };
+  if (v.PCR_POLICY_SERVER !== null) {
+    logger.warn('PCR_POLICY_SERVER is set but not supported: abupdate does not seal secrets to TPM PCRs; ignoring it', { origin: config.origins.PCR_POLICY_SERVER.source });
+  }
   const identity = await readHostIdentity({
     machineIdPath: config.values.MACHINE_ID_PATH,
     ...(options.bootIdPath === undefined ? {} : { bootIdPath: options.bootIdPath }),
@@ -75,7 +98,16 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   });
   const source: UpdateSource =
     config.values.PROTOCOL === 'omaha'
-      ? createOmahaSource({ server, appId: config.values.APP_ID, group: config.values.GROUP, identity, updaterVersion: options.updaterVersion, ...timeout })
+      ? createOmahaSource({
+          server,
+          appId: config.values.APP_ID,
+          group: config.values.GROUP,
+          identity,
+          updaterVersion: options.updaterVersion,
+          ...(v.MACHINE_ALIAS === null ? {} : { machineAlias: v.MACHINE_ALIAS }),
+          ...timeout,
+          ...tls,
+        })
       : createStaticSource({
           server,
           channel: config.values.GROUP,
@@ -83,6 +115,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
           compatible: options.compatible,
           seenFile: path.join(options.stateDir, 'channel-index-seen.json'),
           ...timeout,
+          ...tls,
         });
   // Versions before the engine streamed the bundle staged a copy here; a leftover (up to a whole bundle) goes.
   await rm(path.join(options.stateDir, 'download'), { recursive: true, force: true }).catch(() => undefined);

@@ -2,6 +2,7 @@
 
 import got, { type Method } from 'got';
 import { UpdaterError } from '../../common/errors.js';
+import { gotTlsOptions, type TlsMaterial } from '../net/tls.js';
 import { gotErrorToUpdaterError } from './got-error.js';
 
 export interface FetchCappedOptions {
@@ -15,6 +16,8 @@ export interface FetchCappedOptions {
   signal?: AbortSignal;
   /** What the request is for, in messages: "check for updates at http://...". */
   what: string;
+  /** CA bundle and client certificate for https (SERVER_CAFILE, SERVER_CERTFILE, SERVER_KEYFILE). */
+  tls?: TlsMaterial;
 }
 
 export interface FetchCappedResult {
@@ -33,6 +36,7 @@ export async function fetchCapped(url: string, options: FetchCappedOptions): Pro
   if (options.signal?.aborted) controller.abort(options.signal.reason);
   try {
     const stream = got.stream(url, {
+      ...gotTlsOptions(options.tls),
       method: options.method ?? 'GET',
       ...(options.body === undefined ? {} : { body: options.body }),
       headers: { 'user-agent': 'abupdate', ...options.headers },

@@ -1,6 +1,7 @@
 // The one mapping from got's errors (and the network errors under them) to ours: aborted, timed out, or a network error.
 
 import { isUpdaterError, UpdaterError } from '../../common/errors.js';
+import { tlsErrorFor } from '../net/tls.js';
 
 export interface GotErrorContext {
   /** What was being done, for "Cannot <what>: ...": `download "URL"`, `check for updates at URL`. */
@@ -22,6 +23,9 @@ export function gotErrorToUpdaterError(error: unknown, context: GotErrorContext)
   const { what, url } = context;
   const e = error as { name?: string; code?: string; message?: string };
   if (context.signal?.aborted || e.name === 'AbortError') return new UpdaterError('ERR_ABORTED', `Cannot ${what}: aborted`, { cause: error });
+  // A certificate problem is ERR_TLS: not retried, and never retried without TLS.
+  const tls = tlsErrorFor(error, what, url);
+  if (tls !== undefined) return tls;
   if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
     const why = context.timeoutMs === undefined ? (e.message ?? 'timed out') : `no complete answer from ${url} within ${context.timeoutMs} ms`;
     return new UpdaterError('ERR_TIMEOUT', `Cannot ${what}: ${why}`, {

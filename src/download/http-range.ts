@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import got, { type Request } from 'got';
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
+import { gotTlsOptions, type TlsMaterial } from '../net/tls.js';
 import { gotErrorToUpdaterError } from './got-error.js';
 import type { ByteSource, SourceEvent } from './source.js';
 
@@ -41,6 +42,10 @@ export interface HttpSourceOptions {
   onEvent?: (event: SourceEvent) => void;
   /** Told of bytes received and dropped unread (skipped because the server ignored Range), e.g. to pace GC. */
   onDiscard?: (bytes: number) => void;
+  /** CA bundle and client certificate for https (SERVER_CAFILE, SERVER_CERTFILE, SERVER_KEYFILE). */
+  tls?: TlsMaterial;
+  /** HTTP basic auth on the payload (DOWNLOAD_USER, DOWNLOAD_PASSWORD); never logged or put in errors. */
+  auth?: { username: string; password: string };
 }
 
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { lookup: 10_000, connect: 10_000, response: 30_000, stall: 30_000 };
@@ -169,6 +174,11 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
         if (Number.isSafeInteger(length)) promised = length - position;
         resourceEnd = true;
         if (skip > 0) options.onEvent?.({ type: 'range-ignored', skip });
+      } else if (status === 401 || (status === 403 && options.auth !== undefined)) {
+        throw new UpdaterError('ERR_AUTH', `Cannot download "${url}": the server answered HTTP ${status} (${options.auth === undefined ? 'it wants a user and password' : `it refused the user "${options.auth.username}"`})`, {
+          data: { url, status },
+          hint: 'Check DOWNLOAD_USER and DOWNLOAD_PASSWORD in update.conf.',
+        });
       } else {
         throw new UpdaterError('ERR_HTTP_STATUS', `Cannot download "${url}": the server answered HTTP ${status}`, {
           data: { url, status },
@@ -191,7 +201,9 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
   function requestFrom(position: number, end: number | undefined): Request {
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (position > 0 || end !== undefined) headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
+    if (options.auth !== undefined) headers.authorization = `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`;
     return got.stream(url, {
+      ...gotTlsOptions(options.tls),
       headers,
       decompress: false,
       throwHttpErrors: false,

@@ -2,6 +2,7 @@
 
 import { UpdaterError } from '../../common/errors.js';
 import { fetchCapped } from '../download/fetch-capped.js';
+import type { TlsMaterial } from '../net/tls.js';
 import type { OmahaEvent } from './events.js';
 import { buildOmahaRequest, type OmahaClientInfo } from './request.js';
 import { parseOmahaResponse, type OmahaCheckResult } from './response.js';
@@ -17,6 +18,8 @@ export interface OmahaClientOptions {
   timeoutMs?: number;
   maxResponseBytes?: number;
   signal?: AbortSignal;
+  /** SERVER_CAFILE / SERVER_CERTFILE / SERVER_KEYFILE, read. */
+  tls?: TlsMaterial;
 }
 
 async function post(options: OmahaClientOptions, xml: string, what: string): Promise<string> {
@@ -28,6 +31,7 @@ async function post(options: OmahaClientOptions, xml: string, what: string): Pro
     what,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   return result.body.toString('utf8');
 }

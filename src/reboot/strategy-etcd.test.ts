@@ -109,7 +109,7 @@ test('a holder that dies mid-reboot stays visible in "reboot-lock status" and "r
 
   const status = await runCli(['reboot-lock', 'status', '--group', group, '--endpoints', endpoints, '--json']);
   assert.equal(status.code, 0, status.stderr);
-  assert.deepEqual(status.json(), { key: semaphoreKey(group), group, endpoints: etcd.endpoints, semaphore: 0, max: 1, holders: ['host-dead'] });
+  assert.deepEqual(status.json(), { key: semaphoreKey(group), group, endpoints: etcd.endpoints, api: 'v3', semaphore: 0, max: 1, holders: ['host-dead'] });
   const human = await runCli(['reboot-lock', 'status', '--group', group, '--endpoints', endpoints]);
   assert.match(human.stdout, /Holders: +host-dead/);
 
@@ -171,4 +171,24 @@ test('applyRebootStrategy(etcd-lock) with etcd down: no reboot, retries with gro
   assert.equal(await applying, 'rebooting');
   assert.deepEqual(await recorder.rebooted(), ['host-offline']);
   assert.ok(logs.some((l) => l.startsWith('reboot: took the etcd lock')), logs.join('\n'));
+});
+
+test('applyRebootStrategy(best-effort): with etcd answering it takes the etcd lock first; with etcd down it just reboots', async (t) => {
+  const dir = await makeTempDir(t);
+  const recorder = await makeRebootRecorder(dir);
+  const lines: string[] = [];
+  const up: RebootConfig = { ...config('be-host', 'best-effort', recorder.command('be-host')), strategy: 'best-effort' };
+  assert.equal(await applyRebootStrategy(up, { log: (l) => lines.push(l), backoff: FAST }), 'rebooting');
+  const client = new EtcdClient({ endpoints: etcd.endpoints });
+  const held = await client.get(semaphoreKey('best-effort'));
+  assert.equal(held?.value, '{"semaphore":0,"max":1,"holders":["be-host"]}');
+  assert.ok(lines.some((l) => /best-effort: etcd answers .*using the etcd lock/.test(l)), lines.join('\n'));
+  assert.deepEqual(await releaseRebootLock(up, { backoff: FAST }), { released: true });
+
+  const down: RebootConfig = { ...up, machineId: 'be-other', rebootCommand: recorder.command('be-other'), etcdEndpoints: ['http://127.0.0.1:1'] };
+  lines.length = 0;
+  assert.equal(await applyRebootStrategy(down, { log: (l) => lines.push(l), backoff: FAST, requestTimeoutMs: 1000 }), 'rebooting');
+  assert.ok(lines.some((l) => /best-effort: etcd does not answer .*rebooting without a lock/.test(l)), lines.join('\n'));
+  assert.deepEqual(await recorder.rebooted(), ['be-host', 'be-other']);
+  assert.deepEqual(await releaseRebootLock(down, { backoff: FAST, requestTimeoutMs: 1000 }), { released: false });
 });

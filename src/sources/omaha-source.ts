@@ -4,6 +4,7 @@ import { omahaCheck, omahaPing, omahaSendEvent, type OmahaClientOptions } from '
 import { omahaEventFor, type OmahaEvent } from '../omaha/events.js';
 import { assertNebraskaBoard, type HostIdentity } from '../omaha/host-identity.js';
 import type { OmahaClientInfo } from '../omaha/request.js';
+import type { TlsMaterial } from '../net/tls.js';
 import type { CheckContext, CheckResult, ReportContext, UpdateEvent, UpdateSource } from './source.js';
 
 export interface OmahaSourceOptions {
@@ -19,6 +20,8 @@ export interface OmahaSourceOptions {
   machineAlias?: string;
   timeoutMs?: number;
   maxResponseBytes?: number;
+  /** SERVER_CAFILE / SERVER_CERTFILE / SERVER_KEYFILE, read. */
+  tls?: TlsMaterial;
 }
 
 export function createOmahaSource(options: OmahaSourceOptions): UpdateSource {
@@ -42,6 +45,7 @@ export function createOmahaSource(options: OmahaSourceOptions): UpdateSource {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.maxResponseBytes === undefined ? {} : { maxResponseBytes: options.maxResponseBytes }),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
     };
   }
 

@@ -1,5 +1,6 @@
 // The static update source: a signed channel index (SERVER/GROUP.json + .sig) on any HTTP server.
 
+import type { TlsMaterial } from '../net/tls.js';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import { MAX_CHANNEL_INDEX_BYTES, verifyChannelIndex } from '../../verify/channel-index.js';
@@ -23,6 +24,8 @@ export interface StaticSourceOptions {
   now?: () => Date;
   /** Remembers the newest accepted index's `created` across restarts (STATE_DIR/channel-index-seen.json). */
   seenFile?: string;
+  /** SERVER_CAFILE / SERVER_CERTFILE / SERVER_KEYFILE, read. */
+  tls?: TlsMaterial;
 }
 
 export function channelIndexUrl(server: string, channel: string): string {
@@ -60,6 +63,7 @@ export function createStaticSource(options: StaticSourceOptions): UpdateSource {
       what: `fetch the channel index ${url}`,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(signal === undefined ? {} : { signal }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
     });
     return result.body;
   }
