@@ -15,7 +15,7 @@ export function configReportJson(config: LoadedConfig): unknown {
       from: describeOrigin(config.origins[name]),
     };
   }
-  return { files: config.files, keys };
+  return { files: config.files, warnings: config.warnings, ...(config.flatcarRelease === undefined ? {} : { flatcarRelease: config.flatcarRelease }), keys };
 }
 
 export function configReportText(config: LoadedConfig): string {
@@ -26,7 +26,8 @@ export function configReportText(config: LoadedConfig): string {
     return `${assignment.padEnd(width)}  # ${describeOrigin(config.origins[name])}`;
   });
   const files = config.files.length === 0 ? '# no config file found; built-in defaults' : `# read: ${config.files.join(', ')}`;
-  return `${files}\n${lines.join('\n')}\n`;
+  const release = config.flatcarRelease === undefined ? '' : `# Flatcar release: version ${config.flatcarRelease.version ?? '?'}, board ${config.flatcarRelease.board ?? '?'} (${config.flatcarRelease.file})\n`;
+  return `${files}\n${release}${lines.join('\n')}\n`;
 }
 
 export const configCommand: Command = {
@@ -34,13 +35,19 @@ export const configCommand: Command = {
   summary: 'print the effective update.conf and where each value came from',
   usage: 'abupdate config [--config FILE] [--json]',
   description: [
-    'Reads /usr/share/abupdate/update.conf (vendor defaults), then /etc/abupdate/update.conf',
-    '(or --config FILE instead), then ABUPDATE_<KEY> environment variables, and prints every key',
-    'with its value and origin (default, FILE:LINE or env VARIABLE). A bad value is an error that',
-    'names the file, line, key and what is allowed. $ABUPDATE_VENDOR_CONFIG moves the vendor file.',
+    'Reads, each overriding the one before: /usr/share/flatcar/release (FLATCAR_RELEASE_APPID as',
+    'APP_ID; version and board), /usr/share/flatcar/update.conf, /usr/share/abupdate/update.conf',
+    '(vendor defaults), /etc/flatcar/update.conf, /etc/abupdate/update.conf (or --config FILE',
+    'instead), then ABUPDATE_<KEY> environment variables, and prints every key with its value and',
+    'origin (default, FILE:LINE or env VARIABLE). A bad value is an error that names the file, line,',
+    'key and what is allowed. An unknown key is an error in abupdate\'s files and a warning in',
+    'Flatcar\'s (they carry keys for other programs). Passwords are shown as (hidden).',
+    '$ABUPDATE_VENDOR_CONFIG, $ABUPDATE_FLATCAR_VENDOR_CONFIG, $ABUPDATE_FLATCAR_CONFIG and',
+    '$ABUPDATE_FLATCAR_RELEASE move those files.',
   ].join('\n'),
   async run(ctx) {
     const { config } = await ctx.host();
+    for (const warning of config.warnings) ctx.stderr.write(`abupdate: warning: ${warning}\n`);
     report(ctx, configReportText(config), configReportJson(config));
     return 0;
   },

@@ -1,4 +1,6 @@
-// Loads update.conf: defaults, the vendor file, the /etc file (or --config FILE), then ABUPDATE_<KEY> variables.
+// Loads update.conf: defaults, Flatcar's release file, the vendor files (/usr/share/flatcar/update.conf, then
+// /usr/share/abupdate/update.conf), the admin's files (/etc/flatcar/update.conf, then /etc/abupdate/update.conf or
+// --config FILE), then ABUPDATE_<KEY> variables. Each later one overrides the earlier.
 
 import { readFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
@@ -8,12 +10,30 @@ import { isInvalid } from './value-parsers.js';
 
 export const DEFAULT_VENDOR_CONFIG = '/usr/share/abupdate/update.conf';
 export const DEFAULT_ETC_CONFIG = '/etc/abupdate/update.conf';
+/** Flatcar's files, read as update_engine and locksmithd read them (omaha_request_params.cc, locksmithd.service). */
+export const DEFAULT_FLATCAR_VENDOR_CONFIG = '/usr/share/flatcar/update.conf';
+export const DEFAULT_FLATCAR_ETC_CONFIG = '/etc/flatcar/update.conf';
+export const DEFAULT_FLATCAR_RELEASE = '/usr/share/flatcar/release';
+
+/** locksmithd reads LOCKSMITHD_REBOOT_WINDOW_* first and REBOOT_WINDOW_* only without them (locksmithctl/daemon.go). */
+const ALIASES: Record<string, ConfigKey> = {
+  LOCKSMITHD_REBOOT_WINDOW_START: 'REBOOT_WINDOW_START',
+  LOCKSMITHD_REBOOT_WINDOW_LENGTH: 'REBOOT_WINDOW_LENGTH',
+};
+
+/** What /usr/share/flatcar/release says about the running OS. */
+export interface FlatcarRelease {
+  file: string;
+  version?: string;
+  board?: string;
+  appId?: string;
+}
 /** Environment variables that override a key are named ENV_PREFIX + KEY, e.g. ABUPDATE_SERVER. */
 export const ENV_PREFIX = 'ABUPDATE_';
 
 export type ConfigOrigin =
   | { source: 'default' }
-  | { source: 'vendor' | 'etc'; file: string; line: number }
+  | { source: 'vendor' | 'etc' | 'flatcar-vendor' | 'flatcar-etc' | 'flatcar-release'; file: string; line: number; as?: string }
   | { source: 'env'; variable: string };
 
 export interface LoadedConfig {
@@ -24,6 +44,10 @@ export interface LoadedConfig {
   raw: Record<ConfigKey, string>;
   /** The files that were read (missing optional files are left out). */
   files: string[];
+  /** Things worth saying that do not stop the service: keys of other programs in Flatcar's files, ignored keys. */
+  warnings: string[];
+  /** /usr/share/flatcar/release, when there is one. */
+  flatcarRelease?: FlatcarRelease;
 }
 
 export interface LoadConfigOptions {
@@ -33,13 +57,17 @@ export interface LoadConfigOptions {
   etcFile?: string;
   /** `--config FILE` (or $ABUPDATE_CONFIG): replaces the /etc file and must exist. */
   configFile?: string;
+  /** Flatcar's files (defaults above, or $ABUPDATE_FLATCAR_VENDOR_CONFIG, $ABUPDATE_FLATCAR_CONFIG, $ABUPDATE_FLATCAR_RELEASE). */
+  flatcarVendorFile?: string;
+  flatcarEtcFile?: string;
+  flatcarReleaseFile?: string;
   env?: NodeJS.ProcessEnv;
 }
 
 export function describeOrigin(origin: ConfigOrigin): string {
   if (origin.source === 'default') return 'default';
   if (origin.source === 'env') return `env ${origin.variable}`;
-  return `${origin.file}:${origin.line}`;
+  return `${origin.file}:${origin.line}${origin.as === undefined ? '' : ` (${origin.as})`}`;
 }
 
 function where(origin: ConfigOrigin): string {
@@ -92,23 +120,57 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     origins[name] = { source: 'default' };
   }
   const files: string[] = [];
+  const warnings: string[] = [];
+  const flatcarVendorFile = options.flatcarVendorFile ?? nonEmpty(env.ABUPDATE_FLATCAR_VENDOR_CONFIG) ?? DEFAULT_FLATCAR_VENDOR_CONFIG;
+  const flatcarEtcFile = options.flatcarEtcFile ?? nonEmpty(env.ABUPDATE_FLATCAR_CONFIG) ?? DEFAULT_FLATCAR_ETC_CONFIG;
+  const flatcarReleaseFile = options.flatcarReleaseFile ?? nonEmpty(env.ABUPDATE_FLATCAR_RELEASE) ?? DEFAULT_FLATCAR_RELEASE;
+
+  let flatcarRelease: FlatcarRelease | undefined;
+  const releaseText = await readOptional(flatcarReleaseFile, false);
+  if (releaseText !== undefined) {
+    files.push(flatcarReleaseFile);
+    flatcarRelease = { file: flatcarReleaseFile };
+    for (const assignment of parseEnvFile(releaseText, flatcarReleaseFile)) {
+      if (assignment.key === 'FLATCAR_RELEASE_VERSION') flatcarRelease.version = assignment.value;
+      if (assignment.key === 'FLATCAR_RELEASE_BOARD') flatcarRelease.board = assignment.value;
+      if (assignment.key === 'FLATCAR_RELEASE_APPID') {
+        flatcarRelease.appId = assignment.value;
+        raw.APP_ID = assignment.value;
+        origins.APP_ID = { source: 'flatcar-release', file: flatcarReleaseFile, line: assignment.line, as: 'FLATCAR_RELEASE_APPID' };
+      }
+    }
+  }
+
   for (const [file, source, required] of [
+    [flatcarVendorFile, 'flatcar-vendor', false],
     [vendorFile, 'vendor', false],
+    [flatcarEtcFile, 'flatcar-etc', false],
     [etcFile, 'etc', explicit !== undefined],
   ] as const) {
     const text = await readOptional(file, required);
     if (text === undefined) continue;
     files.push(file);
-    for (const assignment of parseEnvFile(text, file)) {
-      if (!isConfigKey(assignment.key)) {
+    const flatcar = source === 'flatcar-vendor' || source === 'flatcar-etc';
+    // Aliases last, so that within one file LOCKSMITHD_REBOOT_WINDOW_* wins over REBOOT_WINDOW_* as in locksmithd.
+    const assignments = parseEnvFile(text, file);
+    const ordered = [...assignments.filter((a) => ALIASES[a.key] === undefined), ...assignments.filter((a) => ALIASES[a.key] !== undefined)];
+    for (const assignment of ordered) {
+      const alias = ALIASES[assignment.key];
+      const name = alias ?? assignment.key;
+      if (!isConfigKey(name)) {
         const suggestion = closestKey(assignment.key);
+        if (flatcar) {
+          // Flatcar's update.conf also feeds other programs (its whole environment goes to update_engine and locksmithd).
+          warnings.push(`${file}:${assignment.line}: ignoring key "${assignment.key}", which abupdate does not use${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
+          continue;
+        }
         throw new UpdaterError('ERR_CONFIG', `Cannot use config ${file}:${assignment.line}: unknown key "${assignment.key}"`, {
           data: { file, line: assignment.line, key: assignment.key },
           hint: suggestion ? `Did you mean ${suggestion}? Known keys: ${CONFIG_KEY_NAMES.join(', ')}.` : `Known keys: ${CONFIG_KEY_NAMES.join(', ')}.`,
         });
       }
-      raw[assignment.key] = assignment.value;
-      origins[assignment.key] = { source, file, line: assignment.line };
+      raw[name] = assignment.value;
+      origins[name] = { source, file, line: assignment.line, ...(alias === undefined ? {} : { as: assignment.key }) };
     }
   }
   for (const name of CONFIG_KEY_NAMES) {
@@ -126,8 +188,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     if (isInvalid(parsed)) throw valueError(name, raw[name], origins[name], parsed.why);
     values[name] = parsed;
   }
-  const config: LoadedConfig = { values: values as ConfigValues, origins, raw, files };
+  const config: LoadedConfig = { values: values as ConfigValues, origins, raw, files, warnings, ...(flatcarRelease === undefined ? {} : { flatcarRelease }) };
   checkCombinations(config);
+  if (config.values.PCR_POLICY_SERVER !== null) {
+    warnings.push(`${where(origins.PCR_POLICY_SERVER)}: PCR_POLICY_SERVER is accepted but not supported (abupdate seals nothing to TPM PCRs); ignoring it`);
+  }
   return config;
 }
 

@@ -14,7 +14,7 @@ import { readBootId, readHostIdentity } from '../omaha/host-identity.js';
 import { createOmahaSource } from '../sources/omaha-source.js';
 import type { Offer, ReportContext, UpdateEvent, UpdateSource } from '../sources/source.js';
 import { createStaticSource } from '../sources/static-source.js';
-import type { EngineSeam } from './engine-seam.js';
+import { UNKNOWN_VERSION, type EngineSeam } from './engine-seam.js';
 import { alephVersion, loadReportRecord, saveReportRecord, startupReport } from './report-record.js';
 import { createScheduler, type InstallStepOptions, type Scheduler, type SchedulerOptions } from './scheduler.js';
 
@@ -88,14 +88,14 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     ...tls,
     ...auth,
   };
-  if (v.PCR_POLICY_SERVER !== null) {
-    logger.warn('PCR_POLICY_SERVER is set but not supported: abupdate does not seal secrets to TPM PCRs; ignoring it', { origin: config.origins.PCR_POLICY_SERVER.source });
-  }
+  for (const warning of config.warnings ?? []) logger.warn(warning);
   const identity = await readHostIdentity({
     machineIdPath: config.values.MACHINE_ID_PATH,
     ...(options.bootIdPath === undefined ? {} : { bootIdPath: options.bootIdPath }),
     ...(options.oemReleasePaths === undefined ? {} : { oemReleasePaths: options.oemReleasePaths }),
   });
+  // Flatcar's release file names the board (Nebraska's architecture) when there is one.
+  if (config.flatcarRelease?.board !== undefined) identity.board = config.flatcarRelease.board;
   const source: UpdateSource =
     config.values.PROTOCOL === 'omaha'
       ? createOmahaSource({
@@ -121,7 +121,9 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   await rm(path.join(options.stateDir, 'download'), { recursive: true, force: true }).catch(() => undefined);
 
   async function reportContext(interactive: boolean, signal?: AbortSignal): Promise<ReportContext> {
-    const currentVersion = await engine.currentVersion();
+    // The engine knows the version of a slot it wrote; before it wrote one, Flatcar's release file knows it.
+    const known = await engine.currentVersion();
+    const currentVersion = known === UNKNOWN_VERSION && config.flatcarRelease?.version !== undefined ? config.flatcarRelease.version : known;
     return { currentVersion, alephVersion: await alephVersion(options.stateDir, currentVersion), interactive, ...(signal ? { signal } : {}) };
   }
 
