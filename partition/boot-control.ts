@@ -3,7 +3,7 @@
 
 import type { SlotName } from './slots.js';
 
-export type BootloaderKind = 'gptprio' | 'grubenv';
+export type BootloaderKind = 'gptprio' | 'grubenv' | 'grubenv-rauc';
 
 /**
  * good: committed (successful, priority > 0). trying: not committed, tries left, priority > 0.

@@ -4,6 +4,7 @@ import { UpdaterError } from '../common/errors.js';
 import type { BootControl, BootloaderKind } from './boot-control.js';
 import { openGptprioBootControl, type GptprioOptions } from './gptprio.js';
 import { openGrubenvBootControl } from './grubenv-boot-control.js';
+import { openGrubenvRaucBootControl } from './grubenv-rauc-boot-control.js';
 import type { Slots } from './slots.js';
 
 export interface OpenBootControlOptions extends GptprioOptions {
@@ -20,11 +21,12 @@ export async function openBootControl(options: OpenBootControlOptions): Promise<
   const bootloader = options.bootloader ?? 'gptprio';
   const gpt = await openGptprioBootControl(options.diskPath, options.sectorSize ? { sectorSize: options.sectorSize } : {});
   if (bootloader === 'gptprio') return { ...gpt, bootloader };
-  if (bootloader !== 'grubenv') {
-    throw new UpdaterError('ERR_USAGE', `Cannot open boot control "${String(bootloader)}": expected gptprio or grubenv`);
+  if (bootloader !== 'grubenv' && bootloader !== 'grubenv-rauc') {
+    throw new UpdaterError('ERR_USAGE', `Cannot open boot control "${String(bootloader)}": expected gptprio, grubenv or grubenv-rauc`);
   }
   if (options.grubenvPath === undefined) {
     throw new UpdaterError('ERR_USAGE', 'Cannot open the grubenv boot control: no grubenv path given', { hint: 'Pass --grubenv PATH or set GRUBENV in update.conf.' });
   }
-  return { control: openGrubenvBootControl(options.grubenvPath, gpt.slots), slots: gpt.slots, bootloader };
+  const open = bootloader === 'grubenv' ? openGrubenvBootControl : openGrubenvRaucBootControl;
+  return { control: open(options.grubenvPath, gpt.slots), slots: gpt.slots, bootloader };
 }

@@ -27,7 +27,7 @@ export const COMMON_OPTIONS = {
   config: { type: 'string', value: 'FILE', help: 'read this update.conf instead of /etc/abupdate/update.conf (also $ABUPDATE_CONFIG)' },
   disk: { type: 'string', value: 'PATH', help: 'whole-disk device or disk image file (default: the disk of the booted root)', overrides: 'DISK' },
   booted: { type: 'string', value: 'A|B', help: 'override booted-slot detection' },
-  bootloader: { type: 'string', value: 'NAME', help: 'gptprio (default) or grubenv', overrides: 'BOOTLOADER' },
+  bootloader: { type: 'string', value: 'NAME', help: 'gptprio (default), grubenv or grubenv-rauc', overrides: 'BOOTLOADER' },
   grubenv: { type: 'string', value: 'PATH', help: 'the GRUB environment block (grubenv backend)', overrides: 'GRUBENV' },
   'state-dir': { type: 'string', value: 'DIR', help: 'engine state (default /var/lib/abupdate)', overrides: 'STATE_DIR' },
   'run-dir': { type: 'string', value: 'DIR', help: 'lock and control socket (default /run/abupdate)', overrides: 'RUN_DIR' },

@@ -62,7 +62,7 @@ export const CONFIG_KEYS = {
   GROUP: key('stable', 'Omaha track, or the static channel name (the index is SERVER/GROUP.json)', token(/^[A-Za-z0-9][A-Za-z0-9._:{}-]{0,127}$/, 'a group or channel name (letters, digits, . _ : - { })')),
   COMPATIBLE: key('', "The host's compatible string; a bundle must name the same (needed by install, check, update and the daemon unless --compatible is given)", token(/^[\x21-\x7e]{1,256}$/, 'a printable string without spaces', { optional: true })),
   PROTOCOL: key('omaha', 'How updates are found: an Omaha v3 server (Nebraska) or a signed static channel index', oneOf(['omaha', 'static'] as const)),
-  BOOTLOADER: key('gptprio', 'Boot control backend: GPT priority bits or a GRUB environment block', oneOf(['gptprio', 'grubenv'] as const)),
+  BOOTLOADER: key('gptprio', 'Boot control backend: GPT priority bits, a GRUB environment block (abupdate\'s counted tries), or grubenv-rauc (RAUC\'s GRUB script)', oneOf(['gptprio', 'grubenv', 'grubenv-rauc'] as const)),
   GRUBENV: key('/boot/grub/grubenv', 'The GRUB environment block (BOOTLOADER=grubenv)', absolutePath()),
   DISK: key('', 'The disk with the slots (empty: the disk of the booted root)', absolutePath({ optional: true })),
   REBOOT_STRATEGY: key('reboot', 'What happens once an update is installed (locksmith\'s values, and fleetlock); best-effort: etcd-lock if etcd answers, else reboot', oneOf(['reboot', 'off', 'etcd-lock', 'best-effort', 'fleetlock'] as const)),

@@ -94,10 +94,10 @@ async function openHostDisk(settings: HostSettings, config: LoadedConfig): Promi
     });
   }
   const bootloader = settings.bootloader ?? config.values.BOOTLOADER;
-  if (bootloader !== 'gptprio' && bootloader !== 'grubenv') {
-    throw new UpdaterError('ERR_USAGE', `Cannot use --bootloader "${bootloader}": expected gptprio or grubenv`);
+  if (bootloader !== 'gptprio' && bootloader !== 'grubenv' && bootloader !== 'grubenv-rauc') {
+    throw new UpdaterError('ERR_USAGE', `Cannot use --bootloader "${bootloader}": expected gptprio, grubenv or grubenv-rauc`);
   }
-  const grubenvPath = bootloader === 'grubenv' ? (settings.grubenv ?? config.values.GRUBENV ?? DEFAULT_GRUBENV) : undefined;
+  const grubenvPath = bootloader !== 'gptprio' ? (settings.grubenv ?? config.values.GRUBENV ?? DEFAULT_GRUBENV) : undefined;
   const { control, slots } = await openBootControl({ diskPath, bootloader, grubenvPath });
   let booted: BootedSlot | null = null;
   let bootedError: UpdaterError | null = null;
