@@ -68,6 +68,7 @@ export function openGrubenvRaucBootControl(file: string, slots: Slots): BootCont
   return {
     kind: 'grubenv-rauc',
     location: file,
+    maxTries: 1,
     status,
     markActive: async (slot, tries = 1) => {
       if (tries !== 1) {

@@ -1,6 +1,7 @@
 // `abupdate install SOURCE`: installs a bundle (path or URL) into the passive slot, with progress.
 
 import { UpdaterError } from '../../common/errors.js';
+import { serverAccessFromConfig } from '../net/server-access.js';
 import { installBundle, type InstallResult } from '../engine/install.js';
 import { createProgressReporter, formatBytes, progressMode } from '../engine/progress.js';
 import { intOption, report, type Command } from './command.js';
@@ -74,6 +75,8 @@ export const installCommand: Command = {
       warn: (message) => progress.message(`warning: ${message}`),
       http: {
         speedLimit: speedLimitOption(ctx, host.config),
+        // An https bundle URL is fetched as the daemon fetches its payload: SERVER_CAFILE/_CERTFILE/_KEYFILE, DOWNLOAD_USER.
+        ...(await serverAccessFromConfig(host.config)),
         ...(stall === undefined ? {} : { timeouts: { stall: stall * 1000 } }),
         ...(retries === undefined ? {} : { retries }),
       },

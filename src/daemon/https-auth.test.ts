@@ -132,3 +132,17 @@ test('the daemon log and status over HTTPS carry no secret', async (t) => {
   const state = await readFile(`${env.stateDir}/state.json`, 'utf8').catch(() => '');
   assertNoSecrets(update, stopped, state);
 });
+
+test('abupdate install https://... uses the same SERVER_CAFILE, client certificate and DOWNLOAD_USER as the daemon', async (t) => {
+  const { env, payloadTls } = await scene(t);
+  const url = `${payloadTls.origin}/bundle.tar`;
+  const installed = await runCli(['install', url, '--config', env.configPath, ...env.options, '--json'], { env: env.env });
+  assert.equal(installed.code, 0, installed.stderr);
+  assert.equal((await loadEngineState(env.stateDir)).slots.B?.version, '2.0.0');
+  assert.ok(payloadTls.requests.every((r) => r.authorized && r.status !== 401));
+  await env.writeConfig({ SERVER_CAFILE: pki.otherCaFile, SERVER_CERTFILE: pki.clientCertFile, SERVER_KEYFILE: pki.clientKeyFile });
+  const refused = await runCli(['install', url, '--config', env.configPath, ...env.options, '--json'], { env: env.env });
+  assert.equal(refused.code, 1);
+  assert.equal(refused.json().error.code, 'ERR_TLS');
+  assertNoSecrets(installed, refused);
+});

@@ -9,7 +9,7 @@ import { loadKeyring } from '../../verify/keyring.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
 import type { Logger } from '../log.js';
-import { loadTlsMaterial } from '../net/tls.js';
+import { serverAccessFromConfig } from '../net/server-access.js';
 import { readBootId, readHostIdentity } from '../omaha/host-identity.js';
 import { createOmahaSource } from '../sources/omaha-source.js';
 import type { Offer, ReportContext, UpdateEvent, UpdateSource } from '../sources/source.js';
@@ -65,28 +65,13 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   }
   const timeout = options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs };
   const v = config.values;
-  const tlsMaterial =
-    v.SERVER_CAFILE === null && v.SERVER_CERTFILE === null && v.SERVER_KEYFILE === null
-      ? undefined
-      : await loadTlsMaterial(
-          { caFile: v.SERVER_CAFILE ?? undefined, certFile: v.SERVER_CERTFILE ?? undefined, keyFile: v.SERVER_KEYFILE ?? undefined },
-          { ca: 'SERVER_CAFILE', cert: 'SERVER_CERTFILE', key: 'SERVER_KEYFILE' },
-        );
-  const tls = tlsMaterial === undefined ? {} : { tls: tlsMaterial };
-  if (v.DOWNLOAD_PASSWORD !== null && v.DOWNLOAD_USER === null) {
-    throw new UpdaterError('ERR_CONFIG', 'Cannot use DOWNLOAD_PASSWORD without DOWNLOAD_USER', {
-      data: { origin: config.origins.DOWNLOAD_PASSWORD },
-      hint: 'Set DOWNLOAD_USER to the user the payload server expects, or remove DOWNLOAD_PASSWORD.',
-    });
-  }
-  // update_engine's HTTP basic auth on the payload only (not on the Omaha requests).
-  const auth = v.DOWNLOAD_USER === null ? {} : { auth: { username: v.DOWNLOAD_USER, password: v.DOWNLOAD_PASSWORD ?? '' } };
+  const access = await serverAccessFromConfig(config);
+  const tls = access.tls === undefined ? {} : { tls: access.tls };
   // DOWNLOAD_SPEED_LIMIT / DOWNLOAD_SPEED_TIME, unless the caller (--speed-limit, --speed-time) says otherwise.
   const http: Omit<HttpSourceOptions, 'signal' | 'onEvent'> = {
     speedLimit: { bytesPerSecond: config.values.DOWNLOAD_SPEED_LIMIT, timeMs: config.values.DOWNLOAD_SPEED_TIME },
     ...options.http,
-    ...tls,
-    ...auth,
+    ...access,
   };
   for (const warning of config.warnings ?? []) logger.warn(warning);
   const identity = await readHostIdentity({
