@@ -22,7 +22,7 @@ const LOCK_OPTIONS = {
     help: `etcd client URLs, comma-separated (default: LOCKSMITHD_ENDPOINT or ETCD_ENDPOINTS from\nupdate.conf or $ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
   },
   endpoint: { type: 'string', value: 'URLS', help: 'the same as --endpoints (locksmithctl\'s name)' },
-  'etcd-api': { type: 'string', value: 'v3|v2', help: 'etcd API; v2 shares the lock with locksmithd (etcd --enable-v2)', overrides: 'ETCD_API' },
+  'etcd-api': { type: 'string', value: 'v3|v2', help: 'etcd API; v2 shares the lock with locksmithd (etcd must serve its v2 API)', overrides: 'ETCD_API' },
   'etcd-cafile': { type: 'string', value: 'FILE', help: 'CA bundle for https endpoints', overrides: 'LOCKSMITHD_ETCD_CAFILE' },
   'etcd-certfile': { type: 'string', value: 'FILE', help: 'client certificate, with --etcd-keyfile', overrides: 'LOCKSMITHD_ETCD_CERTFILE' },
   'etcd-keyfile': { type: 'string', value: 'FILE', help: 'key of the client certificate', overrides: 'LOCKSMITHD_ETCD_KEYFILE' },
