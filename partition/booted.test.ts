@@ -31,17 +31,17 @@ test('parseCmdline() splits key=value words and stops at "--"', () => {
   ]);
 });
 
-test('detectBootedSlot() takes --booted over everything and refuses a bad value with ERR_USAGE', async (t) => {
+test('detectBootedSlot() takes --booted when the kernel agrees and refuses a bad value with ERR_USAGE', async (t) => {
   const dir = await makeTempDir(t);
-  const file = await cmdline(dir, 'abupdate.slot=A');
-  assert.deepEqual(await detectBootedSlot(SLOTS, { override: 'B', cmdlinePath: file }), { slot: 'B', source: 'override', detail: '--booted B' });
+  const file = await cmdline(dir, 'abupdate.slot=B');
+  assert.deepEqual(await detectBootedSlot(SLOTS, { override: 'B', cmdlinePath: file, rootDevice: noRoot }), { slot: 'B', source: 'override', detail: '--booted B' });
   await assert.rejects(detectBootedSlot(SLOTS, { override: 'C', cmdlinePath: file }), (e: unknown) => isUpdaterError(e, 'ERR_USAGE'));
 });
 
 test('detectBootedSlot() reads abupdate.slot=, then root=/usr=/mount.usr= PARTUUID or PARTLABEL', async (t) => {
   const dir = await makeTempDir(t);
   const cases: [string, 'A' | 'B', string][] = [
-    ['console=ttyS0 abupdate.slot=B root=PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132', 'B', 'abupdate.slot=B'],
+    ['console=ttyS0 abupdate.slot=B root=PARTUUID=e03dd35c-7c2d-4a47-b3fe-27f15780a57c', 'B', 'abupdate.slot=B'],
     ['root=PARTUUID=e03dd35c-7c2d-4a47-b3fe-27f15780a57c ro', 'B', 'root=PARTUUID=e03dd35c-7c2d-4a47-b3fe-27f15780a57c'],
     ['root=LABEL=ROOT mount.usr=PARTUUID=7130C94A-213A-4E5A-8E26-6CCE9662F132', 'A', 'mount.usr=PARTUUID=7130C94A-213A-4E5A-8E26-6CCE9662F132'],
     ['usr=PARTLABEL=USR-B', 'B', 'usr=PARTLABEL=USR-B'],
@@ -89,4 +89,109 @@ test('detectBootedSlot() on this host (no slot in /proc/cmdline, root not a slot
     assert.match(e.hint ?? '', /--booted/);
     return true;
   });
+});
+
+// Issue 11 item 1: the kernel's last word wins, Flatcar's verity words are understood, and --booted is checked
+// against what the kernel says.
+const A_UUID = '7130c94a-213a-4e5a-8e26-6cce9662f132';
+const B_UUID = 'e03dd35c-7c2d-4a47-b3fe-27f15780a57c';
+
+test('detectBootedSlot() takes the LAST root=/mount.usr=/usr= as the kernel and systemd do', async (t) => {
+  const dir = await makeTempDir(t);
+  const cases: [string, 'A' | 'B'][] = [
+    [`root=PARTUUID=${A_UUID} ro root=PARTUUID=${B_UUID}`, 'B'],
+    [`root=PARTLABEL=USR-B quiet root=PARTLABEL=USR-A`, 'A'],
+    [`mount.usr=PARTLABEL=USR-A mount.usr=PARTUUID=${B_UUID}`, 'B'],
+    [`usr=PARTLABEL=USR-B usr=PARTLABEL=USR-A`, 'A'],
+    [`"root=PARTUUID=${A_UUID}" root="PARTUUID=${B_UUID}"`, 'B'],
+  ];
+  for (const [text, expected] of cases) {
+    const found = await detectBootedSlot(SLOTS, { cmdlinePath: await cmdline(dir, text), rootDevice: noRoot });
+    assert.equal(found.slot, expected, text);
+    assert.equal(found.source, 'cmdline', text);
+  }
+});
+
+test("detectBootedSlot() reads Flatcar's mount.usr=/dev/mapper/usr verity.usr=PARTUUID=<uuid>", async (t) => {
+  const dir = await makeTempDir(t);
+  const text = `BOOT_IMAGE=/flatcar/vmlinuz-b mount.usr=/dev/mapper/usr verity.usr=PARTUUID=${B_UUID} rootflags=rw mount.usrflags=ro root=LABEL=ROOT verity.usrhash=abc123`;
+  const found = await detectBootedSlot(SLOTS, { cmdlinePath: await cmdline(dir, text), rootDevice: noRoot });
+  assert.deepEqual(found, { slot: 'B', source: 'cmdline', detail: `verity.usr=PARTUUID=${B_UUID}` });
+  // and the last verity.usr= wins too
+  const twice = await detectBootedSlot(SLOTS, { cmdlinePath: await cmdline(dir, `${text} verity.usr=PARTUUID=${A_UUID}`), rootDevice: noRoot });
+  assert.equal(twice.slot, 'A');
+});
+
+test('detectBootedSlot() refuses kernel words that name both slots with ERR_BOOTED_CONFLICT', async (t) => {
+  const dir = await makeTempDir(t);
+  for (const text of [`root=PARTUUID=${A_UUID} mount.usr=PARTUUID=${B_UUID}`, `abupdate.slot=B root=PARTLABEL=USR-A`, `mount.usr=/dev/mapper/usr verity.usr=PARTUUID=${A_UUID} root=PARTLABEL=USR-B`]) {
+    await assert.rejects(detectBootedSlot(SLOTS, { cmdlinePath: await cmdline(dir, text), rootDevice: noRoot }), (e: unknown) => {
+      assert.ok(isUpdaterError(e, 'ERR_BOOTED_CONFLICT'), `${text}: ${String(e)}`);
+      return true;
+    });
+  }
+});
+
+test('detectBootedSlot() checks --booted against the kernel: a disagreement is ERR_BOOTED_MISMATCH, agreement or silence passes', async (t) => {
+  const dir = await makeTempDir(t);
+  const flatcar = await cmdline(dir, `mount.usr=/dev/mapper/usr verity.usr=PARTUUID=${A_UUID}`);
+  await assert.rejects(detectBootedSlot(SLOTS, { override: 'B', cmdlinePath: flatcar, rootDevice: noRoot }), (e: unknown) => {
+    assert.ok(isUpdaterError(e, 'ERR_BOOTED_MISMATCH'), String(e));
+    assert.match(e.message, /--booted B/);
+    assert.match(e.message, /verity\.usr=PARTUUID=/);
+    return true;
+  });
+  assert.deepEqual(await detectBootedSlot(SLOTS, { override: 'A', cmdlinePath: flatcar, rootDevice: noRoot }), { slot: 'A', source: 'override', detail: '--booted A' });
+  const silent = await cmdline(dir, 'console=ttyS0 root=LABEL=ROOT');
+  assert.equal((await detectBootedSlot(SLOTS, { override: 'B', cmdlinePath: silent, rootDevice: noRoot })).slot, 'B');
+});
+
+test('detectBootedSlot() resolves root=/dev/NAME and dm devices (mount.usr=/dev/mapper/usr) through sysfs to the partition under them', async (t) => {
+  const dir = await makeTempDir(t);
+  const dev = `${dir}/dev`;
+  const sys = `${dir}/sys`;
+  await mkdir(`${dev}/mapper`, { recursive: true });
+  await writeFile(`${dev}/vda`, '');
+  await writeFile(`${dev}/vda4`, '');
+  await writeFile(`${dev}/dm-0`, '');
+  await symlink('../dm-0', `${dev}/mapper/usr`);
+  await mkdir(`${sys}/devices/virtio/block/vda/vda4`, { recursive: true });
+  await mkdir(`${sys}/devices/virtual/block/dm-0/slaves`, { recursive: true });
+  await mkdir(`${sys}/class/block`, { recursive: true });
+  await writeFile(`${sys}/devices/virtio/block/vda/vda4/partition`, '4\n');
+  await writeFile(`${sys}/devices/virtio/block/vda/vda4/uevent`, 'PARTN=4\nPARTNAME=USR-B\n');
+  await symlink('../../devices/virtio/block/vda/vda4', `${sys}/class/block/vda4`);
+  await symlink('../../devices/virtual/block/dm-0', `${sys}/class/block/dm-0`);
+  await symlink('../../../../virtio/block/vda/vda4', `${sys}/devices/virtual/block/dm-0/slaves/vda4`);
+  const opts = { devRoot: dev, sysfsRoot: sys, rootDevice: noRoot, diskPath: `${dev}/vda` };
+  const plain = await detectBootedSlot(SLOTS, { ...opts, cmdlinePath: await cmdline(dir, 'root=/dev/vda4') });
+  assert.deepEqual([plain.slot, plain.detail], ['B', 'root=/dev/vda4']);
+  const mapped = await detectBootedSlot(SLOTS, { ...opts, cmdlinePath: await cmdline(dir, 'mount.usr=/dev/mapper/usr root=LABEL=ROOT') });
+  assert.deepEqual([mapped.slot, mapped.detail], ['B', 'mount.usr=/dev/mapper/usr']);
+  await assert.rejects(detectBootedSlot(SLOTS, { ...opts, cmdlinePath: await cmdline(dir, `mount.usr=/dev/mapper/usr verity.usr=PARTUUID=${A_UUID}`) }), (e: unknown) =>
+    isUpdaterError(e, 'ERR_BOOTED_CONFLICT'),
+  );
+});
+
+test('detectBootedSlot() cross-checks the mounted root device against the command line', async (t) => {
+  const dir = await makeTempDir(t);
+  const dev = `${dir}/dev`;
+  await mkdir(`${dev}/disk/by-partuuid`, { recursive: true });
+  await writeFile(`${dev}/vda3`, '');
+  await symlink('../../vda3', `${dev}/disk/by-partuuid/${A_UUID}`);
+  await assert.rejects(
+    detectBootedSlot(SLOTS, { cmdlinePath: await cmdline(dir, 'root=PARTLABEL=USR-B'), devRoot: dev, sysfsRoot: `${dir}/sys`, rootDevice: () => `${dev}/vda3` }),
+    (e: unknown) => isUpdaterError(e, 'ERR_BOOTED_CONFLICT'),
+  );
+  await assert.rejects(detectBootedSlot(SLOTS, { override: 'B', cmdlinePath: await cmdline(dir, ''), devRoot: dev, sysfsRoot: `${dir}/sys`, rootDevice: () => `${dev}/vda3` }), (e: unknown) =>
+    isUpdaterError(e, 'ERR_BOOTED_MISMATCH'),
+  );
+});
+
+test('parseCmdline() splits words as the kernel does: quotes may hold spaces, quotes around the value or the word are dropped', () => {
+  assert.deepEqual(parseCmdline('a="b c" "d=e f" g=h"i" -- x=y'), [
+    ['a', 'b c'],
+    ['d', 'e f'],
+    ['g', 'h"i"'],
+  ]);
 });

@@ -1,12 +1,13 @@
-// Finds the booted slot: --booted override, else /proc/cmdline (abupdate.slot=, or root=/usr=/mount.usr=
-// PARTUUID/PARTLABEL), else the device mounted at / mapped to its partition through /dev and sysfs.
+// Finds the booted slot as the kernel says it: the last abupdate.slot=/verity.usr=/mount.usr=/usr=/root= of
+// /proc/cmdline and the device mounted at / (through /dev, sysfs and device-mapper); --booted is checked against it.
 
-import { readFile, realpath } from 'node:fs/promises';
+import { readdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { getDiskInfoSync } from 'node-disk-info';
 import { UpdaterError } from '../common/errors.js';
 import { sameGuid } from './guid.js';
-import type { SlotName, Slots } from './slots.js';
+import { lastValue, SLOT_KEYS, splitCmdline } from './kernel-cmdline.js';
+import { isSlotName, type SlotName, type Slots } from './slots.js';
 
 export type BootedSource = 'override' | 'cmdline' | 'root-device';
 
@@ -32,20 +33,17 @@ export interface DetectBootedOptions {
   diskPath?: string;
 }
 
-const CMDLINE_KEYS = ['root', 'usr', 'mount.usr'];
-
-/** `key=value` words of a kernel command line (stops at `--`, which starts init's arguments). */
-export function parseCmdline(text: string): Array<[string, string]> {
-  const words: Array<[string, string]> = [];
-  for (const word of text.trim().split(/\s+/)) {
-    if (word === '--') break;
-    const eq = word.indexOf('=');
-    if (eq > 0) words.push([word.slice(0, eq), word.slice(eq + 1).replace(/^"(.*)"$/, '$1')]);
-  }
-  return words;
+/** One thing the kernel says about which slot is in use: a command-line word, or the device mounted at /. */
+export interface KernelClaim {
+  slot: SlotName;
+  source: 'cmdline' | 'root-device';
+  /** `key=value` as given, or the root device's path. */
+  detail: string;
 }
 
-/** The slot named by a root=/usr= value: PARTUUID=, PARTLABEL=, or a /dev/disk/by-part* path. */
+export { parseCmdline } from './kernel-cmdline.js';
+
+/** The slot named by a root=/usr= value written as PARTUUID=, PARTLABEL=, or a /dev/disk/by-part* path (text only). */
 export function slotFromDeviceSpec(spec: string, slots: Slots): SlotName | undefined {
   const uuid = /^PARTUUID=([0-9a-fA-F-]{36})$/.exec(spec)?.[1] ?? /^\/dev\/disk\/by-partuuid\/([0-9a-fA-F-]{36})$/.exec(spec)?.[1];
   const label = /^PARTLABEL=(.+)$/.exec(spec)?.[1] ?? /^\/dev\/disk\/by-partlabel\/(.+)$/.exec(spec)?.[1];
@@ -64,7 +62,18 @@ function defaultRootDevice(): string | undefined {
   }
 }
 
-async function slotFromRootDevice(device: string, slots: Slots, devRoot: string, sysfsRoot: string, diskPath?: string): Promise<SlotName | undefined> {
+interface Where {
+  devRoot: string;
+  sysfsRoot: string;
+  diskPath: string | undefined;
+}
+
+/**
+ * The slot a device node is: the node itself behind /dev/disk/by-part* links, else the kernel's view in sysfs
+ * (partition number and parent disk, PARTNAME), following a device-mapper device (verity, crypt) down to the
+ * partitions under it (`slaves/`).
+ */
+async function slotFromDevice(device: string, slots: Slots, where: Where): Promise<SlotName | undefined> {
   let real: string;
   try {
     real = await realpath(device);
@@ -72,7 +81,7 @@ async function slotFromRootDevice(device: string, slots: Slots, devRoot: string,
     return undefined;
   }
   for (const slot of [slots.A, slots.B]) {
-    for (const link of [`${devRoot}/disk/by-partuuid/${slot.uuid.toLowerCase()}`, `${devRoot}/disk/by-partlabel/${slot.label}`]) {
+    for (const link of [`${where.devRoot}/disk/by-partuuid/${slot.uuid.toLowerCase()}`, `${where.devRoot}/disk/by-partlabel/${slot.label}`]) {
       try {
         if ((await realpath(link)) === real) return slot.name;
       } catch {
@@ -80,53 +89,117 @@ async function slotFromRootDevice(device: string, slots: Slots, devRoot: string,
       }
     }
   }
-  // sysfs: /sys/class/block/NAME/partition holds the partition number, uevent PARTNAME (the GPT label),
-  // and the directory's parent is the whole disk
-  const name = path.basename(real);
+  return slotFromBlockName(path.basename(real), slots, where, 0);
+}
+
+/** sysfs: /sys/class/block/NAME/partition holds the partition number, uevent PARTNAME, the parent dir is the disk. */
+async function slotFromBlockName(name: string, slots: Slots, where: Where, depth: number): Promise<SlotName | undefined> {
+  let dir: string;
   try {
-    const dir = await realpath(`${sysfsRoot}/class/block/${name}`);
-    const number = Number((await readFile(`${dir}/partition`, 'utf8')).trim());
-    const partname = /^PARTNAME=(.*)$/m.exec(await readFile(`${dir}/uevent`, 'utf8').catch(() => ''))?.[1];
-    const parent = path.basename(path.dirname(dir));
-    const sameDisk = diskPath !== undefined && path.basename(await realpath(diskPath).catch(() => diskPath)) === parent;
-    for (const slot of [slots.A, slots.B]) {
-      if (slot.partition !== number) continue;
-      if (sameDisk || (slot.label !== '' && partname === slot.label)) return slot.name;
-    }
+    dir = await realpath(`${where.sysfsRoot}/class/block/${name}`);
   } catch {
-    // not a partition
+    return undefined;
+  }
+  const partition = await readFile(`${dir}/partition`, 'utf8').catch(() => undefined);
+  if (partition === undefined) {
+    // Not a partition: a device-mapper (or md) device names what it is built on in slaves/.
+    if (depth > 4) return undefined;
+    const below = await readdir(`${dir}/slaves`).catch(() => [] as string[]);
+    const found = new Set<SlotName>();
+    for (const slave of below) {
+      const slot = await slotFromBlockName(slave, slots, where, depth + 1);
+      if (slot) found.add(slot);
+    }
+    return found.size === 1 ? [...found][0] : undefined;
+  }
+  const number = Number(partition.trim());
+  const partname = /^PARTNAME=(.*)$/m.exec(await readFile(`${dir}/uevent`, 'utf8').catch(() => ''))?.[1];
+  const parent = path.basename(path.dirname(dir));
+  const sameDisk = where.diskPath !== undefined && path.basename(await realpath(where.diskPath).catch(() => where.diskPath as string)) === parent;
+  for (const slot of [slots.A, slots.B]) {
+    if (slot.partition !== number) continue;
+    if (sameDisk || (slot.label !== '' && partname === slot.label)) return slot.name;
   }
   return undefined;
 }
 
-/** The booted slot, or ERR_BOOTED_UNKNOWN with a hint to pass --booted. */
+/** The slot a root=/usr=/mount.usr=/verity.usr= value names: PARTUUID=, PARTLABEL=, MAJOR:MINOR or a /dev path. */
+async function slotFromValue(value: string, slots: Slots, where: Where): Promise<SlotName | undefined> {
+  const byText = slotFromDeviceSpec(value, slots);
+  if (byText) return byText;
+  const numbers = /^(\d+):(\d+)$/.exec(value);
+  if (numbers) {
+    const dir = await realpath(`${where.sysfsRoot}/dev/block/${numbers[1]}:${numbers[2]}`).catch(() => undefined);
+    return dir === undefined ? undefined : slotFromBlockName(path.basename(dir), slots, where, 0);
+  }
+  if (value.startsWith('/dev/')) return slotFromDevice(`${where.devRoot}${value.slice(4)}`, slots, where);
+  return undefined;
+}
+
+export interface KernelView {
+  cmdlinePath: string;
+  rootDevice: string | undefined;
+  /** What the kernel says, command-line words first (in SLOT_KEYS order), then the root device. */
+  claims: KernelClaim[];
+}
+
+/** Everything the kernel says about the slot in use: the last value of each slot key, and the device mounted at /. */
+export async function readKernelView(slots: Slots, options: DetectBootedOptions = {}): Promise<KernelView> {
+  const cmdlinePath = options.cmdlinePath ?? '/proc/cmdline';
+  const words = splitCmdline(await readFile(cmdlinePath, 'utf8').catch(() => ''));
+  const where: Where = { devRoot: options.devRoot ?? '/dev', sysfsRoot: options.sysfsRoot ?? '/sys', diskPath: options.diskPath };
+  const claims: KernelClaim[] = [];
+  for (const key of SLOT_KEYS) {
+    const value = lastValue(words, key);
+    if (value === undefined) continue;
+    const slot = key === 'abupdate.slot' ? (isSlotName(value) ? value : undefined) : await slotFromValue(value, slots, where);
+    if (slot) claims.push({ slot, source: 'cmdline', detail: `${key}=${value}` });
+  }
+  const rootDevice = (options.rootDevice ?? defaultRootDevice)();
+  if (rootDevice !== undefined && rootDevice.startsWith('/')) {
+    const slot = await slotFromDevice(rootDevice, slots, where);
+    if (slot) claims.push({ slot, source: 'root-device', detail: rootDevice });
+  }
+  return { cmdlinePath, rootDevice, claims };
+}
+
+function describeClaims(claims: readonly KernelClaim[]): string {
+  return claims.map((c) => `${c.source === 'root-device' ? `/ mounted from "${c.detail}"` : `"${c.detail}"`} (slot ${c.slot})`).join(', ');
+}
+
+/**
+ * The booted slot as the kernel says it (last root=/usr=/mount.usr=/verity.usr= wins, abupdate.slot=, the root
+ * device). --booted is checked against it whenever the kernel says anything: ERR_BOOTED_MISMATCH when they differ,
+ * ERR_BOOTED_CONFLICT when the kernel's own words name both slots, ERR_BOOTED_UNKNOWN when nothing names a slot.
+ */
 export async function detectBootedSlot(slots: Slots, options: DetectBootedOptions = {}): Promise<BootedSlot> {
+  if (options.override !== undefined && !isSlotName(options.override)) {
+    throw new UpdaterError('ERR_USAGE', `Cannot use --booted "${options.override}": expected A or B`);
+  }
+  const view = await readKernelView(slots, options);
+  const named = [...new Set(view.claims.map((c) => c.slot))];
+  if (named.length > 1) {
+    throw new UpdaterError('ERR_BOOTED_CONFLICT', `Cannot tell which slot is booted: the kernel names both slots: ${describeClaims(view.claims)}`, {
+      data: { cmdlinePath: view.cmdlinePath, claims: view.claims },
+      hint: 'Both slots may be in use; nothing is written. Boot with one root=/mount.usr= naming one slot (check the GRUB entry for a duplicated word).',
+    });
+  }
+  const kernel = view.claims[0];
   if (options.override !== undefined) {
-    if (options.override !== 'A' && options.override !== 'B') {
-      throw new UpdaterError('ERR_USAGE', `Cannot use --booted "${options.override}": expected A or B`);
+    if (kernel && kernel.slot !== options.override) {
+      throw new UpdaterError('ERR_BOOTED_MISMATCH', `Cannot use --booted ${options.override}: the kernel says slot ${kernel.slot} is booted: ${describeClaims(view.claims)}`, {
+        data: { override: options.override, claims: view.claims },
+        hint: `Drop --booted (the kernel's word is used), or pass --booted ${kernel.slot}.`,
+      });
     }
     return { slot: options.override, source: 'override', detail: `--booted ${options.override}` };
   }
-  const cmdlinePath = options.cmdlinePath ?? '/proc/cmdline';
-  const cmdline = await readFile(cmdlinePath, 'utf8').catch(() => '');
-  const words = parseCmdline(cmdline);
-  for (const [key, value] of words) {
-    if (key === 'abupdate.slot' && (value === 'A' || value === 'B')) return { slot: value, source: 'cmdline', detail: `${key}=${value}` };
-  }
-  for (const [key, value] of words) {
-    if (!CMDLINE_KEYS.includes(key)) continue;
-    const slot = slotFromDeviceSpec(value, slots);
-    if (slot) return { slot, source: 'cmdline', detail: `${key}=${value}` };
-  }
-  const device = (options.rootDevice ?? defaultRootDevice)();
-  if (device !== undefined && device.startsWith('/')) {
-    const slot = await slotFromRootDevice(device, slots, options.devRoot ?? '/dev', options.sysfsRoot ?? '/sys', options.diskPath);
-    if (slot) return { slot, source: 'root-device', detail: device };
-  }
+  if (kernel) return { slot: kernel.slot, source: kernel.source, detail: kernel.detail };
+  const device = view.rootDevice;
   throw new UpdaterError(
     'ERR_BOOTED_UNKNOWN',
-    `Cannot tell which slot is booted: ${cmdlinePath} has no abupdate.slot= or root=/usr= naming slot A (${slots.A.uuid}) or B (${slots.B.uuid}), and the root device ${device === undefined ? 'is unknown' : `"${device}" is neither slot`}`,
-    { data: { cmdlinePath, rootDevice: device ?? null }, hint: 'Pass --booted A or --booted B.' },
+    `Cannot tell which slot is booted: ${view.cmdlinePath} has no abupdate.slot=, root=, usr=, mount.usr= or verity.usr= naming slot A (${slots.A.uuid}) or B (${slots.B.uuid}), and the root device ${device === undefined ? 'is unknown' : `"${device}" is neither slot`}`,
+    { data: { cmdlinePath: view.cmdlinePath, rootDevice: device ?? null }, hint: 'Pass --booted A or --booted B.' },
   );
 }
 

@@ -6,6 +6,7 @@ import type { Disk } from './disk.js';
 import { checkGptHeaderLayout, decodeGptHeader, encodeGptHeader, entryArraySectors, GPT_REVISION, type GptCopy, type GptHeader } from './gpt-header.js';
 import { checkGptPartitions, decodeGptEntries, encodeGptEntries, entryArrayCrc, type GptPartition } from './gpt-entries.js';
 import { randomGuid } from './guid.js';
+import { crc32 } from 'node:zlib';
 import { encodeProtectiveMbr, readMbrKind, type MbrKind } from './mbr.js';
 
 export type { GptPartition } from './gpt-entries.js';
@@ -46,19 +47,62 @@ interface CopyRead {
   partitions: GptPartition[];
 }
 
-async function readCopy(disk: Disk, copy: GptCopy, lba: bigint, diskSectors: bigint): Promise<CopyRead> {
+/**
+ * One copy as found: `ok`; `damaged` when it cannot be checked (no signature, a bad header size, a CRC that does
+ * not match: a torn or rotted write, which the other copy repairs); `invalid` when its CRCs are right but what it
+ * says is not (overlapping partitions, past the end of the disk, over the table): written that way on purpose or by
+ * a broken tool, so evidence, never overwritten from the other copy.
+ */
+type CopyResult = { kind: 'ok'; read: CopyRead } | { kind: 'damaged' | 'invalid'; problem: GptCopyProblem };
+
+/** What makes a copy damaged rather than invalid: it never got as far as a checked CRC. */
+const DAMAGE_CODES: ReadonlySet<string> = new Set(['ERR_NOT_GPT', 'ERR_GPT_CRC']);
+
+async function readCopy(disk: Disk, copy: GptCopy, lba: bigint, diskSectors: bigint): Promise<CopyResult> {
   if (lba < 1n || lba >= diskSectors) {
-    throw new UpdaterError('ERR_DISK_TRUNCATED', `Cannot read the ${copy} GPT header: LBA ${lba} is outside the disk of ${diskSectors} sectors (truncated image?)`, {
-      data: { copy },
-    });
+    return {
+      kind: 'damaged',
+      problem: { code: 'ERR_DISK_TRUNCATED', message: `Cannot read the ${copy} GPT header: LBA ${lba} is outside the disk of ${diskSectors} sectors (truncated image?)` },
+    };
   }
   const sector = await disk.readSectors(Number(lba), 1);
-  const header = decodeGptHeader(sector, copy, lba);
-  checkGptHeaderLayout(header, copy, diskSectors, disk.sectorSize);
+  // Signature, header size and header CRC first: until they pass, nothing the header says can be trusted or blamed.
+  const crcChecked = headerCrcChecked(sector);
+  let header: GptHeader;
+  try {
+    header = decodeGptHeader(sector, copy, lba);
+  } catch (error) {
+    return { kind: crcChecked ? 'invalid' : 'damaged', problem: problemOf(error) };
+  }
+  try {
+    checkGptHeaderLayout(header, copy, diskSectors, disk.sectorSize);
+  } catch (error) {
+    return { kind: 'invalid', problem: problemOf(error) };
+  }
   const array = await disk.read(Number(header.entriesLba) * disk.sectorSize, header.entryCount * header.entrySize);
-  const partitions = decodeGptEntries(array, header, copy);
-  checkGptPartitions(partitions, header, copy);
-  return { header, array, partitions };
+  let partitions: GptPartition[];
+  try {
+    partitions = decodeGptEntries(array, header, copy);
+  } catch (error) {
+    const problem = problemOf(error);
+    return { kind: DAMAGE_CODES.has(problem.code) ? 'damaged' : 'invalid', problem };
+  }
+  try {
+    checkGptPartitions(partitions, header, copy);
+  } catch (error) {
+    return { kind: 'invalid', problem: problemOf(error) };
+  }
+  return { kind: 'ok', read: { header, array, partitions } };
+}
+
+/** Whether SECTOR has the signature, a usable header size and a matching header CRC32. */
+function headerCrcChecked(sector: Buffer): boolean {
+  if (sector.toString('latin1', 0, 8) !== 'EFI PART') return false;
+  const size = sector.readUInt32LE(0x0c);
+  if (size < 92 || size > sector.length) return false;
+  const copy = Buffer.from(sector.subarray(0, size));
+  copy.writeUInt32LE(0, 0x10);
+  return crc32(copy) === sector.readUInt32LE(0x10);
 }
 
 function problemOf(error: unknown): GptCopyProblem {
@@ -71,42 +115,90 @@ function sameTable(a: CopyRead, b: CopyRead): boolean {
   return h(a.header) === h(b.header) && a.array.equals(b.array);
 }
 
+/**
+ * How two valid copies differ in anything but the attribute fields (the flags, which a write cut between the two
+ * copies leaves different, and which the next write makes equal): header fields, and each entry's other bytes.
+ */
+function layoutDifferences(a: CopyRead, b: CopyRead): string[] {
+  const out: string[] = [];
+  for (const field of ['firstUsableLba', 'lastUsableLba', 'diskGuid', 'entryCount', 'entrySize'] as const) {
+    if (String(a.header[field]) !== String(b.header[field])) out.push(`${field} ${String(a.header[field])} / ${String(b.header[field])}`);
+  }
+  if (out.length > 0) return out;
+  const size = a.header.entrySize;
+  for (let i = 0; i < a.header.entryCount; i++) {
+    const x = Buffer.from(a.array.subarray(i * size, (i + 1) * size));
+    const y = Buffer.from(b.array.subarray(i * size, (i + 1) * size));
+    x.fill(0, 0x30, 0x38); // 0x30 Attributes
+    y.fill(0, 0x30, 0x38);
+    if (x.equals(y)) continue;
+    const p = a.partitions.find((q) => q.number === i + 1) ?? b.partitions.find((q) => q.number === i + 1);
+    const describe = (list: GptPartition[]): string => {
+      const q = list.find((r) => r.number === i + 1);
+      return q ? `LBA ${q.firstLba}..${q.lastLba} type ${q.typeGuid} uuid ${q.uniqueGuid} "${q.name}"` : 'unused';
+    };
+    out.push(`partition ${i + 1}${p ? ` ("${p.name}")` : ''}: primary ${describe(a.partitions)}, backup ${describe(b.partitions)}`);
+  }
+  return out;
+}
+
+function invalidCopy(disk: Disk, copy: GptCopy, problem: GptCopyProblem, other: CopyResult | undefined): UpdaterError {
+  const why = problem.message.replace(/^Cannot [^:]*: /, '');
+  const otherState = other === undefined ? 'missing' : other.kind === 'ok' ? 'valid' : other.problem.message.replace(/^Cannot [^:]*: /, '');
+  return new UpdaterError(
+    problem.code as ErrorCode,
+    `Cannot use the GPT of "${disk.path}": the ${copy} GPT has valid CRCs but ${why} (the ${copy === 'primary' ? 'backup' : 'primary'} copy: ${otherState})`,
+    {
+      data: { path: disk.path, copy, problem, other: other?.kind ?? 'missing' },
+      hint: `Nothing was written. A copy with correct checksums and an impossible layout was written that way (a broken tool, or on purpose): inspect it (sgdisk -v, cgpt show) and restore the right table by hand (sgdisk --load-backup FILE, or "sgdisk -e"/"cgpt repair" once you know which copy is right).`,
+    },
+  );
+}
+
 /** Codes that describe the table itself (same in both copies), not damage to one copy. */
 const TABLE_CODES: ReadonlySet<string> = new Set(['ERR_GPT_PARTITION_RANGE', 'ERR_GPT_OVERLAP', 'ERR_GPT_HEADER', 'ERR_GPT_ENTRIES', 'ERR_DISK_TRUNCATED']);
 
-/** Reads the GPT of DISK, using the backup when the primary is bad (and reporting which copy was bad). */
+/**
+ * Reads the GPT of DISK. A copy that is damaged (no signature, bad CRC) is replaced by the other and reported, for
+ * the next write to repair. A copy with valid CRCs that fails the checks, or two valid copies that disagree about
+ * anything but the flags (ERR_GPT_COPIES_DISAGREE), is refused: nothing is chosen between them.
+ */
 export async function readGpt(disk: Disk): Promise<Gpt> {
   const diskSectors = BigInt(disk.sectorCount);
   if (diskSectors < 2n) {
     throw new UpdaterError('ERR_NOT_GPT', `Cannot read the GPT of "${disk.path}": ${disk.size} bytes is too small to hold one`, { data: { path: disk.path } });
   }
-  let primary: CopyRead | undefined;
-  let backup: CopyRead | undefined;
   const problems: Partial<Record<GptCopy, GptCopyProblem>> = {};
-  let alternate: bigint | undefined;
-  try {
-    primary = await readCopy(disk, 'primary', 1n, diskSectors);
-    alternate = primary.header.alternateLba;
-  } catch (error) {
-    problems.primary = problemOf(error);
-    alternate = await peekAlternateLba(disk);
-  }
+  const first = await readCopy(disk, 'primary', 1n, diskSectors);
+  const primary = first.kind === 'ok' ? first.read : undefined;
+  const alternate = primary ? primary.header.alternateLba : await peekAlternateLba(disk);
+  if (first.kind !== 'ok') problems.primary = first.problem;
   const backupLbas = [...new Set([alternate, diskSectors - 1n].filter((x): x is bigint => x !== undefined && x > 1n && x < diskSectors))];
-  let backupProblem: GptCopyProblem | undefined;
+  let second: CopyResult | undefined;
   for (const lba of backupLbas) {
-    try {
-      backup = await readCopy(disk, 'backup', lba, diskSectors);
-      break;
-    } catch (error) {
-      backupProblem ??= problemOf(error);
-    }
+    const found = await readCopy(disk, 'backup', lba, diskSectors);
+    // The first copy found with a checked CRC is the backup; a damaged one at AlternateLBA lets the end of the disk be tried.
+    if (second === undefined || second.kind === 'damaged') second = second?.kind === 'damaged' && found.kind === 'damaged' ? second : found;
+    if (found.kind !== 'damaged') break;
   }
-  if (!backup) problems.backup = backupProblem ?? { code: 'ERR_NOT_GPT', message: 'Cannot read the backup GPT header: not found' };
+  const backup = second?.kind === 'ok' ? second.read : undefined;
+  if (!backup) problems.backup = second && second.kind !== 'ok' ? second.problem : { code: 'ERR_NOT_GPT', message: 'Cannot read the backup GPT header: not found' };
+
+  if (first.kind === 'invalid' && second?.kind === 'invalid') throw bothBad(disk, problems);
+  if (first.kind === 'invalid') throw invalidCopy(disk, 'primary', first.problem, second);
+  if (second?.kind === 'invalid') throw invalidCopy(disk, 'backup', second.problem, first);
 
   const used = primary ?? backup;
   if (!used) throw bothBad(disk, problems);
   if (primary && backup && !sameTable(primary, backup)) {
-    problems.backup = { code: 'STALE', message: 'The backup GPT is valid but differs from the primary; the next write makes it equal' };
+    const differences = layoutDifferences(primary, backup);
+    if (differences.length > 0) {
+      throw new UpdaterError('ERR_GPT_COPIES_DISAGREE', `Cannot use the GPT of "${disk.path}": both copies are valid but disagree: ${differences.join('; ')}`, {
+        data: { path: disk.path, differences },
+        hint: 'Nothing was written. Two valid tables that place the partitions differently are not a torn write: find out which is right (sgdisk -v, cgpt show, the image your disks were made from) and restore it by hand (sgdisk --load-backup FILE) before updating.',
+      });
+    }
+    problems.backup = { code: 'STALE', message: 'The backup GPT is valid but its flags differ from the primary (a write cut between the two copies); the next write makes it equal' };
   }
   const h = used.header;
   const arraySectors = BigInt(entryArraySectors(h, disk.sectorSize));

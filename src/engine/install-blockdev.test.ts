@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { openSync, closeSync, writeSync, fsyncSync } from 'node:fs';
-import { access, readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { isUpdaterError } from '../../common/errors.js';
 import { cgptFlags, loopDeviceSkip } from '../../fixtures/disk.js';
+import { attachLoop, type AttachedLoop } from '../../fixtures/loop-device.js';
 import { bootedSnapshot, engineInstallOptions, hashRange, makeInstallEnv, type InstallEnv } from '../../fixtures/install-env.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { openGptprioBootControl } from '../../partition/gptprio.js';
@@ -20,32 +20,9 @@ import type { ProgressReporter } from './progress.js';
 
 const SKIP = await loopDeviceSkip();
 
-/** Attaches the scene's disk image to a loop device with its partition nodes (partx where the kernel did not scan). */
-async function attachLoop(t: { after(fn: () => unknown): void }, env: InstallEnv): Promise<{ loop: string; partition(n: number): string }> {
-  const loop = (await execa('losetup', ['--show', '-f', '-P', env.disk.path])).stdout.trim();
-  t.after(() => execa('losetup', ['-d', loop], { reject: false }));
-  const partition = (n: number): string => `${loop}p${n}`;
-  const nodeB = partition(env.disk.slots.B.partition);
-  // Some kernels (and containers) do not scan partitions on attach; BLKPG through partx adds them.
-  if (!(await exists(nodeB))) await execa('partx', ['-a', loop]);
-  for (let i = 0; i < 50 && !(await exists(nodeB)); i++) await new Promise((r) => setTimeout(r, 100));
-  // A /dev without devtmpfs gets no nodes from the kernel: make them from the numbers sysfs gives.
-  for (const slot of [env.disk.slots.A, env.disk.slots.B]) {
-    const node = partition(slot.partition);
-    if (await exists(node)) continue;
-    const numbers = (await readFile(`/sys/class/block/${path.basename(node)}/dev`, 'utf8')).trim().split(':');
-    await execa('mknod', [node, 'b', numbers[0]!, numbers[1]!]);
-    t.after(() => rm(node, { force: true }));
-  }
-  assert.ok(await exists(nodeB), `no partition node ${nodeB}`);
-  return { loop, partition };
-}
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
+/** Attaches the scene's disk image to a loop device with the slots' partition nodes. */
+function attachSceneLoop(t: { after(fn: () => unknown): void }, env: InstallEnv): Promise<AttachedLoop> {
+  return attachLoop(t, env.disk.path, [env.disk.slots.A.partition, env.disk.slots.B.partition]);
 }
 
 /** A progress reporter that calls `onDownloadDone` when the download phase finishes (every chunk written and synced). */
@@ -64,7 +41,7 @@ function onDownloadFinished(onDownloadDone: () => void): ProgressReporter {
 test('install onto a loop device writes slot B through its partition node, leaves slot A and its flags alone, and flips B', { skip: SKIP }, async (t) => {
   const env = await makeInstallEnv(t, await makeTempDir(t));
   const before = await bootedSnapshot(env);
-  const { loop, partition } = await attachLoop(t, env);
+  const { loop, partition } = await attachSceneLoop(t, env);
   const { control, slots } = await openGptprioBootControl(loop);
   const result = await installBundle(await engineInstallOptions(env, { diskPath: loop, control, slots }));
   const B = env.disk.slots.B;
@@ -80,7 +57,7 @@ test('install onto a loop device writes slot B through its partition node, leave
 test('on a block device the read-back reads the media: a chunk that changed behind the page cache fails the install with ERR_READBACK, and B is not activated', { skip: SKIP }, async (t) => {
   const env = await makeInstallEnv(t, await makeTempDir(t));
   const before = await bootedSnapshot(env);
-  const { loop } = await attachLoop(t, env);
+  const { loop } = await attachSceneLoop(t, env);
   const { control, slots } = await openGptprioBootControl(loop);
   const B = env.disk.slots.B;
   const chunkSize = env.bundle.manifest.image.chunks[0]!.size;

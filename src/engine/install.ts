@@ -19,7 +19,7 @@ import { checkImageFits, checkInstallPolicy, chooseTargetSlot } from './install-
 import { createGcPacer } from './gc-pacer.js';
 import { formatBytes, type ProgressReporter } from './progress.js';
 import { acquireRunLock } from './run-lock.js';
-import { flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
+import { checkSlotTargetFree, flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
 import { applyEngineEvent, type EngineEvent, type EngineStateChange } from './lifecycle.js';
 import { loadEngineState, type InstallRecord } from './state-store.js';
 import { killPoint } from './test-kill.js';
@@ -186,6 +186,16 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
     return result(target, manifest, manifestSha256, head.keyId, true, { total: count, reused: count, written: 0 }, source.bytesReceived(), status, null);
   }
 
+  // Before the first write (the flags too): the kernel must not be using the target, and must see it where the GPT says.
+  let slotTarget;
+  try {
+    slotTarget = await resolveSlotTarget(options.diskPath, slot);
+    await checkSlotTargetFree(slotTarget);
+  } catch (error) {
+    await closeHead();
+    throw error;
+  }
+
   // From here on the slot is written: it must not be bootable, and the state must say what is in it.
   if (targetStatus && isBootable(targetStatus)) await options.control.markBad(target);
   run.touched = true;
@@ -217,7 +227,6 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
   );
   killPoint('slot-disarmed');
 
-  const slotTarget = await resolveSlotTarget(options.diskPath, slot);
   const writer = await SlotWriter.open(slotTarget, options.fs);
   const where = { path: slotTarget.path, offset: slotTarget.offset, size: slotTarget.size, blockDevice: slotTarget.isBlockDevice };
   progress?.message(

@@ -1,10 +1,10 @@
 // Positional, bounds-checked writes into one slot: a partition's byte range of a disk image, or the partition's own node.
 
-import { readdir, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { stat, type FileHandle } from 'node:fs/promises';
 import { execa } from 'execa';
 import { UpdaterError } from '../../common/errors.js';
 import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
+import { checkSlotNotInUse, openSlotExclusive, partitionNode } from '../../partition/slot-in-use.js';
 import type { Slot } from '../../partition/slots.js';
 
 /** What the engine opens to write a slot. */
@@ -32,18 +32,12 @@ export async function resolveSlotTarget(diskPath: string, slot: Slot, sysfsRoot 
   return { slot, path: node, offset: 0, size: slot.size, isBlockDevice: true };
 }
 
-/** /dev/NAME of partition NUMBER of the whole disk with device number RDEV. */
-async function partitionNode(rdev: number, number: number, sysfsRoot: string): Promise<string> {
-  const major = Math.floor(rdev / 256) & 0xfff;
-  const minor = (rdev & 0xff) | ((Math.floor(rdev / 4096) & 0xfff00) >>> 0);
-  const diskDir = await realpath(`${sysfsRoot}/dev/block/${major}:${minor}`).catch(() => undefined);
-  for (const entry of diskDir ? await readdir(diskDir).catch(() => []) : []) {
-    const value = await readFile(path.join(diskDir as string, entry, 'partition'), 'utf8').catch(() => undefined);
-    if (value !== undefined && Number(value.trim()) === number) return `/dev/${entry}`;
-  }
-  throw new UpdaterError('ERR_DISK_NOT_FOUND', `Cannot find the device node of partition ${number} of block device ${major}:${minor}`, {
-    hint: 'Run "partprobe" so the kernel knows the partitions, or pass a disk image file.',
-  });
+/**
+ * Before the first write of an install (flags included): on a block device, the kernel's partition is the GPT entry
+ * and nothing has it in use (ERR_SLOT_KERNEL_MISMATCH, ERR_SLOT_IN_USE). An image file has no kernel view to check.
+ */
+export async function checkSlotTargetFree(target: SlotTarget): Promise<void> {
+  if (target.isBlockDevice) await checkSlotNotInUse({ node: target.path, slot: target.slot });
 }
 
 /** An open slot: every write is checked to stay inside the slot. */
@@ -56,7 +50,12 @@ export class SlotWriter {
     this.#handle = handle;
   }
 
+  /**
+   * On a block device the partition node is opened exclusively (ERR_SLOT_IN_USE while mounted or mapped) and held so;
+   * an image file through FS (the crash explorer injects one).
+   */
   static async open(target: SlotTarget, fs: FileSystem = nodeFileSystem): Promise<SlotWriter> {
+    if (target.isBlockDevice) return new SlotWriter(target, await openSlotExclusive(target.path, target.slot));
     try {
       return new SlotWriter(target, await fs.open(target.path, 'r+'));
     } catch (error) {

@@ -104,7 +104,8 @@ async function openHostDisk(settings: HostSettings, config: LoadedConfig): Promi
   try {
     booted = await detectBootedSlot(slots, { override: settings.booted?.toUpperCase(), diskPath });
   } catch (error) {
-    if (!(error instanceof UpdaterError) || error.code !== 'ERR_BOOTED_UNKNOWN') throw error;
+    // Shown as 'booted: unknown' by the reporting commands; whatever needs the booted slot throws it (requireBooted).
+    if (!(error instanceof UpdaterError) || !['ERR_BOOTED_UNKNOWN', 'ERR_BOOTED_CONFLICT', 'ERR_BOOTED_MISMATCH'].includes(error.code)) throw error;
     bootedError = error;
   }
   return { diskPath, bootloader, grubenvPath, slots, control, booted, bootedError };
