@@ -7,6 +7,8 @@ import type { HostDisk } from '../host/context.js';
 import { intOption, report, type Command, type CommandContext } from './command.js';
 import { resolveSlotArgument, slotsReport, slotsTable } from './slot-context.js';
 import { withRunLock } from './with-run-lock.js';
+import { loadEngineState } from '../engine/state-store.js';
+import { checkMayBoot, slotTrust } from '../lifecycle/slot-trust.js';
 
 type Operation = 'mark-good' | 'mark-bad' | 'mark-active';
 
@@ -31,6 +33,13 @@ const DOES: Record<Operation, string[]> = {
   ],
 };
 
+/** mark-good and mark-active only make a slot bootable whose content the engine verified (slot-trust.ts), or with --force. */
+async function checkContent(sc: HostDisk, operation: Operation, slot: SlotName, stateDir: string, force: boolean): Promise<string | null> {
+  if (operation === 'mark-bad') return null;
+  const trust = slotTrust(slot, { state: await loadEngineState(stateDir), status: await sc.control.status(), booted: sc.booted?.slot ?? null });
+  return checkMayBoot(operation, trust, force).forced;
+}
+
 async function apply(sc: HostDisk, operation: Operation, slot: SlotName, tries: number | undefined): Promise<SlotStatus[]> {
   if (operation === 'mark-good') return sc.control.markGood(slot);
   if (operation === 'mark-bad') return sc.control.markBad(slot);
@@ -43,14 +52,23 @@ function makeMarkCommand(operation: Operation): Command {
   return {
     name: operation,
     summary: SUMMARY[operation],
-    usage: `${usage} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--run-dir DIR] [--json]`,
+    usage: `${usage}${operation === 'mark-bad' ? '' : ' [--force]'} [--disk PATH] [--booted A|B] [--bootloader gptprio|grubenv] [--grubenv PATH] [--state-dir DIR] [--run-dir DIR] [--json]`,
     description: [
       ...DOES[operation],
       'SLOT is A, B, booted or other. The change is refused (nothing written) if it would leave no',
       'bootable slot, or demote a good slot below one that is only trying. It holds the run lock, so it',
       'never interleaves with an install (refused with ERR_LOCKED while one runs).',
+      ...(operation === 'mark-bad'
+        ? []
+        : [
+            'Refused with ERR_SLOT_UNVERIFIED unless SLOT is the booted slot, committed, or written and read back',
+            'by the engine (an interrupted, refused or discarded install, or a slot it never wrote, is not).',
+          ]),
     ].join('\n'),
-    options: active ? { tries: { type: 'string', value: 'N', help: 'boot attempts before the bootloader falls back (default 1)' } } : {},
+    options: {
+      ...(active ? { tries: { type: 'string', value: 'N', help: 'boot attempts before the bootloader falls back (default 1)' } as const } : {}),
+      ...(operation === 'mark-bad' ? {} : { force: { type: 'boolean', help: 'also a slot whose content is not verified (says what it risks)' } as const }),
+    },
     maxPositionals: 1,
     async run(ctx: CommandContext) {
       const arg = ctx.positionals[0] ?? (active ? undefined : 'booted');
@@ -61,9 +79,14 @@ function makeMarkCommand(operation: Operation): Command {
       const host = await ctx.host();
       const sc = await host.disk();
       const slot = resolveSlotArgument(sc, arg, operation);
-      const status = await withRunLock(host.runDir, `${operation} ${slot}`, () => apply(sc, operation, slot, tries));
+      let forced: string | null = null;
+      const status = await withRunLock(host.runDir, `${operation} ${slot}`, async () => {
+        forced = await checkContent(sc, operation, slot, host.stateDir, ctx.values.force === true);
+        if (forced) ctx.stderr.write(`abupdate: warning: ${forced}\n`);
+        return apply(sc, operation, slot, tries);
+      });
       const r = await slotsReport(sc, status);
-      report(ctx, `${operation} ${slot}: done\n${slotsTable(r)}`, { operation, slot, ...r });
+      report(ctx, `${operation} ${slot}: done\n${slotsTable(r)}`, { operation, slot, ...(forced ? { forced } : {}), ...r });
       return 0;
     },
   };

@@ -22,6 +22,8 @@ const ENV = {
   ABUPDATE_VENDOR_CONFIG: path.join(CONFIG_DIR, 'vendor.conf'),
   // mark-* take the run lock: keep it out of the host's /run/abupdate.
   ABUPDATE_RUN_DIR: path.join(CONFIG_DIR, 'run'),
+  // ... and the engine state out of the host's /var/lib/abupdate (mark-good/-active read what it verified).
+  ABUPDATE_STATE_DIR: path.join(CONFIG_DIR, 'state'),
 };
 
 async function sha256(file: string): Promise<string> {
@@ -73,7 +75,8 @@ test('abupdate mark-active other / mark-good booted / mark-bad: flags as cgpt re
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     return r.json();
   };
-  const active = await run('mark-active', 'other', '--booted', 'A', '--tries', '2');
+  // B was never installed by the engine (a bare disk): activating it takes --force (mark-unverified.test.ts).
+  const active = await run('mark-active', 'other', '--booted', 'A', '--tries', '2', '--force');
   assert.equal(active.operation, 'mark-active');
   assert.equal(active.slot, 'B');
   assert.equal(active.next, 'B');
@@ -129,7 +132,7 @@ test('abupdate slots and mark-active with --bootloader grubenv: grub-editenv lis
   const dir = await makeTempDir(t);
   const d = await makeSlotDisk(dir, { bootloader: 'grubenv' });
   const common = ['--disk', d.path, '--bootloader', 'grubenv', '--grubenv', d.grubenvPath!, '--json'];
-  const r = await runCli(['mark-active', 'B', '--tries', '3', ...common], { env: ENV });
+  const r = await runCli(['mark-active', 'B', '--tries', '3', '--force', ...common], { env: ENV });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.json().bootloader, 'grubenv');
   const list = (await execa('grub-editenv', [d.grubenvPath!, 'list'])).stdout.split('\n').sort();

@@ -2,11 +2,11 @@
 // committed image; the version rolled away from is not marked bad: it was a choice, not a failure.
 
 import type { FileSystem } from '../../common/file-system.js';
-import { UpdaterError } from '../../common/errors.js';
 import type { BootControl, SlotStatus } from '../../partition/boot-control.js';
 import { otherSlot, type SlotName } from '../../partition/slots.js';
 import { applyEngineEvent } from '../engine/lifecycle.js';
 import { loadEngineState } from '../engine/state-store.js';
+import { checkMayBoot, slotTrust } from './slot-trust.js';
 
 export interface RollbackOptions {
   control: BootControl;
@@ -39,15 +39,14 @@ export async function rollbackToOther(options: RollbackOptions): Promise<Rollbac
   const state = await loadEngineState(options.stateDir, options.log ? { warn: options.log } : {});
   const version = state.slots[to]?.version ?? null;
   const pending = state.install !== null && state.install.targetSlot === to ? state.install.version : null;
-  const committed = target !== undefined && target.successful && target.priority > 0;
-
-  if (!committed && !options.force) {
-    const what = target === undefined ? 'missing' : target.state === 'trying' ? 'only on trial (never committed)' : target.state;
-    throw new UpdaterError('ERR_ROLLBACK', `Cannot roll back to slot ${to}: it is ${what}, not a committed image`, {
-      data: { slot: to, flags: target ?? null, version },
-      hint: `Slot ${to} may hold nothing bootable; use --force only if you know it does (it then gets one trial boot, and the bootloader falls back to slot ${booted} if it fails).`,
-    });
-  }
+  const trust = slotTrust(to, { state, status, booted });
+  const committed = trust.content === 'committed';
+  const what = target === undefined ? 'missing' : trust.content === 'half-written' ? `half-written (${trust.why})` : target.state === 'trying' ? 'only on trial (never committed)' : target.state;
+  const { forced } = checkMayBoot('rollback', trust, options.force === true, {
+    message: `Cannot roll back to slot ${to}: it is ${what}, not a committed image`,
+    data: { flags: target ?? null },
+  });
+  if (forced) options.log?.(`warning: ${forced}`);
   // The pending update (if any) is dropped before the flags change, so a crash in between never
   // leaves the state claiming an update that the flags no longer schedule.
   if (pending !== null || state.state === 'UPDATED_NEED_REBOOT') {
