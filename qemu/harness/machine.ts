@@ -92,9 +92,16 @@ export class Machine {
     return this.options.firmware ?? (this.options.bootPath === 'gptprio' ? 'direct' : 'ovmf');
   }
 
-  /** Starts qemu; RUN (a shell script) is what the slot's init runs this boot (via fw_cfg). */
-  async start(options: { run?: string } = {}): Promise<Vm> {
+  /**
+   * Starts qemu; RUN (a shell script) is what the slot's init runs this boot (via fw_cfg). CMDLINE: more kernel
+   * command-line words for this boot, after the harness's own (direct firmware only: with OVMF, GRUB writes it).
+   */
+  async start(options: { run?: string; cmdline?: string } = {}): Promise<Vm> {
     const n = this.vms.length + 1;
+    if (options.cmdline !== undefined && this.firmware !== 'direct') {
+      throw new UpdaterError('ERR_USAGE', 'Cannot add kernel command-line words to an OVMF boot: GRUB writes that command line');
+    }
+    const extra = options.cmdline === undefined ? '' : ` ${options.cmdline}`;
     const fwCfg: Record<string, string> = {};
     if (options.run !== undefined) {
       const script = path.join(this.options.dir, `run-${n}.sh`);
@@ -107,7 +114,7 @@ export class Machine {
       firmware:
         this.firmware === 'ovmf'
           ? { kind: 'ovmf', vars: this.vars }
-          : { kind: 'direct', kernel: base.kernel, initrd: base.initrd, append: `${KERNEL_CMDLINE} abupdate.boot=gptprio` },
+          : { kind: 'direct', kernel: base.kernel, initrd: base.initrd, append: `${KERNEL_CMDLINE} abupdate.boot=gptprio${extra}` },
       fwCfg,
       logFile: path.join(this.logDir, `boot-${n}.log`),
       ...(this.options.serverPort === undefined ? {} : { serverPort: this.options.serverPort }),
@@ -120,7 +127,7 @@ export class Machine {
   }
 
   /** Boots once and waits until the guest halts (poweroff, reboot, panic); returns and prints what booted. */
-  async boot(options: { run?: string; timeoutMs?: number } = {}): Promise<BootRecord> {
+  async boot(options: { run?: string; cmdline?: string; timeoutMs?: number } = {}): Promise<BootRecord> {
     const vm = await this.start(options);
     await vm.waitForExit(options.timeoutMs ?? 180_000);
     return this.recordBoot(vm);
