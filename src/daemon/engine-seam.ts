@@ -99,6 +99,7 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
         ...(expectedBundle ? { expectedBundle } : {}),
         ...(http ? { http } : {}),
         ...(options.tries === undefined ? {} : { tries: options.tries }),
+        ...(options.currentVersion === undefined ? {} : { currentVersion: options.currentVersion }),
       });
       return { alreadyInstalled: result.alreadyInstalled, version: result.version };
     },

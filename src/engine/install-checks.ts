@@ -5,6 +5,7 @@ import type { SlotStatus } from '../../partition/boot-control.js';
 import { otherSlot, type Slot, type SlotName } from '../../partition/slots.js';
 import type { Manifest } from '../../verify/manifest.js';
 import { checkPolicy } from '../../verify/policy.js';
+import { highestVersion } from './floor-copy.js';
 import type { EngineState } from './state-store.js';
 
 /**
@@ -39,6 +40,18 @@ export interface InstallPolicyOptions {
   allowDowngrade: boolean;
   booted: SlotName;
   now: Date;
+  /** The version the booted slot runs when the state has no record of it (a fresh host): the daemon's --current-version. */
+  currentVersion?: string | undefined;
+}
+
+/**
+ * The anti-rollback floor an install must not go below: the recorded floor (the higher of state.json's and
+ * floor.json's, loadEngineState), and on a host with none recorded yet, the version it runs (from the booted slot's
+ * record, else the daemon's --current-version): a fresh host never accepts a bundle older than itself.
+ */
+export function provableFloor(state: EngineState, booted: SlotName, currentVersion?: string): string | null {
+  if (state.floorVersion !== null) return state.floorVersion;
+  return highestVersion([state.slots[booted]?.version, currentVersion]);
 }
 
 /** The version policy (compatible, expiry, floor, downgrade, minVersion) plus the engine's list of bad versions. */
@@ -49,7 +62,7 @@ export function checkInstallPolicy(manifest: Manifest, state: EngineState, optio
     allowDowngrade: options.allowDowngrade,
     now: options.now,
     ...(committed ? { committedVersion: committed } : {}),
-    ...(state.floorVersion ? { floorVersion: state.floorVersion } : {}),
+    ...floorOption(provableFloor(state, options.booted, options.currentVersion)),
   });
   if (state.badVersions.includes(manifest.version)) {
     throw new UpdaterError('ERR_KNOWN_BAD_VERSION', `Cannot install bundle ${manifest.version}: this version failed its health check on this host before`, {
@@ -57,6 +70,10 @@ export function checkInstallPolicy(manifest: Manifest, state: EngineState, optio
       hint: 'Wait for a newer version; it is offered again only when it is newer than the bad one.',
     });
   }
+}
+
+function floorOption(floor: string | null): { floorVersion?: string } {
+  return floor === null ? {} : { floorVersion: floor };
 }
 
 /** The image must fit the target slot. */

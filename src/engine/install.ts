@@ -40,6 +40,8 @@ export interface InstallOptions {
   /** Tries the new slot gets (default 1). */
   tries?: number;
   allowDowngrade?: boolean;
+  /** The version the booted slot runs when the engine state has no record (fresh host): its floor (install-checks.ts). */
+  currentVersion?: string;
   progress?: ProgressReporter;
   http?: Omit<HttpSourceOptions, 'signal' | 'onEvent'>;
   signal?: AbortSignal;
@@ -165,7 +167,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
   window = Math.min(16 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16)));
   const manifestSha256 = createHash('sha256').update(head.manifestBytes).digest('hex');
   try {
-    checkInstallPolicy(manifest, state, { compatible: options.compatible, allowDowngrade: options.allowDowngrade ?? false, booted: options.booted, now: now() });
+    checkInstallPolicy(manifest, state, { compatible: options.compatible, allowDowngrade: options.allowDowngrade ?? false, booted: options.booted, now: now(), currentVersion: options.currentVersion });
     checkImageFits(manifest, slot);
     tap?.setLayout(head.layout);
     tap?.checkSize();

@@ -58,19 +58,18 @@ test('saveEngineState() writes a state that loadEngineState() reads back, leavin
   assert.equal(typeof loaded.updatedAt, 'string');
   const back = ChunkBitmap.fromBase64(20, loaded.install?.chunksDone ?? '');
   assert.deepEqual([back.has(0), back.has(1), back.has(19), back.size(), back.firstMissing()], [true, false, true, 2, 1]);
-  assert.deepEqual(await readdir(dir), [STATE_FILE]);
+  // state.json and the floor's second copy (floor.json, issue 11 item 3), no temp file
+  assert.deepEqual((await readdir(dir)).sort(), ['floor.json', STATE_FILE]);
 });
 
-test('loadEngineState() treats a corrupt file as empty, warns once and keeps the old file aside', async (t) => {
+test('loadEngineState() refuses a corrupt file (ERR_STATE_UNREADABLE) or a newer schema (ERR_STATE_NEWER) and leaves it where it is', async (t) => {
+  // Before issue 11 item 3 such a file was moved aside and replaced by an empty state: the floor went with it.
   const dir = await makeTempDir(t);
-  for (const body of ['{"schema":1,"state":"DOWNLO', '[]', '{"schema":7,"state":"IDLE"}', '{"schema":1,"state":"NAPPING","slots":{},"badVersions":[]}']) {
+  for (const [body, code] of [['{"schema":1,"state":"DOWNLO', 'ERR_STATE_UNREADABLE'], ['[]', 'ERR_STATE_UNREADABLE'], ['{"schema":7,"state":"IDLE"}', 'ERR_STATE_NEWER'], ['{"schema":1,"state":"NAPPING","slots":{},"badVersions":[]}', 'ERR_STATE_UNREADABLE']] as const) {
     await writeFile(path.join(dir, STATE_FILE), body);
-    const warnings: string[] = [];
-    const state = await loadEngineState(dir, { warn: (m) => warnings.push(m) });
-    assert.equal(state.state, 'IDLE', body);
-    assert.equal(warnings.length, 1, body);
-    assert.match(warnings[0] ?? '', /starting from an empty state/);
-    assert.equal(await readFile(path.join(dir, `${STATE_FILE}.corrupt`), 'utf8'), body);
+    await assert.rejects(loadEngineState(dir), (e: unknown) => e instanceof UpdaterError && e.code === code && e.message.includes(path.join(dir, STATE_FILE)));
+    assert.equal(await readFile(path.join(dir, STATE_FILE), 'utf8'), body, body);
+    assert.deepEqual(await readdir(dir), [STATE_FILE], body);
   }
 });
 

@@ -5,6 +5,7 @@ import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
 import path from 'node:path';
 import { UpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
 import type { SlotName } from '../../partition/slots.js';
+import { FLOOR_FILE, higherVersion, readFloorCopy, writeFloorCopy } from './floor-copy.js';
 
 /** update_engine's status names, plus the post-boot ones. */
 export const ENGINE_STATES = [
@@ -85,26 +86,42 @@ export function emptyEngineState(): EngineState {
 }
 
 export interface LoadOptions {
-  /** Told when the file exists but cannot be used (it is then treated as empty). */
+  /** Kept for callers that pass one; an unusable state file is an error now, never replaced. */
   warn?: (message: string) => void;
 }
 
-/** Reads the state; a missing file is the empty state, a corrupt one is moved aside and treated as empty. */
-export async function loadEngineState(stateDir: string, options: LoadOptions = {}): Promise<EngineState> {
+/** The schema this abupdate writes and reads. */
+export const STATE_SCHEMA = 1;
+
+/**
+ * Reads the state. A missing state.json is the empty state (with the floor of floor.json, if any). A state.json
+ * that cannot be used is ERR_STATE_UNREADABLE naming the file and what to do, and one written by a newer abupdate
+ * (a host rolled back to an older slot) is ERR_STATE_NEWER: neither is moved aside or replaced, because an empty
+ * state would drop the anti-rollback floor, the committed version and the bad versions. The floor read is the
+ * higher of state.json's and floor.json's, so losing either file never lowers it.
+ */
+export async function loadEngineState(stateDir: string, _options: LoadOptions = {}): Promise<EngineState> {
   const file = path.join(stateDir, STATE_FILE);
+  const floorCopy = await readFloorCopy(stateDir);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyEngineState();
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { ...emptyEngineState(), floorVersion: floorCopy };
     throw new UpdaterError('ERR_IO', `Cannot read the engine state "${file}": ${(error as Error).message}`, { cause: error });
   }
   const problem = checkEngineState(text);
-  if (typeof problem !== 'string') return problem;
-  const aside = `${file}.corrupt`;
-  await rename(file, aside).catch(() => undefined);
-  options.warn?.(`ignoring the engine state "${file}" (${problem}); starting from an empty state, the old file is kept as "${aside}"`);
-  return emptyEngineState();
+  if (typeof problem !== 'string') return { ...problem, floorVersion: higherVersion(problem.floorVersion, floorCopy) };
+  if (problem.startsWith('schema ')) {
+    throw new UpdaterError('ERR_STATE_NEWER', `Cannot read the engine state "${file}": it was written by a newer abupdate (${problem}; this one reads schema ${STATE_SCHEMA})`, {
+      data: { file, problem },
+      hint: 'Nothing was changed. The host may have rolled back to an older slot: boot the slot with the newer abupdate, or update this one; do not delete the file (it holds the anti-rollback floor).',
+    });
+  }
+  throw new UpdaterError('ERR_STATE_UNREADABLE', `Cannot read the engine state "${file}": ${problem}`, {
+    data: { file, problem, floorCopy },
+    hint: `Nothing was changed. Restore "${file}" from a backup, or move it aside to start from an empty state (mv "${file}" "${file}.bad"): the anti-rollback floor${floorCopy ? ` (${floorCopy})` : ''} is kept in "${path.join(stateDir, FLOOR_FILE)}", but the bad versions and the install in progress are lost.`,
+  });
 }
 
 /** The parsed state, or why it cannot be used. */
@@ -117,7 +134,8 @@ function checkEngineState(text: string): EngineState | string {
   }
   if (typeof value !== 'object' || value === null) return 'not a JSON object';
   const s = value as Partial<EngineState>;
-  if (s.schema !== 1) return `unknown schema ${JSON.stringify(s.schema)}`;
+  if (typeof s.schema === 'number' && Number.isInteger(s.schema) && s.schema > STATE_SCHEMA) return `schema ${s.schema}`;
+  if (s.schema !== STATE_SCHEMA) return `unknown schema ${JSON.stringify(s.schema)}`;
   if (!ENGINE_STATES.includes(s.state as EngineStateName)) return `unknown state ${JSON.stringify(s.state)}`;
   if (!Array.isArray(s.badVersions) || typeof s.slots !== 'object' || s.slots === null) return 'missing fields';
   const install = s.install;
@@ -163,6 +181,8 @@ export async function saveEngineState(stateDir: string, state: EngineState, fs: 
       hint: 'Check that the state dir is writable and has free space (--state-dir).',
     });
   }
+  // The floor's second copy, in its own fsync epoch: state.json is durable before floor.json is touched.
+  await writeFloorCopy(stateDir, state.floorVersion, syncDir);
 }
 
 export async function syncDir(dir: string, fs: FileSystem = nodeFileSystem): Promise<void> {
