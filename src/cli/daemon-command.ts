@@ -2,6 +2,7 @@
 
 import { isUpdaterError } from '../../common/errors.js';
 import { runDaemon } from '../daemon/daemon.js';
+import { systemBusAddress } from '../dbus/service.js';
 import { createLogger } from '../log.js';
 import { type Command } from './command.js';
 import { buildServiceOptions, durationOption, SERVICE_OPTIONS } from './service-context.js';
@@ -48,6 +49,7 @@ export const daemonCommand: Command = {
       ...options,
       signal: ctx.signal,
       disk: () => host.engineDisk(),
+      busAddress: systemBusAddress(ctx.env),
       ...(first === undefined ? {} : { scheduler: { initialDelayMs: { min: first, max: first } } }),
     });
     return 0;

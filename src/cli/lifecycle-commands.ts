@@ -7,6 +7,8 @@ import { loadEngineState } from '../engine/state-store.js';
 import type { HealthReport } from '../lifecycle/health.js';
 import { rollbackToOther } from '../lifecycle/manual-rollback.js';
 import { runPostBoot, type PostBootOutcome } from '../lifecycle/post-boot.js';
+import { syncRebootSentinel } from '../dbus/reboot-sentinel.js';
+import { recordPostBootMetrics } from '../metrics/post-boot-metrics.js';
 import { rebootConfigFromValues, readMachineId } from '../reboot/reboot-config.js';
 import { applyRebootStrategy, releaseRebootLock, type RebootConfig } from '../reboot/strategy.js';
 import type { SlotName } from '../../partition/slots.js';
@@ -91,6 +93,9 @@ export const postBootCommand: Command = {
       log,
       signal: ctx.signal,
     }));
+    await recordPostBootMetrics(host.stateDir, outcome).catch((caught: unknown) => log(`post-boot: could not record the metrics: ${(caught as Error).message}`));
+    // Committed, rolled back or steady: no update waits for a reboot any more, so kured must not reboot for one.
+    await syncRebootSentinel(v.REBOOT_SENTINEL, outcome.action === 'pending-reboot').catch((caught: unknown) => log(`post-boot: could not update ${v.REBOOT_SENTINEL}: ${(caught as Error).message}`));
     const status = await sc.control.status();
     report(ctx, `${describeOutcome(outcome)}\n\n${slotsTable(await slotsReport(sc, status))}`, { ...outcome, slots: (await slotsReport(sc, status)).slots });
     return outcome.action === 'rolled-back' || outcome.action === 'kept-failing' ? 1 : 0;
@@ -117,6 +122,9 @@ export const rollbackCommand: Command = {
   async run(ctx) {
     const { host, sc, booted, cfg, log } = await onBootedSlot(ctx);
     const result = await withRunLock(host.runDir, 'rollback', () => rollbackToOther({ control: sc.control, booted, stateDir: host.stateDir, force: ctx.values.force === true, log }));
+    // An update that waited for its reboot is dropped: kured must not reboot for it.
+    const sentinel = host.config.values.REBOOT_SENTINEL;
+    await syncRebootSentinel(sentinel, false).catch((caught: unknown) => log(`rollback: could not remove ${sentinel}: ${(caught as Error).message}`));
     const table = slotsTable(await slotsReport(sc, result.status));
     const lines = [
       `Slot ${result.to}${result.version ? ` (version ${result.version})` : ''} boots next${result.mode === 'trial' ? ' on trial (one try)' : ''}; slot ${result.from} stays the fallback.`,

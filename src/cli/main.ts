@@ -8,6 +8,7 @@ import { acceptedOptions, commandHelp, type Command, type CommandContext } from 
 import { COMMANDS } from './commands.js';
 import { hostSettingsFromOptions, parseSpec } from './options.js';
 import { readPackageVersion } from './package-version.js';
+import { UPDATE_ENGINE_CLIENT, updateEngineClientMain } from './update-engine-client.js';
 
 const VERSION = readPackageVersion() ?? 'unknown';
 
@@ -116,13 +117,23 @@ export function printError(error: UpdaterError, json: boolean, io: Pick<MainIo, 
   }
 }
 
+/** The program as entered: `update_engine_client` (its wrapper sets ABUPDATE_PROGRAM, or a link by that name), else abupdate. */
+export function enteredAs(env: NodeJS.ProcessEnv, argv1: string | undefined): 'abupdate' | typeof UPDATE_ENGINE_CLIENT {
+  const name = env.ABUPDATE_PROGRAM ?? argv1?.split('/').pop() ?? '';
+  return name === UPDATE_ENGINE_CLIENT ? UPDATE_ENGINE_CLIENT : 'abupdate';
+}
+
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry || process.argv[1]?.endsWith('/abupdate')) {
+if (isEntry || process.argv[1]?.endsWith('/abupdate') || process.argv[1]?.endsWith(`/${UPDATE_ENGINE_CLIENT}`)) {
+  const program = enteredAs(process.env, process.argv[1]);
+  // Not passed on to the commands' children (health checks, reboot command).
+  delete process.env.ABUPDATE_PROGRAM;
+  const run = program === UPDATE_ENGINE_CLIENT ? updateEngineClientMain : main;
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new UpdaterError('ERR_ABORTED', 'Cannot continue: stopped by a signal'));
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
+  run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
     (code) => {
       process.exitCode = code;
     },

@@ -53,7 +53,7 @@ export function durationOption(ctx: CommandContext, name: string): number | unde
 }
 
 /** Everything the update service needs, from options and config. Config errors surface here, before anything runs. */
-export async function buildServiceOptions(ctx: CommandContext, logger: Logger): Promise<UpdateServiceOptions & { runDir: string }> {
+export async function buildServiceOptions(ctx: CommandContext, logger: Logger): Promise<UpdateServiceOptions & { runDir: string; bootedSlot: string }> {
   const host: HostContext = await ctx.host();
   const compatible = host.requireCompatible('run the update service');
   // The disk (--disk, DISK, or the disk of the root), the boot control (gptprio or grubenv) and the booted slot.
@@ -75,6 +75,7 @@ export async function buildServiceOptions(ctx: CommandContext, logger: Logger): 
     engine,
     stateDir: host.stateDir,
     runDir: host.runDir,
+    bootedSlot: disk.booted,
     keyringDirs: host.keyringDirs,
     compatible,
     logger,

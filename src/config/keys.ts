@@ -98,6 +98,8 @@ export const CONFIG_KEYS = {
   STATE_DIR: key('/var/lib/abupdate', 'Engine state (progress, versions, last error)', absolutePath()),
   RUN_DIR: key('/run/abupdate', 'Lock file and control socket', absolutePath()),
   KEYRING_DIRS: key('/etc/abupdate/keys.d /usr/share/abupdate/keys.d', 'Directories of trusted *.pub keys', absolutePathList()),
+  REBOOT_SENTINEL: key('/run/reboot-required', "Created while an installed update waits for its reboot (kured's sentinel, as Flatcar's postinstall); empty: none", absolutePath({ optional: true })),
+  METRICS_TEXTFILE: key('/var/lib/node_exporter/textfile/abupdate.prom', "node_exporter textfile the daemon keeps its metrics in (written only where the directory exists); empty: none", absolutePath({ optional: true })),
   MACHINE_ID_PATH: key('/etc/machine-id', 'The machine id reported to the server and used as reboot-lock holder', absolutePath()),
 } as const;
 

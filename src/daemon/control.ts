@@ -1,4 +1,5 @@
-// The daemon's control API: JSON over HTTP on a Unix socket in the run dir (GET /status, POST /check, POST /update, GET /events).
+// The daemon's control API: JSON over HTTP on a Unix socket in the run dir (GET /status, POST /check, POST /update, GET /events;
+// for update_engine_client POST /attempt-update and POST /reset-status; GET /metrics in Prometheus text).
 //
 // Who may talk to it: Node exposes no SO_PEERCRED, so the peer's uid cannot be checked per connection. Access
 // is limited by the file system instead: the run dir is 0700 and the socket 0600, both owned by the daemon's
@@ -24,6 +25,12 @@ export interface ControlHandlers {
   update(): Promise<unknown>;
   /** Calls `listener` with every event until the returned function is called. */
   subscribe(listener: (event: unknown) => void): () => void;
+  /** POST /attempt-update: starts an update round and answers at once (update_engine's AttemptUpdate). */
+  attemptUpdate?(): void;
+  /** POST /reset-status: update_engine's ResetStatus. */
+  resetStatus?(): Promise<void>;
+  /** GET /metrics: the Prometheus exposition text. */
+  metrics?(): Promise<string>;
 }
 
 export interface ControlServer {
@@ -81,12 +88,28 @@ export async function startControlServer(options: { runDir: string; handlers: Co
     const url = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
     const allowed: Record<string, string> = { '/status': 'GET', '/events': 'GET', '/check': 'POST', '/update': 'POST' };
+    if (handlers.attemptUpdate) allowed['/attempt-update'] = 'POST';
+    if (handlers.resetStatus) allowed['/reset-status'] = 'POST';
+    if (handlers.metrics) allowed['/metrics'] = 'GET';
     const expected = url === undefined ? undefined : allowed[url];
     if (expected === undefined) return sendJson(res, 404, { error: { code: 'ERR_USAGE', message: `Cannot serve ${url}: no such endpoint` } });
     if (method !== expected) return sendJson(res, 405, { error: { code: 'ERR_USAGE', message: `Cannot serve ${method} ${url}: use ${expected}` } });
     if (url === '/status') return sendJson(res, 200, await handlers.status());
     if (url === '/check') return sendJson(res, 200, await handlers.check());
     if (url === '/update') return sendJson(res, 200, await handlers.update());
+    if (url === '/attempt-update' && handlers.attemptUpdate) {
+      handlers.attemptUpdate();
+      return sendJson(res, 200, { started: true });
+    }
+    if (url === '/reset-status' && handlers.resetStatus) {
+      await handlers.resetStatus();
+      return sendJson(res, 200, { reset: true });
+    }
+    if (url === '/metrics' && handlers.metrics) {
+      const text = await handlers.metrics();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+      return;
+    }
     // /events: JSON lines, first the current status, then every event until the client goes away.
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.write(`${JSON.stringify({ type: 'status', status: await handlers.status() })}\n`);

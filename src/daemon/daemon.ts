@@ -6,6 +6,9 @@ import { rebootConfigFromValues } from '../reboot/reboot-config.js';
 import { applyRebootStrategy } from '../reboot/strategy.js';
 import type { Offer } from '../sources/source.js';
 import { readStatus, type DaemonView, type HostStatus, type StatusSources } from '../usecases/status.js';
+import { startHostApi, type HostApi } from '../dbus/host-api.js';
+import { meteredEngine, recordRebootWait } from '../metrics/metered-engine.js';
+import type { Update1Status } from '../dbus/update1.js';
 import { startControlServer, type ControlHandlers } from './control.js';
 import type { Scheduler } from './scheduler.js';
 import { createUpdateService, type UpdateServiceOptions } from './service.js';
@@ -17,6 +20,8 @@ import { createUpdateService, type UpdateServiceOptions } from './service.js';
 export type DaemonStatus = HostStatus &
   Omit<DaemonView, 'currentVersion'> & {
     engine: { state: HostStatus['state']; install: HostStatus['install']; lastError: HostStatus['lastError']; committedVersion: string | null };
+    /** update_engine's five values (GetStatus), for update_engine_client without a system bus. */
+    update1?: Update1Status;
   };
 
 export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'> {
@@ -29,6 +34,10 @@ export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'>
   onReady?: () => void;
   /** The disk, for the slot table in GET /status (omitted: slots null there; `abupdate status` reads its own). */
   disk?: StatusSources['disk'];
+  /** The booted slot, for the metrics. */
+  bootedSlot?: string;
+  /** The D-Bus address for com.coreos.update1 (default: the system bus); false: no D-Bus service. */
+  busAddress?: string | false;
 }
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {
@@ -67,12 +76,18 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     options.reboot ??
     (async (_offer: Offer, stop: AbortSignal) => {
       const cfg = rebootConfigFromValues(v, { machineId: await readMachineId(v.MACHINE_ID_PATH) });
+      const waitStarted = Date.now();
       const outcome = await applyRebootStrategy(cfg, { signal: stop, log: (line) => logger.info(line) });
+      // The time between "installed" and "may reboot now": the reboot lock and the window (metrics).
+      if (v.REBOOT_STRATEGY !== 'off') await recordRebootWait(options.stateDir, Date.now() - waitStarted).catch(() => undefined);
       if (outcome === 'pending') logger.info('reboot needed to start the new version (REBOOT_STRATEGY=off)');
     });
+  let hostApi: HostApi | undefined;
   const service = await createUpdateService({
     ...options,
+    engine: meteredEngine(options.engine, options.stateDir, logger),
     onInstalled: (offer) => {
+      hostApi?.installed(offer);
       if (rebooting) return;
       rebooting = reboot(offer, signal)
         .catch((caught: unknown) => {
@@ -85,27 +100,45 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     },
   });
   const { scheduler } = service;
+  hostApi = await startHostApi({
+    scheduler,
+    engine: options.engine,
+    stateDir: options.stateDir,
+    logger,
+    rebootSentinel: v.REBOOT_SENTINEL,
+    metricsTextfile: v.METRICS_TEXTFILE,
+    bootedSlot: options.bootedSlot ?? null,
+    ...(options.busAddress === undefined ? {} : { busAddress: options.busAddress }),
+  });
+  const api = hostApi;
   const handlers: ControlHandlers = {
-    status: async () =>
-      answerStatus({
+    status: async () => ({
+      ...(await answerStatus({
         checking: 'enabled',
         server: config.raw.SERVER,
         protocol: v.PROTOCOL,
         group: v.GROUP,
         currentVersion: await options.engine.currentVersion(),
         scheduler: scheduler.status(),
-      }),
+      })),
+      update1: api.update1(),
+    }),
     check: () => scheduler.trigger('check'),
     update: () => scheduler.trigger('update'),
-    // Activity and progress events, and every change of the round's lifecycle state.
+    // Activity and progress events, every change of the round's lifecycle state, and update_engine's five values.
     subscribe: (listener) => {
       const stopEvents = scheduler.subscribe(listener);
       const stopStates = scheduler.watchState(({ type, state }) => listener({ type, state }));
+      const stopUpdate1 = api.subscribe(listener);
       return () => {
         stopEvents();
         stopStates();
+        stopUpdate1();
       };
     },
+    attemptUpdate: () => api.attemptUpdate(),
+    resetStatus: () => api.resetStatus(),
+    metrics: () => api.metrics(),
   };
   const control = await startControlServer({ runDir: options.runDir, handlers, logger });
   try {
@@ -115,6 +148,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     if (rebooting) await rebooting;
   } finally {
     await control.close();
+    await api.close();
     logger.info('abupdate daemon stopped');
   }
 }

@@ -20,7 +20,15 @@ export interface EngineSeam {
   /** Whether the booted slot is committed (successful in the boot flags: post-boot has passed it). */
   bootedCommitted(): Promise<boolean>;
   /** Streams a bundle (URL or path) into the other slot: verified, read back, checked against `expectedBundle`, flipped. */
-  install(bundle: string, options: EngineInstallOptions): Promise<{ alreadyInstalled: boolean; version: string }>;
+  install(bundle: string, options: EngineInstallOptions): Promise<EngineInstallResult>;
+}
+
+export interface EngineInstallResult {
+  alreadyInstalled: boolean;
+  version: string;
+  /** Bundle bytes this run received, and chunks it found already written (the metrics count them). */
+  bytesDownloaded?: number;
+  chunksReused?: number;
 }
 
 export interface EngineInstallOptions {
@@ -101,7 +109,7 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
         ...(options.tries === undefined ? {} : { tries: options.tries }),
         ...(options.currentVersion === undefined ? {} : { currentVersion: options.currentVersion }),
       });
-      return { alreadyInstalled: result.alreadyInstalled, version: result.version };
+      return { alreadyInstalled: result.alreadyInstalled, version: result.version, bytesDownloaded: result.bytesDownloaded, chunksReused: result.chunks.reused };
     },
   };
 }

@@ -1,0 +1,195 @@
+// The daemon's host API end to end: com.coreos.update1 on a real dbus-daemon (busctl, dbus-monitor), update_engine_client,
+// the reboot sentinel and the metrics (promtool), through a real install from the test Omaha server.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { execa } from 'execa';
+import { runCli } from '../../fixtures/cli.js';
+import { makeDaemonEnv, omahaPackageFor, startDaemon, type DaemonEnv } from '../../fixtures/daemon-env.js';
+import { startTestBus, type TestBus } from '../../fixtures/dbus.js';
+import { makeTempDir } from '../../fixtures/tmp.js';
+import { waitFor } from '../../fixtures/wait.js';
+import { simulateBoot } from '../../partition/boot-control.js';
+import { openGptprioBootControl } from '../../partition/gptprio.js';
+import { updateEngineClientMain } from '../cli/update-engine-client.js';
+import { UPDATE1_INTERFACE, UPDATE1_NAME, UPDATE1_PATH } from './update1.js';
+
+async function scene(t: { after(fn: () => Promise<void> | void): void }) {
+  const dir = await makeTempDir(t);
+  const bus = await startTestBus(t, dir);
+  const env = await makeDaemonEnv(t, dir);
+  env.env.DBUS_SYSTEM_BUS_ADDRESS = bus.address;
+  await mkdir(path.join(dir, 'textfile'));
+  return { dir, bus, env, sentinel: path.join(dir, 'reboot-required'), textfile: path.join(dir, 'textfile', 'abupdate.prom') };
+}
+
+const exists = (file: string) => access(file).then(() => true, () => false);
+
+function busctl(bus: TestBus, member: string) {
+  return execa('busctl', [`--address=${bus.address}`, 'call', UPDATE1_NAME, UPDATE1_PATH, UPDATE1_INTERFACE, member], { reject: false });
+}
+
+/** Runs update_engine_client in this process with the scene's env. */
+async function client(env: DaemonEnv, args: string[], extraEnv: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (b: Buffer) => (out += b.toString()));
+  stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const code = await updateEngineClientMain(args, { stdout, stderr, env: { ...process.env, ...env.env, ...extraEnv }, signal: new AbortController().signal });
+  return { code, stdout: out, stderr: err };
+}
+
+/** The StatusUpdate bodies dbus-monitor printed, in order. */
+function statusUpdates(monitorText: string): Array<{ last: number; progress: number; op: string; version: string; size: number }> {
+  const found: Array<{ last: number; progress: number; op: string; version: string; size: number }> = [];
+  const re = /member=StatusUpdate\n\s+int64 (-?\d+)\n\s+double ([\d.e+-]+)\n\s+string "([^"]*)"\n\s+string "([^"]*)"\n\s+int64 (-?\d+)/g;
+  for (const m of monitorText.matchAll(re)) found.push({ last: Number(m[1]), progress: Number(m[2]), op: m[3] ?? '', version: m[4] ?? '', size: Number(m[5]) });
+  return found;
+}
+
+async function metricsOf(env: DaemonEnv): Promise<string> {
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: path.join(env.runDir, 'control.sock'), path: '/metrics' }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (s: string) => (text += s)).on('end', () => resolve(text));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+async function promtool(text: string) {
+  const r = await execa('promtool', ['check', 'metrics'], { input: text, reject: false });
+  return { code: r.exitCode, output: `${r.stdout}${r.stderr}` };
+}
+
+const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+
+test('daemon on D-Bus: GetStatus idle, then AttemptUpdate runs a round whose StatusUpdate signals go CHECKING_FOR_UPDATE .. UPDATED_NEED_REBOOT; sentinel, metrics and counters follow', async (t) => {
+  const { bus, env, sentinel, textfile } = await scene(t);
+  await startDaemon(t, env);
+  await waitFor('the first check', () => env.omaha.requests.length >= 1);
+  await waitFor('the daemon on the bus', async () => (await busctl(bus, 'GetStatus')).exitCode === 0);
+  await waitFor('the first round to end', async () => !/"UPDATE_STATUS_CHECKING_FOR_UPDATE"/.test((await busctl(bus, 'GetStatus')).stdout));
+  const idle = await busctl(bus, 'GetStatus');
+  assert.match(idle.stdout.trim(), /^xdssx \d+ 0 "UPDATE_STATUS_IDLE" "0\.0\.0" 0$/);
+  assert.equal(await exists(sentinel), false, 'no sentinel while nothing waits for a reboot');
+  const before = await metricsOf(env);
+  assert.equal(metric(before, 'abupdate_installs_total'), 0);
+  assert.equal(metric(before, 'abupdate_downloaded_bytes_total'), 0);
+
+  const monitor = execa('dbus-monitor', ['--address', bus.address, `type='signal',interface='${UPDATE1_INTERFACE}',member='StatusUpdate'`], { reject: false });
+  let seen = '';
+  monitor.stdout?.on('data', (b: Buffer) => (seen += b.toString()));
+  t.after(() => void monitor.kill());
+  await waitFor('dbus-monitor to start', () => seen.includes('member=NameLost'));
+
+  env.omaha.setPackage(omahaPackageFor(env));
+  const attempt = await busctl(bus, 'AttemptUpdate');
+  assert.equal(attempt.exitCode, 0, attempt.stderr);
+  await waitFor('UPDATED_NEED_REBOOT on the bus', () => seen.includes('"UPDATE_STATUS_UPDATED_NEED_REBOOT"'), 120_000);
+
+  const updates = statusUpdates(seen);
+  const ops = updates.map((u) => u.op).filter((op, i, all) => op !== all[i - 1]);
+  assert.deepEqual(ops, [
+    'UPDATE_STATUS_CHECKING_FOR_UPDATE',
+    'UPDATE_STATUS_UPDATE_AVAILABLE',
+    'UPDATE_STATUS_DOWNLOADING',
+    'UPDATE_STATUS_VERIFYING',
+    'UPDATE_STATUS_FINALIZING',
+    'UPDATE_STATUS_UPDATED_NEED_REBOOT',
+  ]);
+  const progress = updates.filter((u) => u.op === 'UPDATE_STATUS_DOWNLOADING').map((u) => u.progress);
+  assert.ok(progress.length >= 3, `several progress signals: ${progress.join(', ')}`);
+  for (let i = 1; i < progress.length; i++) assert.ok((progress[i] ?? 0) >= (progress[i - 1] ?? 0), `progress rises: ${progress.join(', ')}`);
+  assert.ok((progress.at(-1) ?? 0) > (progress[0] ?? 1), 'and does move');
+  const last = updates.at(-1);
+  assert.equal(last?.version, '2.0.0');
+  assert.equal(last?.size, env.bundleSize);
+  assert.ok((last?.last ?? 0) > 0, 'last_checked_time is set');
+
+  await waitFor('the sentinel', () => exists(sentinel));
+  await waitFor('the round counted', async () => metric(await metricsOf(env), 'abupdate_installs_total') === 1);
+  const after = await metricsOf(env);
+  const checked = await promtool(after);
+  assert.equal(checked.code, 0, checked.output);
+  assert.equal(metric(after, 'abupdate_installs_total'), 1);
+  assert.ok(metric(after, 'abupdate_downloaded_bytes_total') >= env.bundleSize - 65536 * 2, 'the bundle bytes were counted');
+  assert.match(after, /^abupdate_engine_state\{state="UPDATED_NEED_REBOOT"\} 1$/m);
+  assert.match(after, /^abupdate_reboot_needed 1$/m);
+  await waitFor('the textfile', async () => /abupdate_installs_total 1/.test(await readFile(textfile, 'utf8').catch(() => '')));
+  const fileChecked = await promtool(await readFile(textfile, 'utf8'));
+  assert.equal(fileChecked.code, 0, fileChecked.output);
+});
+
+test('update_engine_client -update against a test server installs and exits 0; -status matches update_engine_client.cc\'s printf byte for byte, over D-Bus and over the control socket', async (t) => {
+  const { dir, bus, env, sentinel } = await scene(t);
+  await startDaemon(t, env);
+  await waitFor('the daemon on the bus', async () => (await busctl(bus, 'GetStatus')).exitCode === 0);
+  env.omaha.setPackage(omahaPackageFor(env));
+  const update = await client(env, ['-update']);
+  assert.equal(update.code, 0, update.stderr);
+  assert.match(update.stdout, /^CURRENT_OP=UPDATE_STATUS_UPDATED_NEED_REBOOT$/m);
+  assert.match(update.stderr, /Update succeeded -- reboot needed\./);
+  assert.equal(await exists(sentinel), true);
+
+  // The original's printf, compiled, fed the values busctl reads from the same daemon.
+  const values = /^xdssx (-?\d+) ([\d.e+-]+) "([^"]*)" "([^"]*)" (-?\d+)$/.exec((await busctl(bus, 'GetStatus')).stdout.trim());
+  assert.ok(values, 'busctl read the status');
+  const source = path.join(dir, 'status.c');
+  await writeFile(
+    source,
+    `#include <inttypes.h>\n#include <stdio.h>\n#include <stdlib.h>\nint main(int argc, char** argv) {\n  int64_t last_checked_time = strtoll(argv[1], 0, 10);\n  double progress = strtod(argv[2], 0);\n  const char* current_op = argv[3];\n  const char* new_version = argv[4];\n  int64_t new_size = strtoll(argv[5], 0, 10);\n  printf("LAST_CHECKED_TIME=%" PRIi64 "\\nPROGRESS=%f\\nCURRENT_OP=%s\\n"\n         "NEW_VERSION=%s\\nNEW_SIZE=%" PRIi64 "\\n",\n         last_checked_time,\n         progress,\n         current_op,\n         new_version,\n         new_size);\n  return 0;\n}\n`,
+  );
+  await execa('gcc', ['-o', path.join(dir, 'status'), source]);
+  const original = await execa(path.join(dir, 'status'), values.slice(1));
+  const viaBus = await client(env, ['-status']);
+  assert.equal(viaBus.code, 0, viaBus.stderr);
+  assert.equal(viaBus.stdout, `${original.stdout}\n`);
+  assert.match(viaBus.stdout, /^CURRENT_OP=UPDATE_STATUS_UPDATED_NEED_REBOOT\nNEW_VERSION=2\.0\.0\n/m);
+  // Without a bus: the same answer from the control socket.
+  const viaSocket = await client(env, ['--status', `-run_dir=${env.runDir}`], { DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${path.join(dir, 'no-bus')}` });
+  assert.equal(viaSocket.code, 0, viaSocket.stderr);
+  assert.equal(viaSocket.stdout, viaBus.stdout);
+});
+
+test('ResetStatus after a failed round leaves the daemon idle; the failure is counted by error code', async (t) => {
+  const { bus, env } = await scene(t);
+  await startDaemon(t, env);
+  await waitFor('the daemon on the bus', async () => (await busctl(bus, 'GetStatus')).exitCode === 0);
+  // The server states a SHA-256 the bundle does not have: the round fails.
+  env.omaha.setPackage({ ...omahaPackageFor(env), sha256: Buffer.alloc(32, 7).toString('base64') });
+  const update = await client(env, ['-update']);
+  assert.equal(update.code, 1, `${update.stdout}${update.stderr}`);
+  const reset = await client(env, ['-reset_status']);
+  assert.equal(reset.code, 0, reset.stderr);
+  assert.match((await busctl(bus, 'GetStatus')).stdout, /"UPDATE_STATUS_IDLE" "0\.0\.0" 0/);
+  const text = await metricsOf(env);
+  assert.match(text, /^abupdate_failures_total\{code="ERR_OMAHA_HASH"\} 1$/m);
+  assert.equal((await promtool(text)).code, 0);
+});
+
+test('the reboot sentinel appears after an install and disappears after the commit (post-boot in the new slot)', async (t) => {
+  const { env, sentinel } = await scene(t);
+  const daemon = await startDaemon(t, env);
+  env.omaha.setPackage(omahaPackageFor(env));
+  const update = await runCli(['update', ...env.flags, '--json'], { env: env.env });
+  assert.equal(update.code, 0, update.stderr);
+  await waitFor('the sentinel', () => exists(sentinel));
+  await daemon.stop();
+  // The reboot: the bootloader picks B and spends its try; post-boot in B runs the (empty) health checks and commits.
+  assert.equal((await simulateBoot((await openGptprioBootControl(env.disk.path)).control)).slot, 'B');
+  assert.equal(await exists(sentinel), true, 'a sentinel on a persistent path outlives the "reboot"');
+  const healthDir = await makeTempDir(t);
+  const postBoot = await runCli(['post-boot', '--config', env.configPath, '--booted', 'B', '--json'], { env: { ...env.env, ABUPDATE_HEALTH_DIR: healthDir } });
+  assert.equal(postBoot.code, 0, postBoot.stderr);
+  assert.equal(postBoot.json().action, 'committed');
+  assert.equal(await exists(sentinel), false, 'the sentinel is gone once the new slot is committed');
+  const counters = JSON.parse(await readFile(path.join(env.stateDir, 'metrics.json'), 'utf8'));
+  assert.equal(counters.healthChecks.passed, 1);
+});

@@ -1,0 +1,95 @@
+// The metrics that must outlive a process (installs, rollbacks, failures, bytes, health-check and reboot-lock times):
+// one JSON file in the state dir, changed by the daemon and by post-boot, written atomically.
+
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { syncDir } from '../engine/state-store.js';
+
+export const COUNTERS_FILE = 'metrics.json';
+
+export interface MetricCounters {
+  schema: 1;
+  /** Installs that completed (the new slot boots next). */
+  installs: number;
+  /** New slots that failed after their reboot and were rolled back (by post-boot or by the bootloader). */
+  rollbacks: number;
+  /** Failed rounds, installs and health checks, by error code. */
+  failures: Record<string, number>;
+  /** Bundle bytes received from update servers. */
+  bytesDownloaded: number;
+  /** Chunks an install found already written and verified (a resumed install), not downloaded again. */
+  chunksReused: number;
+  /** Health-check runs by result, and their total time. */
+  healthChecks: { passed: number; failed: number; seconds: number; lastSeconds: number | null };
+  /** Waits for the reboot lock (and window) before a reboot, and their total time. */
+  rebootLockWaits: { count: number; seconds: number };
+  /** ms since the epoch of the last update check, and of the last one that reached the server. */
+  lastCheckAt: number | null;
+  lastSuccessfulCheckAt: number | null;
+}
+
+export function emptyCounters(): MetricCounters {
+  return {
+    schema: 1,
+    installs: 0,
+    rollbacks: 0,
+    failures: {},
+    bytesDownloaded: 0,
+    chunksReused: 0,
+    healthChecks: { passed: 0, failed: 0, seconds: 0, lastSeconds: null },
+    rebootLockWaits: { count: 0, seconds: 0 },
+    lastCheckAt: null,
+    lastSuccessfulCheckAt: null,
+  };
+}
+
+/** The counters; a missing or unreadable file starts them at zero (Prometheus reads a reset as a restart). */
+export async function loadCounters(stateDir: string): Promise<MetricCounters> {
+  try {
+    const value = JSON.parse(await readFile(path.join(stateDir, COUNTERS_FILE), 'utf8')) as Partial<MetricCounters>;
+    if (value.schema !== 1) return emptyCounters();
+    const empty = emptyCounters();
+    return { ...empty, ...value, healthChecks: { ...empty.healthChecks, ...value.healthChecks }, rebootLockWaits: { ...empty.rebootLockWaits, ...value.rebootLockWaits }, failures: { ...value.failures } };
+  } catch {
+    return emptyCounters();
+  }
+}
+
+async function saveCounters(stateDir: string, counters: MetricCounters): Promise<void> {
+  await mkdir(stateDir, { recursive: true });
+  const file = path.join(stateDir, COUNTERS_FILE);
+  const temp = path.join(stateDir, `.${COUNTERS_FILE}.${process.pid}.tmp`);
+  try {
+    const handle = await open(temp, 'w', 0o644);
+    try {
+      await handle.writeFile(`${JSON.stringify(counters)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+    await syncDir(stateDir);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Changes the counters (read, change, atomic write); changes within one process are applied in order. */
+export function recordCounters(stateDir: string, change: (counters: MetricCounters) => void): Promise<MetricCounters> {
+  const next = queue.then(async () => {
+    const counters = await loadCounters(stateDir);
+    change(counters);
+    await saveCounters(stateDir, counters);
+    return counters;
+  });
+  queue = next.catch(() => undefined);
+  return next;
+}
+
+/** Counts one failure with this error code. */
+export function countFailure(counters: MetricCounters, code: string): void {
+  counters.failures[code] = (counters.failures[code] ?? 0) + 1;
+}
