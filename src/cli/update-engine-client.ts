@@ -216,8 +216,9 @@ export async function updateEngineClientMain(argv: string[], io: ClientIo): Prom
       await transport.attemptUpdate();
       return 0;
     }
-    log('Watching for status updates.');
     const unsubscribe = await transport.onStatusUpdate((s) => io.stdout.write(`${watchLines(s)}\n`));
+    // Said once the match is in place: from here on no StatusUpdate is missed.
+    log('Watching for status updates.');
     await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
     unsubscribe();
     return 1;

@@ -193,3 +193,26 @@ test('the reboot sentinel appears after an install and disappears after the comm
   const counters = JSON.parse(await readFile(path.join(env.stateDir, 'metrics.json'), 'utf8'));
   assert.equal(counters.healthChecks.passed, 1);
 });
+
+test('update_engine_client -watch_for_updates prints each StatusUpdate as the original logs it; -check_for_update starts the round', async (t) => {
+  const { bus, env } = await scene(t);
+  await startDaemon(t, env);
+  await waitFor('the daemon on the bus', async () => (await busctl(bus, 'GetStatus')).exitCode === 0);
+  env.omaha.setPackage(omahaPackageFor(env));
+  const stop = new AbortController();
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const stderr = new PassThrough();
+  let err = '';
+  stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const watching = updateEngineClientMain(['-watch_for_updates'], { stdout, stderr, env: { ...process.env, ...env.env }, signal: stop.signal });
+  await waitFor('the watch to subscribe', () => err.includes('Watching for status updates.'));
+  const check = await client(env, ['-check_for_update']);
+  assert.equal(check.code, 0, check.stderr);
+  await waitFor('UPDATED_NEED_REBOOT in the watch', () => out.includes('current_operation: UPDATE_STATUS_UPDATED_NEED_REBOOT'), 120_000);
+  stop.abort();
+  assert.equal(await watching, 1, 'it "should never return": stopped, it exits 1 like the original');
+  assert.match(out, /^Got status update:\n  last_checked_time: \d+\n  progress: 0\n  current_operation: UPDATE_STATUS_CHECKING_FOR_UPDATE\n  new_version: 0\.0\.0\n  new_size: 0$/m);
+  assert.match(out, /  progress: 0\.\d+\n  current_operation: UPDATE_STATUS_DOWNLOADING\n  new_version: 2\.0\.0\n/);
+});

@@ -60,6 +60,11 @@ interface RestState {
 export function update1SourceFrom(scheduler: SchedulerStatus, rest: RestState, lastCheckedAt: number | null): Update1Source {
   const offer = scheduler.offer;
   const base = { lastCheckedAt, newVersion: offer?.version ?? null, newSize: offer?.size ?? null };
+  // The round's own lifecycle state where the scheduler keeps one (src/engine/lifecycle.ts round states).
+  const round = (scheduler as { state?: EngineStateName }).state;
+  if (round === 'CHECKING_FOR_UPDATE' || round === 'UPDATE_AVAILABLE' || round === 'REPORTING_ERROR_EVENT') {
+    if (scheduler.activity !== 'idle' || round === 'UPDATE_AVAILABLE') return { ...base, state: round };
+  }
   if (scheduler.activity === 'checking') return { ...base, state: 'CHECKING_FOR_UPDATE' };
   if (scheduler.activity === 'installing') {
     const p = scheduler.progress;
@@ -150,7 +155,8 @@ export async function startHostApi(options: HostApiOptions): Promise<HostApi> {
 
   let reportingError = false;
   const unsubscribe = scheduler.subscribe((event) => {
-    if (event.type === 'activity' && event.status.activity === 'idle' && event.status.lastCycle?.outcome === 'error' && event.status.lastCycle.error?.code !== 'ERR_ABORTED') {
+    const roundStates = (event.type === 'activity' ? (event.status as { state?: string }).state : undefined) !== undefined;
+    if (!roundStates && event.type === 'activity' && event.status.activity === 'idle' && event.status.lastCycle?.outcome === 'error' && event.status.lastCycle.error?.code !== 'ERR_ABORTED') {
       // The round failed (and reported it to the server): update_engine passes REPORTING_ERROR_EVENT on its way to IDLE.
       reportingError = true;
       void feed.poke();
@@ -162,6 +168,10 @@ export async function startHostApi(options: HostApiOptions): Promise<HostApi> {
     }
     void feed.poke();
   });
+
+  // Where the scheduler tells every change of the round's lifecycle state (not only of its activity), follow those too.
+  const watchState = (scheduler as { watchState?: (listener: () => void) => () => void }).watchState;
+  const unwatch = watchState ? watchState.call(scheduler, () => void feed.poke()) : () => undefined;
 
   await loadRest();
   if (options.busAddress !== false) {
@@ -201,6 +211,7 @@ export async function startHostApi(options: HostApiOptions): Promise<HostApi> {
     },
     async close() {
       unsubscribe();
+      unwatch();
       await dbusService?.close();
     },
   };
