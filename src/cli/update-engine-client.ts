@@ -5,7 +5,7 @@ import { UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { connectUpdate1Client } from '../dbus/client.js';
 import { systemBusAddress } from '../dbus/service.js';
 import { formatStatusLines, type Update1Status } from '../dbus/update1.js';
-import { connectControlUpdate1 } from '../dbus/control-transport.js';
+import { connectControlUpdate1 } from '../daemon/control-update1.js';
 import { createHostContext } from '../host/context.js';
 
 export const UPDATE_ENGINE_CLIENT = 'update_engine_client';

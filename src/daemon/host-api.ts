@@ -3,18 +3,18 @@
 // by one status feed that observes the scheduler's events.
 
 import { toUpdaterError, UpdaterError } from '../../common/errors.js';
-import type { EngineSeam } from '../daemon/engine-seam.js';
-import type { Scheduler, SchedulerEvent, SchedulerStatus } from '../daemon/scheduler.js';
+import type { EngineSeam } from './engine-seam.js';
+import type { Scheduler, SchedulerEvent, SchedulerStatus } from './scheduler.js';
 import type { EngineStateName } from '../engine/state-store.js';
 import type { Logger } from '../log.js';
 import { countFailure, loadCounters, recordCounters } from '../metrics/counters.js';
 import { renderMetrics } from '../metrics/metrics.js';
 import { writeMetricsTextfile } from '../metrics/textfile.js';
-import { syncRebootSentinel } from './reboot-sentinel.js';
-import { startUpdate1Service, type Update1Service } from './service.js';
-import { createStatusFeed } from './status-feed.js';
-import { toUpdate1Status, type Update1Source, type Update1Status } from './update1.js';
-import type { Update1ControlEvent } from './control-transport.js';
+import { syncRebootSentinel } from '../dbus/reboot-sentinel.js';
+import { startUpdate1Service, type Update1Service } from '../dbus/service.js';
+import { createStatusFeed } from '../dbus/status-feed.js';
+import { toUpdate1Status, type Update1Source, type Update1Status } from '../dbus/update1.js';
+import type { Update1ControlEvent } from './control-update1.js';
 
 export interface HostApiOptions {
   scheduler: Scheduler;

@@ -1,8 +1,8 @@
 // update_engine's three methods and its signal over the daemon's control socket, for hosts without a system bus.
 
-import { controlRequest, followControlEvents, isDaemonRunning } from '../daemon/control-client.js';
-import { controlSocketPath } from '../daemon/control.js';
-import type { Update1Status } from './update1.js';
+import { controlRequest, followControlEvents, isDaemonRunning } from './control-client.js';
+import { controlSocketPath } from './control.js';
+import type { Update1Status } from '../dbus/update1.js';
 
 /** What the daemon's control API adds for update_engine_client: GET /status's `update1`, events `{type: 'update1'}`. */
 export interface Update1ControlEvent {

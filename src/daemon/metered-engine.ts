@@ -1,8 +1,8 @@
 // The daemon's measurements for the persisted metrics: an install's bytes and reused chunks, a reboot-lock wait.
 
-import type { EngineSeam } from '../daemon/engine-seam.js';
+import type { EngineSeam } from './engine-seam.js';
 import type { Logger } from '../log.js';
-import { recordCounters } from './counters.js';
+import { recordCounters } from '../metrics/counters.js';
 
 export function meteredEngine(engine: EngineSeam, stateDir: string, logger: Logger): EngineSeam {
   return {
