@@ -65,8 +65,10 @@ export function update1SourceFrom(scheduler: SchedulerStatus, rest: RestState, l
   if (round === 'CHECKING_FOR_UPDATE' || round === 'UPDATE_AVAILABLE' || round === 'REPORTING_ERROR_EVENT') {
     if (scheduler.activity !== 'idle' || round === 'UPDATE_AVAILABLE') return { ...base, state: round };
   }
-  if (scheduler.activity === 'checking') return { ...base, state: 'CHECKING_FOR_UPDATE' };
-  if (scheduler.activity === 'installing') {
+  // The engine's install states mean installing even in the instant before the scheduler's activity says so.
+  const installing = scheduler.activity === 'installing' || round === 'DOWNLOADING' || round === 'VERIFYING' || round === 'FINALIZING';
+  if (scheduler.activity === 'checking' && !installing) return { ...base, state: 'CHECKING_FOR_UPDATE' };
+  if (installing) {
     const p = scheduler.progress;
     const download = p && p.bytesTotal !== undefined ? { done: p.bytesDone ?? 0, total: p.bytesTotal } : null;
     if (p === undefined || p.phase === 'check') return { ...base, state: 'UPDATE_AVAILABLE' };
