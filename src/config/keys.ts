@@ -70,6 +70,8 @@ export const CONFIG_KEYS = {
   REBOOT_WINDOW_LENGTH: key('', 'Length of the reboot window, with REBOOT_WINDOW_START', duration(MINUTE, 7 * 24 * HOUR, { optional: true })),
   REBOOT_COMMAND: key('systemctl reboot', 'The command that reboots the host (no shell)', commandLine()),
   ETCD_ENDPOINTS: key('http://127.0.0.1:2379', 'etcd endpoints for REBOOT_STRATEGY=etcd-lock', httpUrlList()),
+  FLEET_STATUS: key('off', 'Publish this host in the fleet view: "etcd" keeps its status under FLEET_PREFIX/hosts/<machine id> and obeys the group\'s pause and gate', oneOf(['off', 'etcd'] as const)),
+  FLEET_PREFIX: key('abupdate/fleet', 'The etcd key prefix of the fleet view (hosts, group switches, rollbacks, history)', token(/^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/, 'etcd key path segments of letters, digits, . _ - joined by /')),
   ETCD_API: key('v3', 'The etcd API of the reboot lock: v3, or v2 to share the lock with locksmithd hosts (etcd with --enable-v2)', oneOf(['v3', 'v2'] as const)),
   LOCKSMITHD_ENDPOINT: key('', 'locksmith\'s name for the etcd endpoints; when set it replaces ETCD_ENDPOINTS', optionalUrlList()),
   LOCKSMITHD_ETCD_CAFILE: key('', 'CA bundle that signed etcd\'s certificate (https endpoints)', absolutePath({ optional: true })),

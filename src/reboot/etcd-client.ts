@@ -1,4 +1,4 @@
-// A minimal etcd v3 client over etcd's JSON gRPC-gateway (/v3/kv/range, /v3/kv/put, /v3/kv/txn), with endpoint failover,
+// A minimal etcd v3 client over etcd's JSON gRPC-gateway (kv range/put/txn, leases, watch), with endpoint failover,
 // TLS (CA, client certificate) and etcd's user/password authentication.
 
 import got from 'got';
@@ -54,12 +54,81 @@ interface RawRangeResponse {
   kvs?: RawKeyValue[];
 }
 
+interface RawWatchResult {
+  header?: { revision?: string };
+  created?: boolean;
+  canceled?: boolean;
+  cancel_reason?: string;
+  compact_revision?: string;
+  events?: { type?: string; kv?: RawKeyValue }[];
+}
+
 interface RawTxnResponse {
   succeeded?: boolean;
   responses?: { response_range?: RawRangeResponse }[];
 }
 
+/** A range read: the keys (none with countOnly), how many matched, and the store revision it was read at. */
+export interface EtcdRange {
+  kvs: EtcdKeyValue[];
+  count: number;
+  revision: string;
+}
+
+/** One condition of a txn: the key's create/mod revision, version or value compared with `value`. */
+export interface EtcdCompare {
+  key: string;
+  target: 'CREATE' | 'MOD' | 'VERSION' | 'VALUE';
+  result: 'EQUAL' | 'NOT_EQUAL' | 'GREATER' | 'LESS';
+  value: string;
+}
+
+/** One operation of a txn; `prefix` makes a range or delete cover every key starting with `key`. */
+export type EtcdOp =
+  | { put: { key: string; value: string; lease?: string } }
+  | { range: { key: string; prefix?: boolean } }
+  | { delete: { key: string; prefix?: boolean } };
+
+export interface EtcdTxnResult {
+  succeeded: boolean;
+  /** Per operation of the branch that ran: the keys a range op read (empty for put and delete). */
+  ranges: EtcdKeyValue[][];
+  revision: string;
+}
+
+/** One change seen by a watch; `value` is undefined for a delete (or a lease expiry). */
+export interface EtcdWatchEvent {
+  type: 'PUT' | 'DELETE';
+  key: string;
+  value: string | undefined;
+  modRevision: string;
+}
+
+export interface EtcdWatch {
+  /** Resolves once etcd confirmed the watch (events after it are delivered). */
+  ready: Promise<void>;
+  /** Resolves when the stream ends: stopped, etcd went away, or the revision was compacted (`compacted`). */
+  closed: Promise<{ error?: Error; compactRevision?: string }>;
+  stop(): void;
+}
+
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
+
+/** The range_end that makes a request cover every key starting with `prefix` (etcd's prefix rule), base64. */
+function prefixEnd(prefix: string): string {
+  const bytes = Buffer.from(prefix, 'utf8');
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i]! < 0xff) return Buffer.concat([bytes.subarray(0, i), Buffer.from([bytes[i]! + 1])]).toString('base64');
+  }
+  return Buffer.from([0]).toString('base64'); // all 0xff: to the end of the keyspace
+}
+
+function rawOp(op: EtcdOp): Record<string, unknown> {
+  if ('put' in op) return { request_put: { key: b64(op.put.key), value: b64(op.put.value), ...(op.put.lease === undefined ? {} : { lease: op.put.lease }) } };
+  const which = 'range' in op ? op.range : op.delete;
+  const body = { key: b64(which.key), ...(which.prefix === true ? { range_end: prefixEnd(which.key) } : {}) };
+  return 'range' in op ? { request_range: body } : { request_delete_range: body };
+}
 
 function decode(raw: RawKeyValue): EtcdKeyValue {
   return {
@@ -129,9 +198,103 @@ export class EtcdClient {
     return raw === undefined ? undefined : decode(raw);
   }
 
-  /** Writes one key unconditionally. */
-  async put(key: string, value: string): Promise<void> {
-    await this.#call('/v3/kv/put', { key: b64(key), value: b64(value) }, `write key "${key}"`);
+  /** Writes one key unconditionally; with `lease`, the key is deleted when that lease expires. */
+  async put(key: string, value: string, options: { lease?: string } = {}): Promise<void> {
+    await this.#call('/v3/kv/put', { key: b64(key), value: b64(value), ...(options.lease === undefined ? {} : { lease: options.lease }) }, `write key "${key}"`);
+  }
+
+  /** Reads one key, or with `prefix` every key starting with `key` (sorted by key). */
+  async range(key: string, options: { prefix?: boolean; countOnly?: boolean } = {}): Promise<EtcdRange> {
+    const body = { key: b64(key), ...(options.prefix === true ? { range_end: prefixEnd(key) } : {}), ...(options.countOnly === true ? { count_only: true } : {}) };
+    const response = (await this.#call('/v3/kv/range', body, `read ${options.prefix === true ? 'keys under' : 'key'} "${key}"`)) as RawRangeResponse & { count?: string; header?: { revision?: string } };
+    return { kvs: (response.kvs ?? []).map(decode), count: Number(response.count ?? 0), revision: response.header?.revision ?? '0' };
+  }
+
+  /** One etcd transaction: if every compare holds, runs `success`, else `failure`, atomically. */
+  async txn(request: { compare: EtcdCompare[]; success: EtcdOp[]; failure?: EtcdOp[] }, what = 'run a transaction'): Promise<EtcdTxnResult> {
+    const compare = request.compare.map((c) => {
+      const field = { CREATE: 'create_revision', MOD: 'mod_revision', VERSION: 'version', VALUE: 'value' }[c.target];
+      return { key: b64(c.key), target: c.target, result: c.result, [field]: c.target === 'VALUE' ? b64(c.value) : c.value };
+    });
+    const body = { compare, success: request.success.map(rawOp), failure: (request.failure ?? []).map(rawOp) };
+    const response = (await this.#call('/v3/kv/txn', body, what)) as RawTxnResponse & { header?: { revision?: string } };
+    return {
+      succeeded: response.succeeded === true,
+      ranges: (response.responses ?? []).map((r) => (r.response_range?.kvs ?? []).map(decode)),
+      revision: response.header?.revision ?? '0',
+    };
+  }
+
+  /** Grants a lease of `ttlSeconds`; keys put with its id vanish when it is neither renewed nor revoked in time. */
+  async grantLease(ttlSeconds: number): Promise<{ id: string; ttl: number }> {
+    const response = (await this.#call('/v3/lease/grant', { TTL: String(ttlSeconds) }, 'grant a lease')) as { ID?: string; TTL?: string };
+    if (response.ID === undefined) throw new UpdaterError('ERR_ETCD', 'Cannot grant a lease: etcd answered without a lease id');
+    return { id: response.ID, ttl: Number(response.TTL ?? ttlSeconds) };
+  }
+
+  /** Renews a lease once; returns its new TTL in seconds, 0 when the lease expired or never existed. */
+  async keepAliveLease(id: string): Promise<number> {
+    const response = (await this.#call('/v3/lease/keepalive', { ID: id }, `renew lease ${id}`)) as { result?: { TTL?: string } };
+    return Number(response.result?.TTL ?? 0);
+  }
+
+  /** Revokes a lease: every key bound to it is deleted at once. */
+  async revokeLease(id: string): Promise<void> {
+    await this.#call('/v3/lease/revoke', { ID: id }, `revoke lease ${id}`);
+  }
+
+  /**
+   * Watches every key starting with `prefix` from `startRevision` on, on the endpoint that answered last
+   * (the caller re-watches from its last revision + 1 after `closed`, which moves to the next endpoint).
+   */
+  watch(prefix: string, options: { startRevision?: string; onEvents: (events: EtcdWatchEvent[], revision: string) => void; signal?: AbortSignal }): EtcdWatch {
+    const controller = new AbortController();
+    const signals = [controller.signal, ...(options.signal ? [options.signal] : []), ...(this.signal ? [this.signal] : [])];
+    const endpoint = this.endpoints[this.#current]!;
+    let markReady: () => void = () => {};
+    let failReady: (error: Error) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    ready.catch(() => undefined);
+    const closed = (async (): Promise<{ error?: Error; compactRevision?: string }> => {
+      const body = { create_request: { key: b64(prefix), range_end: prefixEnd(prefix), ...(options.startRevision === undefined ? {} : { start_revision: options.startRevision }) } };
+      const stream = got.stream.post(`${endpoint}/v3/watch`, { json: body, decompress: false, retry: { limit: 0 }, timeout: { connect: this.timeoutMs }, signal: AbortSignal.any(signals) });
+      let buffered = '';
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        buffered += chunk.toString('utf8');
+        let newline;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line === '') continue;
+          const message = JSON.parse(line) as { result?: RawWatchResult; error?: { message?: string } };
+          const result = message.result;
+          if (result === undefined) throw new Error(message.error?.message ?? 'watch stream error');
+          if (result.created === true) markReady();
+          if (result.compact_revision !== undefined && result.compact_revision !== '0') return { compactRevision: result.compact_revision };
+          if (result.canceled === true) throw new Error(`etcd canceled the watch: ${result.cancel_reason ?? ''}`);
+          const events = (result.events ?? []).map((e): EtcdWatchEvent => {
+            const kv = decode(e.kv ?? {});
+            return { type: e.type === 'DELETE' ? 'DELETE' : 'PUT', key: kv.key, value: e.type === 'DELETE' ? undefined : kv.value, modRevision: kv.modRevision };
+          });
+          if (events.length > 0) options.onEvents(events, result.header?.revision ?? events[events.length - 1]!.modRevision);
+        }
+      }
+      return {};
+    })().then(
+      (end) => {
+        failReady(new Error('watch ended before etcd confirmed it'));
+        return end;
+      },
+      (error: unknown) => {
+        if (!controller.signal.aborted) this.#current = (this.endpoints.indexOf(endpoint) + 1) % this.endpoints.length;
+        failReady(error as Error);
+        return controller.signal.aborted ? {} : { error: error as Error };
+      },
+    );
+    return { ready, closed, stop: () => controller.abort() };
   }
 
   /** Deletes one key unconditionally. */
