@@ -90,6 +90,7 @@ export const ERROR_CODES = [
   'ERR_FLEETLOCK',
   'ERR_TLS',
   'ERR_AUTH',
+  'ERR_FLEET_TOKEN',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

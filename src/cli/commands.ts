@@ -14,5 +14,6 @@ import { installCommand } from './install-command.js';
 import { statusCommand } from './status-command.js';
 import { clearBadCommand, postBootCommand, rollbackCommand } from './lifecycle-commands.js';
 import { REBOOT_LOCK_COMMANDS } from './reboot-lock-command.js';
+import { FLEET_COMMANDS } from './fleet-command.js';
 
-export const COMMANDS: Command[] = [statusCommand, slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, installCommand, postBootCommand, rollbackCommand, clearBadCommand, checkCommand, updateCommand, daemonCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS];
+export const COMMANDS: Command[] = [statusCommand, slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, installCommand, postBootCommand, rollbackCommand, clearBadCommand, checkCommand, updateCommand, daemonCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS, ...FLEET_COMMANDS];
