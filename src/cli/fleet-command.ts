@@ -10,8 +10,8 @@ import { fleetHistoryText, fleetHostsText, fleetStatusText, hostsInGroup } from 
 import { readHistory } from '../fleet/history.js';
 import { pauseGroup, resumeGroup, setGate, type GroupControl } from '../fleet/rollout.js';
 import { createLogger } from '../log.js';
-import { COMMON_HELP, intOption, report, stringOption, type Command, type CommandContext, type OptionSpec } from './command.js';
-import { loadConfigForCommand } from './config-command.js';
+import { intOption, report, stringOption, type Command, type CommandContext } from './command.js';
+import type { OptionTable } from './options.js';
 import { EtcdClient, parseEtcdEndpoints } from '../reboot/etcd-client.js';
 import { DEFAULT_ETCD_ENDPOINTS } from './reboot-lock-command.js';
 
@@ -27,24 +27,20 @@ async function openEtcdClient(ctx: CommandContext): Promise<{ client: EtcdClient
   return { client: new EtcdClient({ endpoints, signal: ctx.signal }), endpoints };
 }
 
-const OPTIONS = {
-  json: { type: 'boolean' },
-  group: { type: 'string' },
-  endpoints: { type: 'string' },
-  prefix: { type: 'string' },
-  config: { type: 'string' },
-} as const satisfies OptionSpec;
+/** The options of every fleet subcommand: where the fleet is in etcd. */
+const ETCD_OPTIONS = {
+  endpoints: { type: 'string', value: 'URLS', help: `etcd client URLs, comma-separated (default: ETCD_ENDPOINTS from update.conf, else\n${DEFAULT_ETCD_ENDPOINTS})` },
+  prefix: { type: 'string', value: 'P', help: 'the fleet key prefix', overrides: 'FLEET_PREFIX' },
+} as const satisfies OptionTable;
 
-const SHARED_HELP = [
-  `  --endpoints URLS       etcd client URLs, comma-separated (default: ETCD_ENDPOINTS from update.conf, else ${DEFAULT_ETCD_ENDPOINTS})`,
-  '  --prefix P             the fleet key prefix (default: FLEET_PREFIX from update.conf, abupdate/fleet)',
-  COMMON_HELP.config,
-  COMMON_HELP.json,
-].join('\n');
+const VIEW_OPTIONS = {
+  group: { type: 'string', value: 'G', help: 'only this group' },
+  ...ETCD_OPTIONS,
+} as const satisfies OptionTable;
 
 async function fleetTarget(ctx: CommandContext) {
   const { client, endpoints } = await openEtcdClient(ctx);
-  const prefix = stringOption(ctx.values, 'prefix') ?? (await loadConfigForCommand(ctx.values, ctx.env)).values.FLEET_PREFIX;
+  const prefix = stringOption(ctx.values, 'prefix') ?? (await ctx.host()).config.values.FLEET_PREFIX;
   return { client, endpoints, keys: new FleetKeys(prefix) };
 }
 
@@ -72,8 +68,9 @@ const describeControl = (group: string, c: GroupControl): string =>
 const statusCommand: Command = {
   name: 'fleet status',
   summary: 'the fleet in etcd: hosts per version and state, group switches, then one row per host',
-  help: ['Usage: abupdate fleet status [--group G] [--endpoints URLS] [--prefix P] [--json]', '', 'Counts per version and per state at the top, the group switches and reboot-lock holders, then', 'a table: host, group, version, state, last check, health. Hosts are those whose lease is alive.', '', '  --group G              only this group', SHARED_HELP].join('\n'),
-  options: OPTIONS,
+  usage: 'abupdate fleet status [--group G] [--endpoints URLS] [--prefix P] [--json]',
+  description: ['Counts per version and per state at the top, the group switches and reboot-lock holders, then', 'a table: host, group, version, state, last check, health. Hosts are those whose lease is alive.'].join('\n'),
+  options: VIEW_OPTIONS,
   async run(ctx) {
     const group = stringOption(ctx.values, 'group');
     const { snapshot } = await loadModel(ctx);
@@ -92,8 +89,9 @@ const statusCommand: Command = {
 const hostsCommand: Command = {
   name: 'fleet hosts',
   summary: 'every reporting host with both slots, error, bad versions and reboot-lock holding',
-  help: ['Usage: abupdate fleet hosts [--group G] [--endpoints URLS] [--prefix P] [--json]', '', 'One row per host with the whole of its report.', '', '  --group G              only this group', SHARED_HELP].join('\n'),
-  options: OPTIONS,
+  usage: 'abupdate fleet hosts [--group G] [--endpoints URLS] [--prefix P] [--json]',
+  description: 'One row per host with the whole of its report.',
+  options: VIEW_OPTIONS,
   async run(ctx) {
     const group = stringOption(ctx.values, 'group');
     const { snapshot } = await loadModel(ctx);
@@ -105,8 +103,9 @@ const hostsCommand: Command = {
 const historyCommand: Command = {
   name: 'fleet history',
   summary: 'per version: how many hosts were offered, installed, committed and rolled it back, and when',
-  help: ['Usage: abupdate fleet history [--group G] [--endpoints URLS] [--prefix P] [--json]', '', 'Each cell counts hosts and gives the first time; --json has the first and last time of each.', '', '  --group G              only this group', SHARED_HELP].join('\n'),
-  options: OPTIONS,
+  usage: 'abupdate fleet history [--group G] [--endpoints URLS] [--prefix P] [--json]',
+  description: 'Each cell counts hosts and gives the first time; --json has the first and last time of each.',
+  options: VIEW_OPTIONS,
   async run(ctx) {
     const t = await fleetTarget(ctx);
     const history = await readHistory(t, stringOption(ctx.values, 'group'));
@@ -118,8 +117,9 @@ const historyCommand: Command = {
 const pauseCommand: Command = {
   name: 'fleet pause',
   summary: 'pause a group\'s rollout: its hosts check for updates but do not install',
-  help: ['Usage: abupdate fleet pause GROUP [--endpoints URLS] [--prefix P] [--json]', '', 'Sets the group\'s paused switch in etcd (compare-and-swap). Installs already running finish.', '', SHARED_HELP].join('\n'),
-  options: OPTIONS,
+  usage: 'abupdate fleet pause GROUP [--endpoints URLS] [--prefix P] [--json]',
+  description: 'Sets the group\'s paused switch in etcd (compare-and-swap). Installs already running finish.',
+  options: ETCD_OPTIONS,
   maxPositionals: 1,
   async run(ctx) {
     const group = groupArgument(ctx, 'pause');
@@ -132,8 +132,9 @@ const pauseCommand: Command = {
 const resumeCommand: Command = {
   name: 'fleet resume',
   summary: 'resume a paused group\'s rollout',
-  help: ['Usage: abupdate fleet resume GROUP [--endpoints URLS] [--prefix P] [--json]', '', SHARED_HELP].join('\n'),
-  options: OPTIONS,
+  usage: 'abupdate fleet resume GROUP [--endpoints URLS] [--prefix P] [--json]',
+  description: 'Clears the group\'s paused switch in etcd: its hosts install again.',
+  options: ETCD_OPTIONS,
   maxPositionals: 1,
   async run(ctx) {
     const group = groupArgument(ctx, 'resume');
@@ -146,17 +147,16 @@ const resumeCommand: Command = {
 const gateCommand: Command = {
   name: 'fleet gate',
   summary: 'stop a version for a group once N of its hosts rolled it back',
-  help: [
-    'Usage: abupdate fleet gate GROUP --max-failures N | --off [--endpoints URLS] [--prefix P] [--json]',
-    '',
+  usage: 'abupdate fleet gate GROUP --max-failures N | --off [--endpoints URLS] [--prefix P] [--json]',
+  description: [
     'Every host that rolls a version back marks it in etcd; once N hosts of the group did, the version',
     'is stopped for the whole group: hosts skip it without downloading. Versions already at N stop now.',
-    '',
-    '  --max-failures N       rollbacks that stop a version (1 or more)',
-    '  --off                  remove the gate (stopped versions stay stopped)',
-    SHARED_HELP,
   ].join('\n'),
-  options: { ...OPTIONS, 'max-failures': { type: 'string' }, off: { type: 'boolean' } },
+  options: {
+    'max-failures': { type: 'string', value: 'N', help: 'rollbacks that stop a version (1 or more)' },
+    off: { type: 'boolean', help: 'remove the gate (stopped versions stay stopped)' },
+    ...ETCD_OPTIONS,
+  },
   maxPositionals: 1,
   async run(ctx) {
     const group = groupArgument(ctx, 'gate');
@@ -174,18 +174,17 @@ const gateCommand: Command = {
 const serveCommand: Command = {
   name: 'fleet serve',
   summary: 'serve the fleet dashboard: one page, a JSON API and live updates from etcd watches',
-  help: [
-    'Usage: abupdate fleet serve [--listen HOST:PORT] [--token-file FILE] [--endpoints URLS] [--prefix P]',
-    '',
+  usage: 'abupdate fleet serve [--listen HOST:PORT] [--token-file FILE] [--endpoints URLS] [--prefix P]',
+  description: [
     'Serves the dashboard at http://HOST:PORT/ (JSON: /api/fleet, /api/summary, /api/history; live:',
     '/api/events). Pause, resume and the gate need the token in FILE (sent as "Authorization: Bearer',
     'TOKEN"); without --token-file the dashboard is read-only.',
-    '',
-    '  --listen HOST:PORT     where to listen (default 127.0.0.1:8080)',
-    '  --token-file FILE      the operator token (first line of FILE)',
-    SHARED_HELP,
   ].join('\n'),
-  options: { ...OPTIONS, listen: { type: 'string' }, 'token-file': { type: 'string' } },
+  options: {
+    listen: { type: 'string', value: 'HOST:PORT', help: 'where to listen (default 127.0.0.1:8080)' },
+    'token-file': { type: 'string', value: 'FILE', help: 'the operator token (first line of FILE); without it the dashboard is read-only' },
+    ...ETCD_OPTIONS,
+  },
   async run(ctx) {
     const { host, port } = parseListen(stringOption(ctx.values, 'listen') ?? '127.0.0.1:8080');
     const tokenFile = stringOption(ctx.values, 'token-file');

@@ -56,6 +56,8 @@ function summaryOf(s: FleetSnapshot): Omit<FleetSnapshot, 'hosts'> {
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { client, keys, logger } = options;
   const model = new FleetModel(keys);
+  // The first load fails the command (etcd unreachable, a bad endpoint) before anything listens; later breaks are retried.
+  await model.load(client);
   const streams = new Set<http.ServerResponse>();
   const stop = new AbortController();
   const signal = AbortSignal.any([options.signal, stop.signal]);
