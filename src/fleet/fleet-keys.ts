@@ -1,6 +1,13 @@
 // The fleet's key schema in etcd: where host reports, group switches, rollbacks, stopped versions and history live.
 
+import type { EtcdClient } from '../reboot/etcd-client.js';
 import { queryEscape } from '../reboot/etcd-semaphore.js';
+
+/** Where the fleet is: an etcd client and the keys under one prefix. */
+export interface FleetTarget {
+  client: EtcdClient;
+  keys: FleetKeys;
+}
 
 /** FLEET_PREFIX's default: every fleet key lives under it. */
 export const DEFAULT_FLEET_PREFIX = 'abupdate/fleet';

@@ -1,7 +1,6 @@
 // The rollout history: the first time each host of a group was offered, installed, committed or rolled back each version.
 
-import type { FleetTarget } from './rollout.js';
-import { HISTORY_EVENTS, type HistoryEvent } from './fleet-keys.js';
+import { HISTORY_EVENTS, type FleetTarget, type HistoryEvent } from './fleet-keys.js';
 
 export interface HistoryMark {
   group: string;

@@ -1,6 +1,5 @@
 // What one host publishes under <prefix>/hosts/<machine id>: a summary of its status report, and the check of one read back.
 
-import type { StatusReport } from '../cli/status-command.js';
 
 export type HealthResult = 'passed' | 'failed' | 'pending' | 'unknown';
 
@@ -37,8 +36,19 @@ export interface HostSlot {
   state: string | null;
 }
 
-/** The parts of `readStatus()`'s report the fleet shows. */
-export type HostStatus = Pick<StatusReport, 'booted' | 'slots' | 'state' | 'install' | 'lastError' | 'badVersions' | 'committedVersion'>;
+/**
+ * The parts of the host's status report (`abupdate status --json`, the daemon's GET /status: one reader) that the
+ * fleet shows, by the same names; any full status report is one.
+ */
+export interface HostStatus {
+  booted: 'A' | 'B' | null;
+  slots: { name: 'A' | 'B'; version: string | null; state: string; successful: boolean }[] | null;
+  state: string;
+  install: { version: string; percent: number } | null;
+  lastError: { code: string } | null;
+  badVersions: string[];
+  committedVersion: string | null;
+}
 
 export interface HostFacts {
   machineId: string;

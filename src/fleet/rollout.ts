@@ -2,9 +2,11 @@
 // stopped versions, and the decision a host makes before it downloads an offer.
 
 import { UpdaterError } from '../../common/errors.js';
-import type { EtcdClient, EtcdKeyValue } from '../reboot/etcd-client.js';
-import type { FleetKeys } from './fleet-keys.js';
+import type { EtcdKeyValue } from '../reboot/etcd-client.js';
+import type { FleetTarget } from './fleet-keys.js';
 import { recordHistory } from './history.js';
+
+export type { FleetTarget } from './fleet-keys.js';
 
 /** The group's switches, at `<prefix>/groups/<group>/control`. */
 export interface GroupControl {
@@ -14,11 +16,6 @@ export interface GroupControl {
   updatedAt: string | null;
   /** Who changed it last (the CLI's user@host, or "dashboard"). */
   updatedBy: string | null;
-}
-
-export interface FleetTarget {
-  client: EtcdClient;
-  keys: FleetKeys;
 }
 
 export const DEFAULT_CONTROL: GroupControl = { paused: false, maxFailures: null, updatedAt: null, updatedBy: null };
