@@ -14,6 +14,7 @@ import { readBootId, readHostIdentity } from '../omaha/host-identity.js';
 import { createOmahaSource } from '../sources/omaha-source.js';
 import type { Offer, ReportContext, UpdateEvent, UpdateSource } from '../sources/source.js';
 import { createStaticSource } from '../sources/static-source.js';
+import { createFleetRollout } from '../fleet/fleet-agent.js';
 import { UNKNOWN_VERSION, type EngineSeam } from './engine-seam.js';
 import { alephVersion, loadReportRecord, saveReportRecord, startupReport } from './report-record.js';
 import { createScheduler, type InstallStepOptions, type Scheduler, type SchedulerOptions } from './scheduler.js';
@@ -81,6 +82,11 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   });
   // Flatcar's release file names the board (Nebraska's architecture) when there is one.
   if (config.flatcarRelease?.board !== undefined) identity.board = config.flatcarRelease.board;
+  // FLEET_STATUS=etcd: the group's pause and gate decide before a download; offers, installs, commits, rollbacks are recorded.
+  const fleet =
+    config.values.FLEET_STATUS === 'etcd'
+      ? createFleetRollout({ endpoints: config.values.ETCD_ENDPOINTS, prefix: config.values.FLEET_PREFIX, machineId: identity.machineId, group: config.values.GROUP, logger })
+      : undefined;
   const source: UpdateSource =
     config.values.PROTOCOL === 'omaha'
       ? createOmahaSource({
@@ -167,6 +173,7 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     if (result.version !== offer.version) logger.warn(`the server offered ${offer.version}, the bundle holds ${result.version}`);
     await saveReportRecord(options.stateDir, { previousVersion, installedVersion: result.version, bootId: identity.bootId });
     await report({ kind: 'installed', version: result.version }, ctx);
+    await fleet?.record('installed', result.version);
     logger.info('update installed; the new slot boots next', { version: result.version });
     options.onInstalled?.(offer);
     return { alreadyInstalled: result.alreadyInstalled };
@@ -192,9 +199,15 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
           const checked = await source.check(ctx);
           // A version that failed its health check here is not downloaded again (update_engine's blacklist).
           const bad = checked.offer === null ? [] : await engine.badVersions();
-          if (checked.offer === null || !bad.includes(checked.offer.version)) return checked;
-          logger.info('update skipped: this version failed its health check on this host before', { version: checked.offer.version });
-          return { ...checked, offer: null };
+          if (checked.offer !== null && bad.includes(checked.offer.version)) {
+            logger.info('update skipped: this version failed its health check on this host before', { version: checked.offer.version });
+            return { ...checked, offer: null };
+          }
+          if (checked.offer !== null && fleet !== undefined) {
+            await fleet.record('offered', checked.offer.version);
+            if (!(await fleet.admit(checked.offer.version))) return { ...checked, offer: null };
+          }
+          return checked;
         }
         // Like update_engine in UPDATED_NEED_REBOOT: ping only. (Nebraska answers a full check from an
         // instance that reported its download with error-updateInProgressOnInstance.)
@@ -217,6 +230,8 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
       if (event !== null) {
         logger.info(event.kind === 'error' ? `rollback detected: running ${current} again` : `running ${current}, updated from ${record?.previousVersion ?? '?'}`);
         await report(event, await reportContext(false, signal));
+        if (event.kind === 'complete-after-reboot') await fleet?.record('committed', event.version);
+        if (event.kind === 'error' && event.code === 'ERR_ROLLBACK' && event.version !== undefined) await fleet?.record('rolled-back', event.version);
       }
       if (clear) await saveReportRecord(options.stateDir, null);
     },
