@@ -153,6 +153,9 @@ export async function startHostApi(options: HostApiOptions): Promise<HostApi> {
       if (result.outcome === 'error' && result.error && result.error.code !== 'ERR_ABORTED') countFailure(c, result.error.code);
     }).catch((caught: unknown) => logger.warn(`Cannot record the metrics: ${(caught as Error).message}`));
     await loadRest();
+    // The counters just changed: the textfile follows them here, not only on a change of state (a round that ends
+    // in the same second it was checked changes neither the state nor last_checked_time after its count).
+    await writeTextfile().catch((caught: unknown) => logger.warn(`Cannot write the metrics textfile: ${(caught as Error).message}`));
   }
 
   let reportingError = false;
