@@ -13,7 +13,7 @@ import { selectBootSlot } from '../../partition/boot-control.js';
 import { withinContractAsync, type FuzzContract } from '../contract.js';
 
 export const contract: FuzzContract = {
-  codes: ['ERR_NOT_GPT', 'ERR_GPT_CRC', 'ERR_GPT_HEADER', 'ERR_GPT_ENTRIES', 'ERR_GPT_BOTH_CORRUPT', 'ERR_GPT_PARTITION_RANGE', 'ERR_GPT_OVERLAP', 'ERR_DISK_TRUNCATED', 'ERR_SLOT_COUNT'],
+  codes: ['ERR_NOT_GPT', 'ERR_GPT_CRC', 'ERR_GPT_HEADER', 'ERR_GPT_ENTRIES', 'ERR_GPT_BOTH_CORRUPT', 'ERR_GPT_PARTITION_RANGE', 'ERR_GPT_OVERLAP', 'ERR_GPT_COPIES_DISAGREE', 'ERR_DISK_TRUNCATED', 'ERR_SLOT_COUNT'],
   maxLen: 80 * 1024 + 1,
   timeoutMs: 10_000,
   maxRssMb: 1024,
