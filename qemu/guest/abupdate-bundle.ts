@@ -47,6 +47,9 @@ export async function bundleAbupdateCli(): Promise<Buffer> {
         '--log-level=error',
         // A native addon cannot be bundled: the guest gets its files under /usr/lib/abupdate/node_modules.
         ...EXTERNAL_PACKAGES.map((name) => `--external:${name}`),
+        // @particle/dbus-next requires the optional 'x11' package only to find a session bus through an X11 window
+        // selection, which the system-bus service never does: left unresolved (the guest has no X11).
+        '--external:x11',
         `--outfile=${out}`,
         "--banner:js=import { createRequire as __abupdateCreateRequire } from 'node:module'; const require = __abupdateCreateRequire(import.meta.url);",
       ],
