@@ -94,9 +94,14 @@ async function main(): Promise<void> {
   const rounds = Number(values.rounds ?? 3);
   const chunkSize = Number(values['chunk-size'] ?? MiB);
   const dir = await mkdtemp(path.join(tmpdir(), 'abupdate-bench-install-'));
+  // Inside the project (gitignored .cache/), so the native addon left out of the bundle (fs-ext: the run lock's
+  // flock) resolves from node_modules; x11 is dbus-next's optional X11 session-bus lookup, never used.
+  const cliDir = path.join(HERE, '../.cache/bench-cli');
+  await mkdir(cliDir, { recursive: true });
+  const cli = path.join(cliDir, `abupdate-${process.pid}.mjs`);
   try {
-    const cli = path.join(dir, 'abupdate.mjs');
     await build({ entryPoints: [path.join(HERE, '../src/cli/main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: cli, logLevel: 'warning',
+      external: ['fs-ext', 'x11'],
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" } });
 
     const scene = await makeScene(dir, cli, sizeMiB, chunkSize);
@@ -134,6 +139,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await rm(cli, { force: true });
   }
 }
 
