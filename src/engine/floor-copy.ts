@@ -1,7 +1,8 @@
 // The anti-rollback floor's second copy (state-dir/floor.json), written in its own fsync epoch after state.json, and
 // the highest floor that can still be proven from every source: so losing or corrupting any one file never lowers it.
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
 import path from 'node:path';
 import { UpdaterError } from '../../common/errors.js';
 import { compareVersions, isVersion } from '../../verify/version.js';
@@ -51,24 +52,29 @@ export async function readFloorCopy(stateDir: string): Promise<string | null> {
  * Writes FLOOR to floor.json (temp, fsync, rename, fsync dir) unless the copy holds it or a higher one already.
  * Called only after state.json is durable: the two files are never both being replaced at one moment.
  */
-export async function writeFloorCopy(stateDir: string, floor: string | null, syncDir: (dir: string) => Promise<void>): Promise<void> {
+export async function writeFloorCopy(
+  stateDir: string,
+  floor: string | null,
+  syncDir: (dir: string, fs: FileSystem) => Promise<void>,
+  fs: FileSystem = nodeFileSystem,
+): Promise<void> {
   if (floor === null) return;
   const current = await readFloorCopy(stateDir).catch(() => null);
   if (current !== null && higherVersion(current, floor) === current) return;
   const file = path.join(stateDir, FLOOR_FILE);
   const temp = path.join(stateDir, `.${FLOOR_FILE}.${process.pid}.tmp`);
   try {
-    const handle = await open(temp, 'w', 0o644);
+    const handle = await fs.open(temp, 'w', 0o644);
     try {
-      await handle.writeFile(`${JSON.stringify({ floorVersion: floor, updatedAt: new Date().toISOString() })}\n`, 'utf8');
+      await handle.writeFile(Buffer.from(`${JSON.stringify({ floorVersion: floor, updatedAt: new Date().toISOString() })}\n`, 'utf8'));
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, file);
-    await syncDir(stateDir);
+    await fs.rename(temp, file);
+    await syncDir(stateDir, fs);
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    await fs.unlink(temp).catch(() => undefined);
     throw new UpdaterError('ERR_IO', `Cannot write the anti-rollback floor "${file}": ${(error as Error).message}`, { cause: error });
   }
 }

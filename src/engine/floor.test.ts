@@ -13,7 +13,9 @@ import { makeTempDir } from '../../fixtures/tmp.js';
 import { installBundle } from './install.js';
 import { applyEngineEvent } from './lifecycle.js';
 import { seedEngineState } from '../../fixtures/engine-state.js';
-import { emptyEngineState, loadEngineState, STATE_FILE } from './state-store.js';
+import { emptyEngineState, loadEngineState, saveEngineState, STATE_FILE } from './state-store.js';
+import { FLOOR_FILE } from './floor-copy.js';
+import { recordingFs } from '../../soak/crash/recording-fs.js';
 
 test('loadEngineState() of a truncated, corrupt or malformed state.json throws ERR_STATE_UNREADABLE naming the file; the file stays as it was', async (t) => {
   const dir = await makeTempDir(t);
@@ -98,4 +100,20 @@ test('an unreadable state.json stops an install with ERR_STATE_UNREADABLE before
   assert.deepEqual(await cgptFlags(env.disk.path, env.disk.slots.B.partition), flagsB);
   assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size), bytesB);
   assert.equal(await readFile(path.join(env.stateDir, STATE_FILE), 'utf8'), '{"schema":1,"sta');
+});
+
+test('floor.json is written through the injectable file system (the crash explorer sees it), after state.json is durable', async (t) => {
+  const dir = await makeTempDir(t);
+  const fs = recordingFs(dir);
+  await saveEngineState(dir, { ...emptyEngineState(), committedVersion: '2.0.0', floorVersion: '2.0.0' }, fs);
+  const renames = fs.trace.flatMap((op, i) => (op.op === 'rename' ? [{ i, to: op.to }] : []));
+  assert.deepEqual(renames.map((r) => r.to), [STATE_FILE, FLOOR_FILE], 'both renames recorded, state.json first');
+  const floorRename = renames[1]!.i;
+  const stateDirSync = fs.trace.findIndex((op, i) => i > renames[0]!.i && op.op === 'fsync' && op.path === '');
+  assert.ok(stateDirSync > renames[0]!.i && stateDirSync < floorRename, 'state.json dir fsync before floor.json is touched');
+  const floorWrite = fs.trace.findIndex((op) => op.op === 'write' && op.path.includes(FLOOR_FILE));
+  const floorSync = fs.trace.findIndex((op, i) => i > floorWrite && op.op === 'fsync' && op.path.includes(FLOOR_FILE));
+  assert.ok(floorWrite > stateDirSync && floorSync > floorWrite && floorSync < floorRename, 'floor.json: write, fsync, rename');
+  assert.equal(fs.trace.at(-1)?.op, 'fsync', 'the dir is fsynced after the rename');
+  assert.equal(JSON.parse(await readFile(path.join(dir, FLOOR_FILE), 'utf8')).floorVersion, '2.0.0');
 });

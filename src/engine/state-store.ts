@@ -182,7 +182,7 @@ export async function saveEngineState(stateDir: string, state: EngineState, fs: 
     });
   }
   // The floor's second copy, in its own fsync epoch: state.json is durable before floor.json is touched.
-  await writeFloorCopy(stateDir, state.floorVersion, syncDir);
+  await writeFloorCopy(stateDir, state.floorVersion, syncDir, fs);
 }
 
 export async function syncDir(dir: string, fs: FileSystem = nodeFileSystem): Promise<void> {
