@@ -69,6 +69,8 @@ export const installCommand: Command = {
       stateDir: host.stateDir,
       runDir: host.runDir,
       tries,
+      // kured's sentinel: the same install use case as the daemon's, so a CLI install without a daemon creates it too.
+      rebootSentinel: host.config.values.REBOOT_SENTINEL,
       allowDowngrade: ctx.values['allow-downgrade'] === true,
       progress,
       signal: ctx.signal,

@@ -1,7 +1,7 @@
 // The lifecycle commands end to end through the CLI: install, "reboot", post-boot, rollback, clear-bad.
 
 import assert from 'node:assert/strict';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../../fixtures/cli.js';
@@ -46,6 +46,32 @@ test('abupdate post-boot commits a healthy new slot and says so', async (t) => {
   assert.deepEqual(await recorder.rebooted(), []);
   const human = await runCli(['post-boot', ...common('B')]);
   assert.match(human.stdout, /Slot B \(version 2\.0\.0\) is committed; nothing to do\./);
+});
+
+const exists = (file: string) => access(file).then(() => true, () => false);
+
+test('kured\'s sentinel without a daemon: "abupdate install" creates REBOOT_SENTINEL once the new slot boots next, post-boot\'s commit removes it; a rollback of a waiting update removes it too', async (t) => {
+  const { env, common, boot } = await scene(t, 'exit 0');
+  const sentinel = path.join(env.dir, 'reboot-required');
+  const withSentinel = { env: { ABUPDATE_REBOOT_SENTINEL: sentinel } };
+  assert.equal(await exists(sentinel), false);
+  const installed = await runCli(['install', env.url, ...env.options], withSentinel);
+  assert.equal(installed.code, 0, installed.stderr);
+  assert.equal(await exists(sentinel), true, 'the CLI install created the sentinel (no daemon runs)');
+  assert.equal(await boot(), 'B');
+  const committed = await runCli(['post-boot', ...common('B'), '--json'], withSentinel);
+  assert.equal(committed.code, 0, committed.stderr);
+  assert.equal(committed.json().action, 'committed');
+  assert.equal(await exists(sentinel), false, 'the commit removed it');
+
+  // Path two: an update installed and waiting, dropped by "abupdate rollback" (the booted slot B stays first).
+  const dir2 = await makeTempDir(t);
+  const second = await makeInstallEnv(t, dir2);
+  assert.equal((await runCli(['install', second.url, ...second.options], withSentinel)).code, 0);
+  assert.equal(await exists(sentinel), true);
+  const rolled = await runCli(['rollback', '--disk', second.disk.path, '--state-dir', second.stateDir, '--run-dir', second.runDir, '--booted', 'A', '--force', '--json'], withSentinel);
+  assert.equal(rolled.code, 0, rolled.stderr);
+  assert.equal(await exists(sentinel), false, 'dropping the waiting update removed it');
 });
 
 test('abupdate post-boot rolls a failing slot back, reboots, and the version is refused until cleared', async (t) => {

@@ -7,7 +7,7 @@ import { loadEngineState } from '../engine/state-store.js';
 import type { HealthReport } from '../lifecycle/health.js';
 import { rollbackToOther } from '../lifecycle/manual-rollback.js';
 import { runPostBoot, type PostBootOutcome } from '../lifecycle/post-boot.js';
-import { syncRebootSentinel } from '../dbus/reboot-sentinel.js';
+import { syncRebootSentinel } from '../engine/reboot-sentinel.js';
 import { recordPostBootMetrics } from '../metrics/post-boot-metrics.js';
 import { rebootConfigFromValues, readMachineId } from '../reboot/reboot-config.js';
 import { applyRebootStrategy, releaseRebootLock, type RebootConfig } from '../reboot/strategy.js';

@@ -66,6 +66,7 @@ export async function buildServiceOptions(ctx: CommandContext, logger: Logger): 
     keyringDirs: host.keyringDirs,
     compatible,
     logger,
+    rebootSentinel: host.config.values.REBOOT_SENTINEL,
     ...(currentVersion === undefined ? {} : { currentVersion }),
   });
   const requestTimeoutMs = durationOption(ctx, 'request-timeout');

@@ -48,6 +48,8 @@ export interface EngineSeamOptions {
   /** The running version when the engine state does not know it (a fresh host): --current-version. */
   currentVersion?: string;
   tries?: number;
+  /** REBOOT_SENTINEL: the install creates it once the new slot boots next (null: none). */
+  rebootSentinel?: string | null;
   logger: Logger;
 }
 
@@ -107,6 +109,7 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
         ...(expectedBundle ? { expectedBundle } : {}),
         ...(http ? { http } : {}),
         ...(options.tries === undefined ? {} : { tries: options.tries }),
+        rebootSentinel: options.rebootSentinel ?? null,
         ...(options.currentVersion === undefined ? {} : { currentVersion: options.currentVersion }),
       });
       return { alreadyInstalled: result.alreadyInstalled, version: result.version, bytesDownloaded: result.bytesDownloaded, chunksReused: result.chunks.reused };

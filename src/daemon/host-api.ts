@@ -10,7 +10,6 @@ import type { Logger } from '../log.js';
 import { countFailure, loadCounters, recordCounters } from '../metrics/counters.js';
 import { renderMetrics } from '../metrics/metrics.js';
 import { writeMetricsTextfile } from '../metrics/textfile.js';
-import { syncRebootSentinel } from '../dbus/reboot-sentinel.js';
 import { startUpdate1Service, type Update1Service } from '../dbus/service.js';
 import { createStatusFeed } from '../dbus/status-feed.js';
 import { toUpdate1Status, type Update1Source, type Update1Status } from '../dbus/update1.js';
@@ -130,10 +129,6 @@ export async function startHostApi(options: HostApiOptions): Promise<HostApi> {
       (status) => dbusService?.emitStatus(status),
       (status) => {
         for (const listener of controlListeners) listener({ type: 'update1', status });
-      },
-      async (status, previous) => {
-        if (previous !== null && status.currentOperation === previous.currentOperation) return;
-        await syncRebootSentinel(options.rebootSentinel, status.currentOperation === 'UPDATE_STATUS_UPDATED_NEED_REBOOT');
       },
       async (status, previous) => {
         // The textfile follows state changes, not every percent of a download.

@@ -1,5 +1,6 @@
 // The install pipeline: verify the bundle head, stream verified chunks into the other slot, read back, flip.
 
+import { syncRebootSentinel } from './reboot-sentinel.js';
 import type { FileSystem } from '../../common/file-system.js';
 import { createHash } from 'node:crypto';
 import { isUpdaterError, UpdaterError, toUpdaterError } from '../../common/errors.js';
@@ -53,6 +54,11 @@ export interface InstallOptions {
   checkpointBytes?: number;
   checkpointMs?: number;
   /**
+   * REBOOT_SENTINEL (kured's /run/reboot-required): created once the new slot boots next, by the CLI's install and the
+   * daemon's alike; omitted or null: none. post-boot (the commit) and rollback remove it.
+   */
+  rebootSentinel?: string | null;
+  /**
    * The whole bundle file as the update server states it (Omaha postinstall sha256, channel index): checked after
    * the read-back, before the flip, as sha256(head bytes ‖ slot image ‖ tar end). A mismatch throws its
    * mismatchCode, nothing is made bootable, and the partial install is discarded.
@@ -80,7 +86,12 @@ export async function installBundle(options: InstallOptions): Promise<InstallRes
   const lock = await acquireRunLock(options.runDir, `install ${options.source}`);
   const run: InstallRun = { touched: false };
   try {
-    return await runInstall(options, run);
+    const result = await runInstall(options, run);
+    // The new slot boots next: an installed update waits for its reboot (also when it was installed already).
+    await syncRebootSentinel(options.rebootSentinel ?? null, true).catch((caught: unknown) =>
+      options.warn?.(`Cannot create the reboot sentinel ${options.rebootSentinel}: ${(caught as Error).message}`),
+    );
+    return result;
   } catch (caught) {
     const error = toUpdaterError(caught, `install "${options.source}"`);
     await recordFailure(options, error, run.touched).catch((failure: unknown) => {
