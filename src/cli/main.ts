@@ -130,7 +130,7 @@ if (isEntry || process.argv[1]?.endsWith('/abupdate') || process.argv[1]?.endsWi
   delete process.env.ABUPDATE_PROGRAM;
   const run = program === UPDATE_ENGINE_CLIENT ? updateEngineClientMain : main;
   const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new UpdaterError('ERR_ABORTED', 'Cannot continue: stopped by a signal'));
+  const onSignal = (signal: NodeJS.Signals): void => controller.abort(new UpdaterError('ERR_ABORTED', `Cannot continue: stopped by ${signal}`, { data: { signal } }));
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(

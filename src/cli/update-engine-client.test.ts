@@ -77,3 +77,25 @@ test('the entry point entered as update_engine_client (ABUPDATE_PROGRAM, as the 
   assert.equal(result.exitCode, 0, result.stderr);
   assert.match(result.stdout, /^Usage: update_engine_client \[FLAGS\]/);
 });
+
+test('update_engine_client exit codes as update_engine_client.cc: a failed AttemptUpdate aborts (134, CHECK_EQ), a failed GetStatus prints zeros and (null) and exits 0, a failed ResetStatus exits 1', async (t) => {
+  const { makeDaemonEnv, startDaemon } = await import('../../fixtures/daemon-env.js');
+  const dir = await makeTempDir(t);
+  const env = await makeDaemonEnv(t, dir);
+  // A daemon with checking off answers /status but has no update round: every update_engine call fails on it.
+  env.env.ABUPDATE_SERVER = 'disabled';
+  await startDaemon(t, env);
+  const args = [`-run_dir=${env.runDir}`];
+  const check = await run(['-check_for_update', ...args], env.env);
+  assert.equal(check.code, 134, check.stderr);
+  assert.match(check.stderr, /Check failed: rc == TRUE: Error checking for update/);
+  const update = await run(['-update', ...args], env.env);
+  assert.equal(update.code, 134, update.stderr);
+  const status = await run(['-status', ...args], env.env);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(status.stdout, 'LAST_CHECKED_TIME=0\nPROGRESS=0.000000\nCURRENT_OP=(null)\nNEW_VERSION=(null)\nNEW_SIZE=0\n');
+  assert.match(status.stderr, /Error getting status: /);
+  const reset = await run(['-reset_status', ...args], env.env);
+  assert.equal(reset.code, 1, reset.stderr);
+  assert.match(reset.stderr, /ResetStatus failed/);
+});

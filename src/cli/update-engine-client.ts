@@ -41,8 +41,9 @@ Flags (gflags style: -flag, --flag, -flag=true|false, -noflag):
   -check_for_update   Initiate check for updates.
   -status             Print the status to stdout.
   -reset_status       Sets the status in update_engine to idle.
-  -update             Forces an update and waits for its completion. Exit status is 0 if the
-                      update succeeded (or there was none), and 1 otherwise.
+  -update             Forces an update and waits for its completion: until the status is
+                      UPDATE_STATUS_UPDATED_NEED_REBOOT or UPDATE_STATUS_IDLE, exit status 0 for both,
+                      as the original's (a failed round ends in IDLE too: check -status).
   -watch_for_updates  Listen for status updates and print them to the screen.
   -json               With -status: the five values as one JSON object.
   -config FILE        update.conf to find RUN_DIR in (control socket fallback).
@@ -126,7 +127,37 @@ function watchLines(s: Update1Status): string {
   ].join('\n');
 }
 
-/** -update: starts a round and waits until it ends in UPDATED_NEED_REBOOT (0), back in IDLE (0, or 1 after an error). */
+/**
+ * The original's exit status where it aborts (a failed AttemptUpdate is a glog CHECK: abort(), SIGABRT, which a shell
+ * reports as 128 + 6). We exit with that status instead of dumping core.
+ */
+export const EXIT_ABORTED = 134;
+
+/** The status of a program killed by SIGNAL as a shell reports it (the original dies by SIGINT/SIGTERM there). */
+export function signalExit(signal: unknown): number {
+  const name = (signal as { data?: { signal?: unknown } } | undefined)?.data?.signal;
+  return 128 + (name === 'SIGINT' ? 2 : name === 'SIGHUP' ? 1 : 15);
+}
+
+/** GetStatus failed: the original logs it and prints what it has, zeros and glibc's "(null)" for the strings. */
+const NULL_STATUS_LINES = 'LAST_CHECKED_TIME=0\nPROGRESS=0.000000\nCURRENT_OP=(null)\nNEW_VERSION=(null)\nNEW_SIZE=0\n';
+
+/** AttemptUpdate, or the original's abort (CHECK_EQ(rc, TRUE) << "Error checking for update: ..."). */
+async function attemptOrAbort(t: Update1Transport, log: (line: string) => void): Promise<number | null> {
+  try {
+    await t.attemptUpdate();
+    return null;
+  } catch (caught) {
+    log(`Check failed: rc == TRUE: Error checking for update: ${toUpdaterError(caught, 'attempt an update').message}`);
+    return EXIT_ABORTED;
+  }
+}
+
+/**
+ * -update: starts a round and waits until the status is UPDATE_STATUS_UPDATED_NEED_REBOOT or UPDATE_STATUS_IDLE, with
+ * exit status 0 either way, as update_engine_client.cc's CompleteUpdateSource() (a round that failed ends in IDLE too;
+ * it is said on stderr). A GetStatus that fails keeps it waiting, as there. Stopped by a signal: 128 + the signal.
+ */
 async function completeUpdate(t: Update1Transport, io: ClientIo, log: (line: string) => void): Promise<number> {
   let sawActivity = false;
   let sawError = false;
@@ -145,28 +176,30 @@ async function completeUpdate(t: Update1Transport, io: ClientIo, log: (line: str
     if (s.currentOperation !== 'UPDATE_STATUS_IDLE') sawActivity = true;
     // As the original, IDLE at the first poll means no update; IDLE after a round was seen ends it.
     else if (sawActivity || Date.now() - startedAt >= UPDATE_POLL_MS) {
-      if (sawError) {
-        log('Update failed.');
-        return resolveDone(1);
-      }
-      log('No update available');
+      log(sawError ? 'The update round failed (UPDATE_STATUS_REPORTING_ERROR_EVENT, then idle); exit status 0, as update_engine_client\'s' : 'No update available');
       return resolveDone(0);
     }
   };
   const unsubscribe = await t.onStatusUpdate((s) => consider(s, false));
   log('Initiating update check and install.');
-  await t.attemptUpdate();
+  const aborted = await attemptOrAbort(t, log);
+  if (aborted !== null) {
+    unsubscribe();
+    return aborted;
+  }
   log('Waiting for update to complete.');
   const poll = setInterval(() => {
     t.getStatus().then(
       (s) => consider(s, true),
       (caught: unknown) => {
-        log(`Update failed: ${toUpdaterError(caught, 'status').message}`);
-        resolveDone(1);
+        // The original prints the zero lines and keeps polling (its current_op is neither IDLE nor NEED_REBOOT).
+        log(`Error getting status: ${toUpdaterError(caught, 'status').message}`);
+        io.stdout.write(NULL_STATUS_LINES);
       },
     );
   }, UPDATE_POLL_MS);
-  const onAbort = () => resolveDone(1);
+  const onAbort = () => resolveDone(signalExit(io.signal.reason));
+  if (io.signal.aborted) onAbort();
   io.signal.addEventListener('abort', onAbort, { once: true });
   try {
     return await done;
@@ -206,22 +239,30 @@ export async function updateEngineClientMain(argv: string[], io: ClientIo): Prom
     }
     if (f.status) {
       log('Querying Update Engine status...');
-      const status = await transport.getStatus();
+      let status: Update1Status;
+      try {
+        status = await transport.getStatus();
+      } catch (caught) {
+        // The original: "Error getting status: ...", the lines with zeros and (null), exit status 0.
+        log(`Error getting status: ${toUpdaterError(caught, 'status').message}`);
+        io.stdout.write(f.json ? 'null\n' : NULL_STATUS_LINES);
+        return 0;
+      }
       io.stdout.write(f.json ? `${JSON.stringify(status)}\n` : formatStatusLines(status));
       return 0;
     }
     if (f.check_for_update || f.update) {
       if (f.update) return await completeUpdate(transport, io, log);
       log('Initiating update check and install.');
-      await transport.attemptUpdate();
-      return 0;
+      return (await attemptOrAbort(transport, log)) ?? 0;
     }
     const unsubscribe = await transport.onStatusUpdate((s) => io.stdout.write(`${watchLines(s)}\n`));
     // Said once the match is in place: from here on no StatusUpdate is missed.
     log('Watching for status updates.');
     await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
     unsubscribe();
-    return 1;
+    // "Should never return": the original ends only by a signal, so the shell sees 128 + the signal.
+    return signalExit(io.signal.reason);
   } catch (caught) {
     const error = toUpdaterError(caught, 'run update_engine_client');
     io.stderr.write(`${UPDATE_ENGINE_CLIENT}: ${error.message} [${error.code}]\n`);

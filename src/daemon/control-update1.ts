@@ -1,5 +1,6 @@
 // update_engine's three methods and its signal over the daemon's control socket, for hosts without a system bus.
 
+import { UpdaterError } from '../../common/errors.js';
 import { controlRequest, followControlEvents, isDaemonRunning } from './control-client.js';
 import { controlSocketPath } from './control.js';
 import type { Update1Status } from '../dbus/update1.js';
@@ -16,7 +17,8 @@ export async function connectControlUpdate1(runDir: string) {
   return {
     via: `the control socket ${controlSocketPath(runDir)}`,
     async getStatus(): Promise<Update1Status> {
-      const status = await controlRequest<{ update1: Update1Status }>(runDir, 'GET', '/status', { timeoutMs: 10_000 });
+      const status = await controlRequest<{ update1?: Update1Status }>(runDir, 'GET', '/status', { timeoutMs: 10_000 });
+      if (status.update1 === undefined) throw new UpdaterError('ERR_DAEMON', `Cannot get update_engine's status from ${controlSocketPath(runDir)}: the daemon has no update round (SERVER=disabled)`);
       return status.update1;
     },
     async attemptUpdate(): Promise<void> {
