@@ -7,6 +7,7 @@ import type { EngineDisk } from '../host/context.js';
 import { installBundle, type InstallOptions } from '../engine/install.js';
 import type { ProgressPhase, ProgressReporter } from '../engine/progress.js';
 import { loadEngineState } from '../engine/state-store.js';
+import { resetPendingUpdate } from '../lifecycle/reset-status.js';
 import type { Logger } from '../log.js';
 import type { InstallProgress } from './scheduler.js';
 
@@ -19,6 +20,8 @@ export interface EngineSeam {
   badVersions(): Promise<string[]>;
   /** Whether the booted slot is committed (successful in the boot flags: post-boot has passed it). */
   bootedCommitted(): Promise<boolean>;
+  /** ResetStatus in UPDATED_NEED_REBOOT: drops the waiting update, the booted slot boots next again; the version dropped or null. */
+  resetPending(): Promise<string | null>;
   /** Streams a bundle (URL or path) into the other slot: verified, read back, checked against `expectedBundle`, flipped. */
   install(bundle: string, options: EngineInstallOptions): Promise<EngineInstallResult>;
 }
@@ -93,6 +96,10 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
       // Once booted into the target slot the wait is over, even before post-boot commits it.
       const waiting = state.state === 'UPDATED_NEED_REBOOT' && state.install !== null && state.install.targetSlot !== booted;
       return waiting ? (state.install?.version ?? null) : null;
+    },
+    async resetPending() {
+      const { dropped } = await resetPendingUpdate({ control: options.disk.control, booted, stateDir: options.stateDir, runDir: options.runDir, rebootSentinel: options.rebootSentinel ?? null, warn });
+      return dropped;
     },
     async install(bundle, { signal, onProgress, expectedBundle, http }) {
       const keyring = await loadKeyring(options.keyringDirs);

@@ -196,9 +196,18 @@ export async function startHostApi(options: HostApiOptions): Promise<HostApi> {
       const op = compute().currentOperation;
       // update_engine's ResetStatus(): a no-op when idle; not while a round runs.
       if (op === 'UPDATE_STATUS_IDLE') return;
+      if (op === 'UPDATE_STATUS_UPDATED_NEED_REBOOT') {
+        // Drops the waiting update and reverts the boot flags to the booted slot (src/lifecycle/reset-status.ts).
+        const dropped = await engine.resetPending();
+        logger.info('ResetStatus: the update waiting for its reboot was dropped; the booted slot boots next', { version: dropped });
+        rest = { ...rest, state: 'IDLE', pendingVersion: null, pendingSize: null };
+        await loadRest();
+        await feed.poke();
+        return;
+      }
       throw new UpdaterError('ERR_DAEMON', `Cannot reset the status: Reset not allowed in this state (${op})`, {
         data: { state: op },
-        hint: op === 'UPDATE_STATUS_UPDATED_NEED_REBOOT' ? 'To drop the installed update, run "abupdate rollback" (the booted slot stays first).' : 'Wait for the round to end.',
+        hint: 'Wait for the round to end.',
       });
     },
     metrics: metricsText,

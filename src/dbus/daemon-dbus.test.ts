@@ -8,6 +8,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { runCli } from '../../fixtures/cli.js';
+import { cgptFlags } from '../../fixtures/disk.js';
 import { makeDaemonEnv, omahaPackageFor, startDaemon, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { startTestBus, type TestBus } from '../../fixtures/dbus.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
@@ -156,6 +157,20 @@ test('update_engine_client -update against a test server installs and exits 0; -
   const viaSocket = await client(env, ['--status', `-run_dir=${env.runDir}`], { DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${path.join(dir, 'no-bus')}` });
   assert.equal(viaSocket.code, 0, viaSocket.stderr);
   assert.equal(viaSocket.stdout, viaBus.stdout);
+
+  // ResetStatus in UPDATED_NEED_REBOOT: the update is dropped and the boot flags go back to the booted slot A (cgpt reads them).
+  assert.deepEqual(await cgptFlags(env.disk.path, 3), { priority: 2, tries: 1, successful: false }, 'B boots next, on trial');
+  const reset = await client(env, ['-reset_status']);
+  assert.equal(reset.code, 0, reset.stderr);
+  assert.deepEqual(await cgptFlags(env.disk.path, 3), { priority: 0, tries: 0, successful: false }, 'nothing of the dropped update boots');
+  assert.equal((await cgptFlags(env.disk.path, 2)).successful, true);
+  assert.ok((await cgptFlags(env.disk.path, 2)).priority > 0, 'the booted, committed slot A is the one that boots');
+  assert.match((await busctl(bus, 'GetStatus')).stdout, /"UPDATE_STATUS_IDLE" "0\.0\.0" 0/);
+  assert.equal(await exists(sentinel), false, 'the sentinel went with the update');
+  const status = await runCli(['status', '--config', env.configPath, '--booted', 'A', '--json'], { env: env.env });
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(status.json().state, 'IDLE');
+  assert.equal(status.json().pendingReboot, false);
 });
 
 test('ResetStatus after a failed round leaves the daemon idle; the failure is counted by error code', async (t) => {
