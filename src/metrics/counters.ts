@@ -7,6 +7,9 @@ import { syncDir } from '../engine/state-store.js';
 
 export const COUNTERS_FILE = 'metrics.json';
 
+/** Health-check durations kept for the histogram (one per update boot: decades of updates). */
+export const MAX_HEALTH_DURATIONS = 10_000;
+
 export interface MetricCounters {
   schema: 1;
   /** Installs that completed (the new slot boots next). */
@@ -19,8 +22,12 @@ export interface MetricCounters {
   bytesDownloaded: number;
   /** Chunks an install found already written and verified (a resumed install), not downloaded again. */
   chunksReused: number;
-  /** Health-check runs by result, and their total time. */
-  healthChecks: { passed: number; failed: number; seconds: number; lastSeconds: number | null };
+  /**
+   * Health-check runs by result, their total and last time, and every run's duration (the histogram
+   * abupdate_health_check_duration_seconds is rebuilt from these in a fresh registry; post-boot, another process,
+   * records them). One per boot into a new slot; at most MAX_HEALTH_DURATIONS are kept.
+   */
+  healthChecks: { passed: number; failed: number; seconds: number; lastSeconds: number | null; durations: Array<{ result: 'passed' | 'failed'; seconds: number }> };
   /** Waits for the reboot lock (and window) before a reboot, and their total time. */
   rebootLockWaits: { count: number; seconds: number };
   /** ms since the epoch of the last update check, and of the last one that reached the server. */
@@ -36,7 +43,7 @@ export function emptyCounters(): MetricCounters {
     failures: {},
     bytesDownloaded: 0,
     chunksReused: 0,
-    healthChecks: { passed: 0, failed: 0, seconds: 0, lastSeconds: null },
+    healthChecks: { passed: 0, failed: 0, seconds: 0, lastSeconds: null, durations: [] },
     rebootLockWaits: { count: 0, seconds: 0 },
     lastCheckAt: null,
     lastSuccessfulCheckAt: null,
@@ -49,7 +56,7 @@ export async function loadCounters(stateDir: string): Promise<MetricCounters> {
     const value = JSON.parse(await readFile(path.join(stateDir, COUNTERS_FILE), 'utf8')) as Partial<MetricCounters>;
     if (value.schema !== 1) return emptyCounters();
     const empty = emptyCounters();
-    return { ...empty, ...value, healthChecks: { ...empty.healthChecks, ...value.healthChecks }, rebootLockWaits: { ...empty.rebootLockWaits, ...value.rebootLockWaits }, failures: { ...value.failures } };
+    return { ...empty, ...value, healthChecks: { ...empty.healthChecks, ...value.healthChecks, durations: [...(value.healthChecks?.durations ?? [])] }, rebootLockWaits: { ...empty.rebootLockWaits, ...value.rebootLockWaits }, failures: { ...value.failures } };
   } catch {
     return emptyCounters();
   }

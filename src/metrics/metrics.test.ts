@@ -23,6 +23,7 @@ test('renderMetrics() output passes promtool check metrics and shows state, vers
   countFailure(counters, 'ERR_NETWORK');
   countFailure(counters, 'ERR_CHUNK_HASH');
   counters.lastSuccessfulCheckAt = 1_700_000_000_000;
+  counters.healthChecks.durations.push({ result: 'passed', seconds: 0.2 }, { result: 'passed', seconds: 7 }, { result: 'failed', seconds: 300 });
   const text = await renderMetrics({ state: 'UPDATED_NEED_REBOOT', bootedSlot: 'A', bootedVersion: '1.0.0', committedVersion: '1.0.0', pendingVersion: '2.0.0', counters });
   const checked = await promtoolCheck(text);
   assert.equal(checked.exitCode, 0, checked.output);
@@ -36,6 +37,15 @@ test('renderMetrics() output passes promtool check metrics and shows state, vers
   assert.match(text, /^abupdate_downloaded_bytes_total 12345$/m);
   assert.match(text, /^abupdate_last_successful_check_timestamp_seconds 1700000000$/m);
   assert.match(text, /^abupdate_reboot_needed 1$/m);
+  // Health-check durations: a histogram (cumulative buckets, _sum and _count) per result, rebuilt from the recorded runs.
+  assert.match(text, /^# TYPE abupdate_health_check_duration_seconds histogram$/m);
+  assert.match(text, /^abupdate_health_check_duration_seconds_bucket\{le="0\.5",result="passed"\} 1$/m);
+  assert.match(text, /^abupdate_health_check_duration_seconds_bucket\{le="10",result="passed"\} 2$/m);
+  assert.match(text, /^abupdate_health_check_duration_seconds_sum\{result="passed"\} 7\.2$/m);
+  assert.match(text, /^abupdate_health_check_duration_seconds_count\{result="passed"\} 2$/m);
+  assert.match(text, /^abupdate_health_check_duration_seconds_bucket\{le="120",result="failed"\} 0$/m);
+  assert.match(text, /^abupdate_health_check_duration_seconds_bucket\{le="300",result="failed"\} 1$/m);
+  assert.match(text, /^abupdate_health_check_duration_seconds_count\{result="failed"\} 1$/m);
 });
 
 test('promtool check metrics rejects a broken exposition (the check can fail)', async () => {

@@ -1,7 +1,7 @@
 // Prometheus exposition of the engine and the daemon (prom-client): state, slots and versions, check times, bytes,
 // installs, rollbacks and failures by error code, health-check and reboot-lock times.
 
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ENGINE_STATES, type EngineStateName } from '../engine/state-store.js';
 import type { MetricCounters } from './counters.js';
 
@@ -16,6 +16,9 @@ export interface MetricsSnapshot {
   pendingVersion: string | null;
   counters: MetricCounters;
 }
+
+/** Seconds: a check set runs from under a second to HEALTH_TIMEOUT (default 5 min, retried). */
+export const HEALTH_CHECK_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -47,8 +50,17 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
   const health = new Counter({ name: 'abupdate_health_checks_total', help: 'Post-boot health-check runs, by result.', labelNames: ['result'], registers });
   health.inc({ result: 'passed' }, c.healthChecks.passed);
   health.inc({ result: 'failed' }, c.healthChecks.failed);
-  new Counter({ name: 'abupdate_health_check_seconds_total', help: 'Time spent in post-boot health checks.', registers }).inc(c.healthChecks.seconds);
-  new Gauge({ name: 'abupdate_health_check_last_duration_seconds', help: 'How long the last post-boot health check took (0: none yet).', registers }).set(c.healthChecks.lastSeconds ?? 0);
+  // A fresh registry per scrape: the histogram is rebuilt from every recorded duration (counters.ts keeps them).
+  const durations = new Histogram({
+    name: 'abupdate_health_check_duration_seconds',
+    help: 'How long post-boot health checks took, by result.',
+    labelNames: ['result'],
+    buckets: HEALTH_CHECK_BUCKETS,
+    registers,
+  });
+  durations.zero({ result: 'passed' });
+  durations.zero({ result: 'failed' });
+  for (const d of c.healthChecks.durations) durations.observe({ result: d.result }, d.seconds);
 
   new Counter({ name: 'abupdate_reboot_lock_waits_total', help: 'Waits for the reboot lock and window before a reboot.', registers }).inc(c.rebootLockWaits.count);
   new Counter({ name: 'abupdate_reboot_lock_wait_seconds_total', help: 'Time spent waiting for the reboot lock and window.', registers }).inc(c.rebootLockWaits.seconds);
