@@ -17,7 +17,7 @@ async function traces(t: { after(fn: () => unknown): void }): Promise<{ dir: str
   return { dir, traces: await recordTraces(dir, cleanups) };
 }
 
-test('crash-state explorer: over 1,000 crash states of install, resumed install, post-boot, rollback, mark-* and clear-bad keep the promise', async (t) => {
+test('crash-state explorer: over 1,000 crash states of install, resumed install, post-boot, rollback, mark-* and clear-bad, on gptprio and on grubenv, keep the promise', async (t) => {
   const { dir, traces: recorded } = await traces(t);
   assert.deepEqual(recorded.map((r) => r.name).sort(), [...TRACE_NAMES].sort());
   for (const r of recorded) assert.ok(r.trace.some((op) => op.op === 'fsync'), `${r.name} recorded its fsyncs`);
@@ -51,4 +51,21 @@ test('crash-state explorer reports the broken state of a GPT write that puts bot
   // the same writes in the product's order, with its fsyncs, leave no broken prefix
   const right: RecordedTrace = { ...mark, name: 'mark (first GPT write)', trace: mark.trace.slice(0, (writes[3]?.i ?? 0) + 2) };
   for (const state of prefixStates(right.trace)) assert.deepEqual(await explorer.check(right, state), [], `${right.name} ${state.label}`);
+});
+
+test('crash-state explorer reports the broken state of a grubenv flip written before the slot it makes bootable', async (t) => {
+  const { dir, traces: recorded } = await traces(t);
+  const install = recorded.find((r) => r.name === 'grubenv:install') as RecordedTrace;
+  assert.equal(install.bootloader, 'grubenv');
+  const flips = install.trace.map((op, i) => ({ op, i })).filter(({ op }) => op.op === 'write' && op.path === 'grubenv');
+  assert.ok(flips.length >= 1, 'the grubenv install trace writes the grubenv block (the flip)');
+  assert.ok(!install.trace.some((op) => op.op === 'write' && op.path === 'disk.img' && op.offset < 34 * 512), 'the grubenv install does not write the GPT');
+  // the flip moved to the front: the block makes B a candidate before one byte of B is written
+  const flip = flips.at(-1) as { op: TraceOp; i: number };
+  const wrong: RecordedTrace = { ...install, name: 'grubenv:install (flip first)', trace: [flip.op, ...install.trace.filter((_, i) => i !== flip.i)] };
+  const explorer = makeExplorer(dir);
+  const problems = await explorer.check(wrong, prefixStates(wrong.trace)[1] as ReturnType<typeof prefixStates>[number]);
+  assert.ok(problems.some((p) => /picks slot B, whose bytes are no verified version/.test(p)), `reported: ${problems.join(' | ')}`);
+  // the product's order: every prefix keeps the promise
+  for (const state of prefixStates(install.trace)) assert.deepEqual(await explorer.check(install, state), [], `${install.name} ${state.label}`);
 });

@@ -6,13 +6,15 @@
 
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { imageBytes } from '../../fixtures/bundle.js';
 import { engineInstallOptions, makeInstallEnv, type InstallEnv } from '../../fixtures/install-env.js';
 import { selectBootSlot, simulateBoot, type SlotFlags } from '../../partition/boot-control.js';
 import { openGptprioBootControl } from '../../partition/gptprio.js';
+import { openGrubenvBootControl } from '../../partition/grubenv-boot-control.js';
+import type { BootControl } from '../../partition/boot-control.js';
 import { otherSlot, type SlotName } from '../../partition/slots.js';
 import { installBundle } from '../../src/engine/install.js';
 import { applyEngineEvent } from '../../src/engine/lifecycle.js';
@@ -24,8 +26,11 @@ import { prefixStates, sampledState, tornStates, type AppliedOp, type CrashState
 import { recordingFs, type TraceOp } from './recording-fs.js';
 import type { FileSystem } from '../../common/file-system.js';
 
-export const TRACE_NAMES = ['install', 'resumed-install', 'post-boot-commit', 'post-boot-rollback', 'manual-rollback', 'mark', 'clear-bad'] as const;
+const OPERATIONS = ['install', 'resumed-install', 'post-boot-commit', 'post-boot-rollback', 'manual-rollback', 'mark', 'clear-bad'] as const;
+/** Every operation traced on each backend: gptprio (flags in the GPT) and grubenv (flags in a GRUB environment block). */
+export const TRACE_NAMES = [...OPERATIONS, ...OPERATIONS.map((name) => `grubenv:${name}` as const)] as const;
 export type TraceName = (typeof TRACE_NAMES)[number];
+export type Bootloader = 'gptprio' | 'grubenv';
 
 interface Verified {
   version: string;
@@ -36,6 +41,8 @@ interface Verified {
 /** A recorded operation: the scene before it (BASE, a directory with disk.img and state/), its trace, how to rerun it. */
 export interface RecordedTrace {
   name: TraceName | string;
+  /** Where the flags live: the GPT (read by cgpt) or the grubenv file GRUBENV (read by grub-editenv). */
+  bootloader: Bootloader;
   base: string;
   trace: TraceOp[];
   booted: SlotName;
@@ -48,6 +55,7 @@ export interface RecordedTrace {
 
 const DISK = 'disk.img';
 const STATE = 'state';
+const GRUBENV = 'grubenv';
 
 /** The scene files a trace writes, copied from FROM to TO (the disk sparse). */
 async function copyScene(from: string, to: string): Promise<void> {
@@ -55,9 +63,11 @@ async function copyScene(from: string, to: string): Promise<void> {
   mkdirSync(to, { recursive: true });
   await execa('cp', ['--sparse=always', path.join(from, DISK), path.join(to, DISK)]);
   if (existsSync(path.join(from, STATE))) cpSync(path.join(from, STATE), path.join(to, STATE), { recursive: true });
+  if (existsSync(path.join(from, GRUBENV))) cpSync(path.join(from, GRUBENV), path.join(to, GRUBENV));
 }
 
 interface Scene {
+  bootloader: Bootloader;
   env: InstallEnv;
   /** The live scene: the operations run here (dir/disk.img, dir/state). */
   live: string;
@@ -66,8 +76,14 @@ interface Scene {
   work: string;
 }
 
-async function makeScene(work: string, cleanups: Array<() => unknown>): Promise<Scene> {
+async function makeScene(work: string, cleanups: Array<() => unknown>, bootloader: Bootloader): Promise<Scene> {
   const env = await makeInstallEnv({ after: (fn) => void cleanups.push(fn) }, work, { imageSize: 256 * 1024 + 4096, slotSizeMiB: 2, chunkSize: 65536 });
+  if (bootloader === 'grubenv') {
+    // the block grub-editenv makes, with A committed and first (what a host's image ships)
+    const file = path.join(work, GRUBENV);
+    await execa('grub-editenv', [file, 'create']);
+    await execa('grub-editenv', [file, 'set', 'ORDER=A', 'A_OK=1', 'A_TRY=0']);
+  }
   const v1 = imageBytes(2 * 1024 * 1024, '1.0.0');
   const images = [
     { version: '1.0.0', size: v1.length, sha256: createHash('sha256').update(v1).digest('hex') },
@@ -75,7 +91,7 @@ async function makeScene(work: string, cleanups: Array<() => unknown>): Promise<
   ];
   const health = path.join(work, 'health.d');
   await mkdir(health);
-  return { env, live: work, images, health, work };
+  return { bootloader, env, live: work, images, health, work };
 }
 
 async function setHealth(scene: Scene, ok: boolean): Promise<void> {
@@ -88,16 +104,23 @@ function rooted(scene: Scene, root: string) {
   return { disk: path.join(root, DISK), state: path.join(root, STATE) };
 }
 
+/** The scene's boot control on the copy at ROOT, writing through FS (the GPT is only read on the grubenv scene). */
+async function openControl(bootloader: Bootloader, root: string, fs?: FileSystem): Promise<{ control: BootControl; slots: Awaited<ReturnType<typeof openGptprioBootControl>>['slots'] }> {
+  const gpt = await openGptprioBootControl(path.join(root, DISK), fs && bootloader === 'gptprio' ? { fs } : {});
+  if (bootloader === 'gptprio') return gpt;
+  return { control: openGrubenvBootControl(path.join(root, GRUBENV), gpt.slots, fs ? { fs } : {}), slots: gpt.slots };
+}
+
 async function install(scene: Scene, root: string, fs?: FileSystem): Promise<void> {
   const r = rooted(scene, root);
-  const { control, slots } = await openGptprioBootControl(r.disk, fs ? { fs } : {});
+  const { control, slots } = await openControl(scene.bootloader, root, fs);
   const options = await engineInstallOptions(scene.env, { diskPath: r.disk, control, slots, stateDir: r.state, runDir: path.join(root, 'run'), ...(fs ? { fs } : {}) });
   await installBundle(options);
 }
 
 async function postBoot(scene: Scene, root: string, booted: SlotName, fs?: FileSystem) {
   const r = rooted(scene, root);
-  const { control } = await openGptprioBootControl(r.disk, fs ? { fs } : {});
+  const { control } = await openControl(scene.bootloader, root, fs);
   return runPostBoot({
     control, booted, stateDir: r.state, ...(fs ? { fs } : {}),
     health: { dir: scene.health, units: [], timeoutMs: 3000, retryDelayMs: 50, checkTimeoutMs: 2000 },
@@ -105,8 +128,8 @@ async function postBoot(scene: Scene, root: string, booted: SlotName, fs?: FileS
   });
 }
 
-async function boot(root: string): Promise<SlotName> {
-  const { control } = await openGptprioBootControl(path.join(root, DISK));
+async function boot(scene: Scene, root: string): Promise<SlotName> {
+  const { control } = await openControl(scene.bootloader, root);
   const { slot } = await simulateBoot(control);
   if (!slot) throw new Error('no bootable slot');
   return slot;
@@ -120,12 +143,22 @@ async function record(scene: Scene, name: string, booted: SlotName, op: (fs: Fil
   const fs = recordingFs(scene.live);
   await op(fs);
   const { A, B } = scene.env.disk.slots;
-  return { name, base, trace: fs.trace, booted, slots: { A, B }, images: scene.images, floor, rerun };
+  return { name: scene.bootloader === 'gptprio' ? name : `${scene.bootloader}:${name}`, bootloader: scene.bootloader, base, trace: fs.trace, booted, slots: { A, B }, images: scene.images, floor, rerun };
 }
 
-/** Records every trace of TRACE_NAMES on one scene, in the order a host lives them. */
+/** Records every trace of TRACE_NAMES: the operations of OPERATIONS on a gptprio scene and on a grubenv scene. */
 export async function recordTraces(work: string, cleanups: Array<() => unknown>): Promise<RecordedTrace[]> {
-  const scene = await makeScene(work, cleanups);
+  const traces: RecordedTrace[] = [];
+  for (const bootloader of ['gptprio', 'grubenv'] as const) {
+    const dir = path.join(work, bootloader);
+    mkdirSync(dir);
+    traces.push(...(await recordSceneTraces(await makeScene(dir, cleanups, bootloader))));
+  }
+  return traces;
+}
+
+/** Records the operations on one scene, in the order a host lives them. */
+async function recordSceneTraces(scene: Scene): Promise<RecordedTrace[]> {
   const traces: RecordedTrace[] = [];
   // a resumed install: an install cut off after a few slot writes (the fs fails there), then the rerun recorded
   const failing = recordingFs(scene.live);
@@ -152,9 +185,9 @@ export async function recordTraces(work: string, cleanups: Array<() => unknown>)
   traces.push(await record(scene, 'resumed-install', 'A', (fs) => install(scene, scene.live, fs), (root) => install(scene, root)));
   // post-boot rollback: B booted on trial, its health check fails
   await setHealth(scene, false);
-  const trial = await boot(scene.live);
+  const trial = await boot(scene, scene.live);
   traces.push(await record(scene, 'post-boot-rollback', trial, (fs) => postBoot(scene, scene.live, trial, fs), (root) => postBoot(scene, root, trial).then(() => undefined)));
-  const back = await boot(scene.live);
+  const back = await boot(scene, scene.live);
   const stateDir = (root: string) => path.join(root, STATE);
   traces.push(await record(scene, 'clear-bad', back, (fs) => applyEngineEvent(stateDir(scene.live), 'bad-versions-cleared', { badVersions: [] }, { fs }), (root) =>
     applyEngineEvent(stateDir(root), 'bad-versions-cleared', { badVersions: [] }).then(() => undefined)));
@@ -164,17 +197,17 @@ export async function recordTraces(work: string, cleanups: Array<() => unknown>)
   closeSync(fd);
   traces.push(await record(scene, 'install', back, (fs) => install(scene, scene.live, fs), (root) => install(scene, root)));
   await setHealth(scene, true);
-  const bootedB = await boot(scene.live);
+  const bootedB = await boot(scene, scene.live);
   traces.push(await record(scene, 'post-boot-commit', bootedB, (fs) => postBoot(scene, scene.live, bootedB, fs), (root) => postBoot(scene, root, bootedB).then(() => undefined)));
   const rollback = async (root: string, fs?: FileSystem) => {
-    const { control } = await openGptprioBootControl(path.join(root, DISK), fs ? { fs } : {});
+    const { control } = await openControl(scene.bootloader, root, fs);
     await rollbackToOther({ control, booted: bootedB, stateDir: stateDir(root), ...(fs ? { fs } : {}) });
   };
   traces.push(await record(scene, 'manual-rollback', bootedB, (fs) => rollback(scene.live, fs), (root) => rollback(root)));
-  const bootedA = await boot(scene.live);
+  const bootedA = await boot(scene, scene.live);
   // mark-*: the other slot demoted, activated for a try, the booted one committed again
   const marks = async (root: string, fs?: FileSystem) => {
-    const { control } = await openGptprioBootControl(path.join(root, DISK), fs ? { fs } : {});
+    const { control } = await openControl(scene.bootloader, root, fs);
     const other = otherSlot(bootedA);
     await control.markBad(other);
     await control.markActive(other, 1);
@@ -245,7 +278,7 @@ export function makeExplorer(work: string): Explorer {
     const tail = Buffer.alloc(33 * 512);
     try {
       readSync(fd, head, 0, head.length, 0);
-      const size = Number((await import('node:fs')).fstatSync(fd).size);
+      const size = Number(fstatSync(fd).size);
       readSync(fd, tail, 0, tail.length, size - tail.length);
     } finally {
       closeSync(fd);
@@ -288,6 +321,48 @@ export function makeExplorer(work: string): Explorer {
     slotCache.set(key, found);
     return found;
   };
+  const grubenvCache = new Map<string, Map<string, string> | null>();
+  /** The variables of ROOT's grubenv as grub-editenv lists them (last wins, as load_env); null when it cannot read it. */
+  const grubenvVars = async (root: string): Promise<Map<string, string> | null> => {
+    const file = path.join(root, GRUBENV);
+    const key = existsSync(file) ? createHash('sha1').update(readFileSync(file)).digest('hex') : 'missing';
+    if (grubenvCache.has(key)) return grubenvCache.get(key) ?? null;
+    const result = key === 'missing' ? null : await execa('grub-editenv', [file, 'list'], { reject: false });
+    let vars: Map<string, string> | null = null;
+    if (result && result.exitCode === 0) {
+      vars = new Map();
+      for (const line of result.stdout.split('\n')) {
+        const at = line.indexOf('=');
+        if (at > 0) vars.set(line.slice(0, at), line.slice(at + 1));
+      }
+    }
+    grubenvCache.set(key, vars);
+    return vars;
+  };
+  /**
+   * The slot the bootloader boots next from the crash state at ROOT: GRUB's gptprio rule on the flags cgpt reads, or
+   * partition/grub/abupdate-ab.cfg's rule (written out again here, independent of the product's reader) on the
+   * variables grub-editenv lists. A block GRUB cannot load leaves the script's defaults: ORDER empty, nothing boots.
+   */
+  const bootPick = async (root: string, trace: RecordedTrace): Promise<SlotName | null | `unreadable: ${string}`> => {
+    if (trace.bootloader === 'gptprio') {
+      const flags = await cgptFlags(path.join(root, DISK), trace.slots);
+      if (!flags) return 'unreadable: cgpt cannot read the GPT: no valid copy';
+      return selectBootSlot((['A', 'B'] as const).map((name) => ({ name, partition: trace.slots[name].partition, ...flags[name] })))?.name ?? null;
+    }
+    const vars = await grubenvVars(root);
+    if (!vars) return 'unreadable: grub-editenv cannot read the grubenv block (GRUB would boot nothing)';
+    for (const word of (vars.get('ORDER') ?? '').split(' ')) {
+      if (word !== 'A' && word !== 'B') continue;
+      if (vars.get(`${word}_OK`) === '1' || ['1', '2', '3'].includes(vars.get(`${word}_TRY`) ?? '')) return word;
+    }
+    return null;
+  };
+  const describeFlags = async (root: string, trace: RecordedTrace): Promise<string> => {
+    if (trace.bootloader === 'grubenv') return JSON.stringify(Object.fromEntries((await grubenvVars(root)) ?? []));
+    const flags = await cgptFlags(path.join(root, DISK), trace.slots);
+    return `A ${JSON.stringify(flags?.A)} B ${JSON.stringify(flags?.B)}`;
+  };
   const roots = new Map<string, string>();
   return {
     async check(trace, state, options = {}) {
@@ -308,15 +383,14 @@ export function makeExplorer(work: string): Explorer {
       }
       rmSync(path.join(root, STATE), { recursive: true, force: true });
       if (existsSync(path.join(trace.base, STATE))) cpSync(path.join(trace.base, STATE), path.join(root, STATE), { recursive: true });
+      rmSync(path.join(root, GRUBENV), { force: true });
+      if (existsSync(path.join(trace.base, GRUBENV))) cpSync(path.join(trace.base, GRUBENV), path.join(root, GRUBENV));
       const touched = layState(root, trace.trace, state.ops);
       try {
-        const flags = await cgptFlags(path.join(root, DISK), trace.slots);
-        if (!flags) problems.push('cgpt cannot read the GPT: no valid copy');
-        else {
-          const next = selectBootSlot((['A', 'B'] as const).map((name) => ({ name, partition: trace.slots[name].partition, ...flags[name] })));
-          if (!next) problems.push(`unbootable: A ${JSON.stringify(flags.A)} B ${JSON.stringify(flags.B)}`);
-          else if (slotVersion(path.join(root, DISK), trace, next.name, state) === undefined) problems.push(`the bootloader picks slot ${next.name}, whose bytes are no verified version`);
-        }
+        const pick = await bootPick(root, trace);
+        if (typeof pick === 'string' && pick.startsWith('unreadable')) problems.push(pick);
+        else if (pick === null) problems.push(`unbootable: ${await describeFlags(root, trace)}`);
+        else if (slotVersion(path.join(root, DISK), trace, pick as SlotName, state) === undefined) problems.push(`the bootloader picks slot ${pick}, whose bytes are no verified version`);
         const floor = (await loadEngineState(path.join(root, STATE)).catch(() => null))?.floorVersion ?? null;
         if (trace.floor !== null && (floor === null || compareVersions(floor, trace.floor) < 0)) problems.push(`the floor went down from ${trace.floor} to ${floor ?? 'none'}`);
         if (options.recover && problems.length === 0) {
@@ -328,9 +402,8 @@ export function makeExplorer(work: string): Explorer {
             const code = (error as { code?: string }).code;
             if (!code?.startsWith('ERR_')) problems.push(`the rerun of ${trace.name} failed: ${(error as Error).message}`);
           }
-          const after = await cgptFlags(path.join(again, DISK), trace.slots);
-          const next = after && selectBootSlot((['A', 'B'] as const).map((name) => ({ name, partition: trace.slots[name].partition, ...after[name] })));
-          if (!next) problems.push(`after the rerun of ${trace.name} no slot is bootable`);
+          const after = await bootPick(again, trace);
+          if (after === null || after.startsWith('unreadable')) problems.push(`after the rerun of ${trace.name} no slot is bootable`);
         }
       } finally {
         undoDisk(root, trace.base, touched);
