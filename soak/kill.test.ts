@@ -13,3 +13,16 @@ test('soak:kill with 8 kills finds every state bootable, the booted slot unchang
   assert.ok(report.cycles >= 1 && report.operations > report.kills, `ran ${report.operations} operations in ${report.cycles} cycles`);
   assert.ok(Object.keys(report.byPhase).length >= 2, `kills landed in ${Object.keys(report.byPhase).join(', ')}`);
 });
+
+test('soak:kill stopped by SIGTERM finishes its cycle and prints the report so far, exit 0 (it was killed by its own signal-exit cleanup before)', async () => {
+  const { execa } = await import('execa');
+  const child = execa('node', ['--import', 'tsx', 'soak/kill.ts', '--count', '1000', '--seed', '5'], { reject: false });
+  // the first update cycle has started once the soak's first bundle is served; a few seconds in is enough
+  await new Promise((resolve) => setTimeout(resolve, 12_000));
+  child.kill('SIGTERM');
+  const result = await child;
+  assert.equal(result.signal, undefined, `the soak died of ${result.signal}: ${result.stderr}`);
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.match(result.stdout, /soak:kill: stopped by a signal after \d+ of 1000 kills/);
+  assert.match(result.stdout, /^unbootable: 0$/m);
+});

@@ -143,7 +143,8 @@ export async function runKillSoak(options: { count: number; seed: number; log?: 
       const t0 = Date.now();
       const at: Partial<Record<'check' | 'flip', number>> = {};
       let phase = 'startup';
-      const child = execa(argv[0] as string, [...argv.slice(1), op, ...args], { reject: false, stdin: 'ignore', buffer: false });
+      // its own process group: a Ctrl-C at the terminal stops the soak after this cycle, not the operation under test
+      const child = execa(argv[0] as string, [...argv.slice(1), op, ...args], { reject: false, stdin: 'ignore', buffer: false, detached: true });
       let timer: NodeJS.Timeout | undefined;
       const arm = (point: 'spawn' | 'check' | 'flip') => {
         if (kill && point === anchor) timer = setTimeout(() => child.kill('SIGKILL'), delay);
@@ -285,7 +286,9 @@ async function main(): Promise<number> {
   }
   // SIGTERM or SIGINT ends the soak at the end of the current cycle and still prints what it found
   const stop = new AbortController();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+  // process.on, not once: execa's cleanup (signal-exit) re-sends a signal to this process when its own listener is
+  // the only one left when the signal is handled, and a once-listener removes itself before signal-exit looks
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop.abort());
   const report = await runKillSoak({ count, seed, stop: stop.signal, log: values.json ? undefined : (line) => console.log(line) });
   if (stop.signal.aborted) console.log(`soak:kill: stopped by a signal after ${report.kills} of ${count} kills`);
   console.log(values.json ? JSON.stringify(report, null, 2) : describeKillSoak(report));
