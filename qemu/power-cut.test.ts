@@ -7,27 +7,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { readGptprio, readGrubenv } from './harness/host-flags.js';
 import { Machine, type BootPath } from './harness/machine.js';
-import { GUEST_ENV, POST_BOOT } from './harness/guest-scripts.js';
+import { POST_BOOT } from './harness/guest-scripts.js';
+import { CUT_RUN, describeMoment, FINAL_RUN, flipped, lastProgress, waitForMoment, type Moment } from './harness/power-cuts.js';
 import { GUEST_COMPATIBLE, prepareScenario, type ScenarioEnv } from './harness/scenario-env.js';
-import { parseProgressLine, serialLines, type ProgressLine } from './harness/serial-watch.js';
-import type { Vm } from './harness/vm.js';
+import { serialLines } from './harness/serial-watch.js';
 import { prng } from '../fixtures/prng.js';
 
 /** Seed of the cut delays; ABUPDATE_QEMU_SEED=<n> reproduces a printed run. */
 const SEED = Number(process.env['ABUPDATE_QEMU_SEED'] ?? 20261126);
-
-const INSTALL_CMD = 'abupdate install http://10.0.2.100:8080/v2.0.0.bundle --json 2>&1\necho "ABUPDATE-MARKER step=install code=$?"\n';
-/** A boot that will lose its power: install, then idle until the harness cuts. */
-const CUT_RUN = `${GUEST_ENV}${INSTALL_CMD}sleep 600\n`;
-/** The boot that finishes: install (resuming), then a clean reboot. */
-const FINAL_RUN = `${GUEST_ENV}${INSTALL_CMD}/sbin/reboot\n`;
-
-/** Where a cut lands: a phase (and a fraction of its bytes), then a random delay of up to maxDelayMs. */
-interface Moment {
-  phase: 'download' | 'readback' | 'flip' | 'flipped';
-  at?: number;
-  maxDelayMs: number;
-}
 
 const DOWNLOAD = (at: number): Moment => ({ phase: 'download', at, maxDelayMs: 1000 });
 /** The read-back (~2.5 s for this image here) reports its bytes like the download: "mid" is half of them read back. */
@@ -49,47 +36,6 @@ const MOMENTS: Record<BootPath, Moment[]> = {
   ],
   grubenv: [DOWNLOAD(0.35), READBACK_MID, { phase: 'flip', maxDelayMs: 150 }, { phase: 'flipped', maxDelayMs: 200 }],
 };
-
-function describeMoment(m: Moment): string {
-  return m.at === undefined ? m.phase : `${m.phase}>=${Math.round(m.at * 100)}%`;
-}
-
-function reached(m: Moment, line: ProgressLine): boolean {
-  if (m.phase === 'flipped') return line.event === 'message' && /boots next/.test(line.text ?? '');
-  if (line.phase !== m.phase || (line.event !== 'phase' && line.event !== 'progress')) return false;
-  return m.at === undefined || (line.done ?? 0) >= (m.at * (line.total ?? 0));
-}
-
-/** Waits for the install's JSON progress to reach M; returns the last progress line seen. */
-async function waitForMoment(vm: Vm, m: Moment, timeoutMs: number): Promise<ProgressLine> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const lines = serialLines(vm).map(parseProgressLine).filter((l): l is ProgressLine => l !== undefined);
-    const hit = lines.find((l) => reached(m, l));
-    if (hit) return hit;
-    if (vm.exit) throw new Error(`qemu exited before the install reached ${describeMoment(m)}`);
-    if (vm.markers.some((mk) => mk.fields['step'] === 'install')) throw new Error(`the install ended before it reached ${describeMoment(m)}`);
-    if (performance.now() > deadline) throw new Error(`the install did not reach ${describeMoment(m)} within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
-
-/** Whether the flags say B boots next on trial (the flip landed), read with the host's cgpt / grub-editenv. */
-async function flipped(machine: Machine, bootPath: BootPath): Promise<boolean> {
-  if (bootPath === 'grubenv') {
-    const env = await readGrubenv(machine.disk, machine.layout);
-    const on = env['ORDER'] === 'B A' && env['B_TRY'] === '1' && env['B_OK'] === '0' && env['A_OK'] === '1';
-    const off = env['B_OK'] !== '1' && (env['B_TRY'] ?? '0') === '0' && env['A_OK'] === '1';
-    assert.ok(on || off, `grubenv is neither before nor after the flip: ${JSON.stringify(env)}`);
-    return on;
-  }
-  const a = await readGptprio(machine.disk, machine.layout, 'A');
-  const b = await readGptprio(machine.disk, machine.layout, 'B');
-  const on = b.priority > a.priority && b.tries === 1 && b.successful === 0 && a.successful === 1;
-  const off = a.priority > 0 && a.successful === 1 && (b.priority === 0 || (b.tries === 0 && b.successful === 0));
-  assert.ok(on || off, `gptprio flags are neither before nor after the flip: A ${JSON.stringify(a)} B ${JSON.stringify(b)}`);
-  return on;
-}
 
 const BOOT_PATHS = ['gptprio', 'grubenv'] as const satisfies readonly BootPath[];
 
@@ -138,7 +84,7 @@ describe('QEMU scenario 4: power cuts during an install never leave an unbootabl
           assert.deepEqual([booted.fields['booted'], booted.fields['version'], booted.fields['state']], ['A', '1.0.0', 'good'], `boot before cut ${i + 1}`);
           const seen = await waitForMoment(vm, moment, 10 * 60_000);
           await sleep(delay);
-          const last = serialLines(vm).map(parseProgressLine).filter((l) => l !== undefined).at(-1);
+          const last = lastProgress(vm);
           await machine.powerCut(vm);
           const resume = serialLines(vm).map((l) => /resuming: (\d+) of \d+ chunks/.exec(l)).find((m) => m !== null);
           if (resume) resumed.push(Number(resume[1]));
