@@ -16,7 +16,7 @@ test('soak:kill with 8 kills finds every state bootable, the booted slot unchang
 
 test('soak:kill stopped by SIGTERM finishes its cycle and prints the report so far, exit 0 (it was killed by its own signal-exit cleanup before)', async () => {
   const { execa } = await import('execa');
-  const child = execa('node', ['--import', 'tsx', 'soak/kill.ts', '--count', '1000', '--seed', '5'], { reject: false });
+  const child = execa('node', ['--import', 'tsx', 'soak/kill.ts', '--count', '1000', '--seed', '5'], { reject: false, forceKillAfterDelay: false }); // execa's default SIGKILLs 5 s after the SIGTERM: a loaded machine's cycle takes longer
   // the first update cycle has started once the soak's first bundle is served; a few seconds in is enough
   await new Promise((resolve) => setTimeout(resolve, 12_000));
   child.kill('SIGTERM');
