@@ -72,6 +72,7 @@ export const CONFIG_KEYS = {
   ETCD_ENDPOINTS: key('http://127.0.0.1:2379', 'etcd endpoints for REBOOT_STRATEGY=etcd-lock', httpUrlList()),
   FLEET_STATUS: key('off', 'Publish this host in the fleet view: "etcd" keeps its status under FLEET_PREFIX/hosts/<machine id> and obeys the group\'s pause and gate', oneOf(['off', 'etcd'] as const)),
   FLEET_PREFIX: key('abupdate/fleet', 'The etcd key prefix of the fleet view (hosts, group switches, rollbacks, history)', token(/^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/, 'etcd key path segments of letters, digits, . _ - joined by /')),
+  FLEET_LEASE_TTL: key('30s', 'TTL of the lease this host\'s fleet entry is bound to (renewed every third of it): a host that dies leaves the fleet view this long after', duration(5 * SECOND, 10 * MINUTE)),
   ETCD_API: key('v3', 'The etcd API of the reboot lock: v3, or v2 to share the lock with locksmithd hosts (etcd with --enable-v2)', oneOf(['v3', 'v2'] as const)),
   LOCKSMITHD_ENDPOINT: key('', 'locksmith\'s name for the etcd endpoints; when set it replaces ETCD_ENDPOINTS', optionalUrlList()),
   LOCKSMITHD_ETCD_CAFILE: key('', 'CA bundle that signed etcd\'s certificate (https endpoints)', absolutePath({ optional: true })),

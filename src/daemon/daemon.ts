@@ -10,6 +10,7 @@ import { startHostApi, type HostApi } from './host-api.js';
 import { meteredEngine, recordRebootWait } from './metered-engine.js';
 import type { Update1Status } from '../dbus/update1.js';
 import { startControlServer, type ControlHandlers } from './control.js';
+import { startFleetReporting } from './fleet-reporting.js';
 import type { Scheduler } from './scheduler.js';
 import { createUpdateService, type UpdateServiceOptions } from './service.js';
 
@@ -111,18 +112,19 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     ...(options.busAddress === undefined ? {} : { busAddress: options.busAddress }),
   });
   const api = hostApi;
+  const statusNow = async (): Promise<DaemonStatus> => ({
+    ...(await answerStatus({
+      checking: 'enabled',
+      server: config.raw.SERVER,
+      protocol: v.PROTOCOL,
+      group: v.GROUP,
+      currentVersion: await options.engine.currentVersion(),
+      scheduler: scheduler.status(),
+    })),
+    update1: api.update1(),
+  });
   const handlers: ControlHandlers = {
-    status: async () => ({
-      ...(await answerStatus({
-        checking: 'enabled',
-        server: config.raw.SERVER,
-        protocol: v.PROTOCOL,
-        group: v.GROUP,
-        currentVersion: await options.engine.currentVersion(),
-        scheduler: scheduler.status(),
-      })),
-      update1: api.update1(),
-    }),
+    status: statusNow,
     check: () => scheduler.trigger('check'),
     update: () => scheduler.trigger('update'),
     // Activity and progress events, every change of the round's lifecycle state, and update_engine's five values.
@@ -141,12 +143,18 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     metrics: () => api.metrics(),
   };
   const control = await startControlServer({ runDir: options.runDir, handlers, logger });
+  // FLEET_STATUS=etcd: this host's entry in the fleet view, from the same status GET /status answers.
+  const fleet = await startFleetReporting({ config, scheduler, logger, updaterVersion: options.updaterVersion, readStatus: statusNow }).catch((caught: unknown) => {
+    logger.warn(`fleet: Cannot publish this host: ${toUpdaterError(caught, 'start the fleet report').message}`);
+    return undefined;
+  });
   try {
     options.onReady?.();
     await service.reportStartup(signal).catch((caught: unknown) => logger.warn(`Cannot report the last update: ${toUpdaterError(caught, 'report').message}`));
     await scheduler.run(signal);
     if (rebooting) await rebooting;
   } finally {
+    await fleet?.close();
     await control.close();
     await api.close();
     logger.info('abupdate daemon stopped');

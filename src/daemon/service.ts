@@ -15,6 +15,7 @@ import { createOmahaSource } from '../sources/omaha-source.js';
 import type { Offer, ReportContext, UpdateEvent, UpdateSource } from '../sources/source.js';
 import { createStaticSource } from '../sources/static-source.js';
 import { createFleetRollout } from '../fleet/fleet-agent.js';
+import { PENDING_RECORDS_FILE } from '../fleet/pending-records.js';
 import { UNKNOWN_VERSION, type EngineSeam } from './engine-seam.js';
 import { alephVersion, loadReportRecord, saveReportRecord, startupReport } from './report-record.js';
 import { createScheduler, type InstallStepOptions, type Scheduler, type SchedulerOptions } from './scheduler.js';
@@ -85,7 +86,15 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
   // FLEET_STATUS=etcd: the group's pause and gate decide before a download; offers, installs, commits, rollbacks are recorded.
   const fleet =
     config.values.FLEET_STATUS === 'etcd'
-      ? createFleetRollout({ endpoints: config.values.ETCD_ENDPOINTS, prefix: config.values.FLEET_PREFIX, machineId: identity.machineId, group: config.values.GROUP, logger })
+      ? createFleetRollout({
+          endpoints: config.values.ETCD_ENDPOINTS,
+          prefix: config.values.FLEET_PREFIX,
+          machineId: identity.machineId,
+          group: config.values.GROUP,
+          logger,
+          // A record etcd did not take waits here, across a restart: a rollback mark is not lost.
+          pendingFile: path.join(options.stateDir, PENDING_RECORDS_FILE),
+        })
       : undefined;
   const source: UpdateSource =
     config.values.PROTOCOL === 'omaha'
@@ -193,6 +202,8 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     logger,
     steps: {
       check: async ({ interactive, signal }) => {
+        // Records an earlier round (or run) could not send go first.
+        await fleet?.flush();
         const ctx = await reportContext(interactive, signal);
         const pending = await engine.pendingVersion();
         if (pending === null) {
@@ -223,6 +234,8 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     source,
     scheduler,
     async reportStartup(signal) {
+      // What the last run could not send to etcd (a rollback mark before a kill) is sent now.
+      await fleet?.flush();
       const record = await loadReportRecord(options.stateDir, logger);
       const bootId = await readBootId(options.bootIdPath);
       const current = await engine.currentVersion();

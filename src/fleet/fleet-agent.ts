@@ -9,6 +9,7 @@ import { FleetKeys, type HistoryEvent } from './fleet-keys.js';
 import { recordHistory } from './history.js';
 import { createHostPublisher, type HostPublisher } from './host-publisher.js';
 import { hostReportFromStatus, type HostStatus } from './host-report.js';
+import { enqueue, loadPendingRecords, savePendingRecords, type PendingRecord } from './pending-records.js';
 import { markRollback, rolloutDecision, type FleetTarget } from './rollout.js';
 
 export interface FleetHostOptions {
@@ -19,6 +20,8 @@ export interface FleetHostOptions {
   group: string;
   logger: Logger;
   requestTimeoutMs?: number;
+  /** Where records etcd did not take wait (STATE_DIR/fleet-pending.json); without it they wait in memory only. */
+  pendingFile?: string;
 }
 
 export interface FleetRollout {
@@ -26,6 +29,8 @@ export interface FleetRollout {
   admit(version: string): Promise<boolean>;
   /** Records a history event (a rollback also marks the version for the gate); logged, retried later, never thrown. */
   record(event: HistoryEvent, version: string): Promise<void>;
+  /** Sends the records that wait (from an earlier run too); logged, never thrown. */
+  flush(): Promise<void>;
 }
 
 export interface FleetAgentOptions extends FleetHostOptions {
@@ -54,17 +59,48 @@ const clientFor = (o: FleetHostOptions): FleetTarget => ({ client: new EtcdClien
 export function createFleetRollout(options: FleetHostOptions): FleetRollout {
   const { logger } = options;
   const target = clientFor(options);
-  // Records etcd did not take (it was away) are written with the next one.
-  let pending: { event: HistoryEvent; version: string }[] = [];
+  // Records etcd did not take (it was away) are written with the next one, or at the next start (pendingFile).
+  let pending: PendingRecord[] | undefined;
+  const warn = (message: string) => logger.warn(message);
 
-  async function write(event: HistoryEvent, version: string): Promise<void> {
+  async function waiting(): Promise<PendingRecord[]> {
+    pending ??= options.pendingFile === undefined ? [] : await loadPendingRecords(options.pendingFile, warn);
+    return pending;
+  }
+
+  async function keep(records: PendingRecord[]): Promise<void> {
+    pending = records;
+    if (options.pendingFile === undefined) return;
+    await savePendingRecords(options.pendingFile, records).catch((caught: unknown) => warn(`fleet: Cannot keep the records etcd has not taken in ${options.pendingFile}: ${(caught as Error).message}`));
+  }
+
+  async function write(item: PendingRecord): Promise<void> {
+    const { event, version } = item;
+    const at = new Date(item.at);
     if (event === 'rolled-back') {
-      const { rollbacks, stopped } = await markRollback(target, { group: options.group, version, machineId: options.machineId, code: 'ERR_ROLLBACK' });
+      const { rollbacks, stopped } = await markRollback(target, { group: options.group, version, machineId: options.machineId, code: 'ERR_ROLLBACK', at });
       logger.info(`fleet: marked the rollback of ${version} (${rollbacks} in group ${options.group})${stopped ? `; the gate stopped ${version} for the group` : ''}`);
     } else {
-      await recordHistory(target, { group: options.group, version, event, machineId: options.machineId });
+      await recordHistory(target, { group: options.group, version, event, machineId: options.machineId, at });
     }
   }
+
+  async function send(queue: PendingRecord[]): Promise<void> {
+    for (const [i, item] of queue.entries()) {
+      try {
+        await write(item);
+      } catch (caught) {
+        await keep(queue.slice(i));
+        logger.warn(`fleet: Cannot record "${item.event}" of ${item.version} yet: ${toUpdaterError(caught, 'record the history').message}; trying again with the next record and at the next start`);
+        return;
+      }
+    }
+    await keep([]);
+  }
+
+  // One record or flush at a time (the check step and the start report may overlap).
+  let chain: Promise<void> = Promise.resolve();
+  const serial = (work: () => Promise<void>): Promise<void> => (chain = chain.then(work, work));
 
   return {
     async admit(version) {
@@ -85,18 +121,20 @@ export function createFleetRollout(options: FleetHostOptions): FleetRollout {
         return false;
       }
     },
-    async record(event, version) {
-      const queue = [...pending, { event, version }];
-      pending = [];
-      for (const [i, item] of queue.entries()) {
-        try {
-          await write(item.event, item.version);
-        } catch (caught) {
-          pending = queue.slice(i);
-          logger.warn(`fleet: Cannot record "${item.event}" of ${item.version} yet: ${toUpdaterError(caught, 'record the history').message}; trying again with the next record`);
-          return;
-        }
-      }
+    record(event, version) {
+      const at = new Date().toISOString();
+      return serial(async () => {
+        // On disk before the first try: a restart (or a kill) before etcd takes it does not lose it.
+        const queue = enqueue(await waiting(), { event, version, at });
+        await keep(queue);
+        await send(queue);
+      });
+    },
+    flush() {
+      return serial(async () => {
+        const queue = await waiting();
+        if (queue.length > 0) await send(queue);
+      });
     },
   };
 }

@@ -48,6 +48,8 @@ export interface HostStatus {
   lastError: { code: string } | null;
   badVersions: string[];
   committedVersion: string | null;
+  /** The version the booted slot runs as the daemon knows it (also before the engine wrote a slot: --current-version, Flatcar's release). */
+  currentVersion?: string | null;
 }
 
 export interface HostFacts {
@@ -83,7 +85,7 @@ export function hostReportFromStatus(status: HostStatus, facts: HostFacts): Host
     hostname: facts.hostname,
     group: facts.group,
     booted: status.booted,
-    version: (status.booted === null ? null : slots[status.booted].version) ?? status.committedVersion,
+    version: (status.booted === null ? null : slots[status.booted].version) ?? status.currentVersion ?? status.committedVersion,
     slots,
     state: status.state,
     progress: installing && install ? { version: install.version, percent: install.percent } : null,
