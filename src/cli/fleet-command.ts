@@ -12,24 +12,19 @@ import { pauseGroup, resumeGroup, setGate, type GroupControl } from '../fleet/ro
 import { createLogger } from '../log.js';
 import { intOption, report, stringOption, type Command, type CommandContext } from './command.js';
 import type { OptionTable } from './options.js';
-import { EtcdClient, parseEtcdEndpoints } from '../reboot/etcd-client.js';
-import { DEFAULT_ETCD_ENDPOINTS } from './reboot-lock-command.js';
+import type { EtcdClient } from '../reboot/etcd-client.js';
+import { openEtcdClient } from '../reboot/etcd-store.js';
+import { ETCD_CONNECTION_OPTIONS, etcdConnectionFromOptions } from './etcd-options.js';
 
-/** The fleet's etcd client: --endpoints, else ETCD_ENDPOINTS from update.conf (plain http(s); no TLS client keys or auth yet). */
-async function openEtcdClient(ctx: CommandContext): Promise<{ client: EtcdClient; endpoints: string[] }> {
-  const text = stringOption(ctx.values, 'endpoints') ?? (await ctx.host()).config.values.ETCD_ENDPOINTS.join(',');
-  const endpoints = parseEtcdEndpoints(text);
-  if (endpoints === undefined) {
-    throw new UpdaterError('ERR_USAGE', `Cannot use the etcd endpoints "${text}": expected comma-separated http:// or https:// URLs`, {
-      hint: 'Pass e.g. --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379',
-    });
-  }
-  return { client: new EtcdClient({ endpoints, signal: ctx.signal }), endpoints };
+/** The fleet's etcd client: the reboot lock's etcd settings (endpoints, TLS, user and password), always the v3 API. */
+async function openFleetClient(ctx: CommandContext): Promise<{ client: EtcdClient; endpoints: string[] }> {
+  const connection = await etcdConnectionFromOptions(ctx);
+  return { client: openEtcdClient(connection, { signal: ctx.signal }), endpoints: connection.endpoints };
 }
 
 /** The options of every fleet subcommand: where the fleet is in etcd. */
 const ETCD_OPTIONS = {
-  endpoints: { type: 'string', value: 'URLS', help: `etcd client URLs, comma-separated (default: ETCD_ENDPOINTS from update.conf, else\n${DEFAULT_ETCD_ENDPOINTS})` },
+  ...ETCD_CONNECTION_OPTIONS,
   prefix: { type: 'string', value: 'P', help: 'the fleet key prefix', overrides: 'FLEET_PREFIX' },
 } as const satisfies OptionTable;
 
@@ -39,7 +34,7 @@ const VIEW_OPTIONS = {
 } as const satisfies OptionTable;
 
 async function fleetTarget(ctx: CommandContext) {
-  const { client, endpoints } = await openEtcdClient(ctx);
+  const { client, endpoints } = await openFleetClient(ctx);
   const prefix = stringOption(ctx.values, 'prefix') ?? (await ctx.host()).config.values.FLEET_PREFIX;
   return { client, endpoints, keys: new FleetKeys(prefix) };
 }

@@ -3,31 +3,20 @@
 
 import { execa } from 'execa';
 import { UpdaterError } from '../../common/errors.js';
-import { parseEtcdEndpoints } from '../reboot/etcd-client.js';
-import { openEtcdStore, type EtcdAccess } from '../reboot/etcd-store.js';
-import { DEFAULT_MACHINE_ID_PATH, etcdAccessFromValues, readMachineId } from '../reboot/reboot-config.js';
+import { openEtcdStore } from '../reboot/etcd-store.js';
+import { DEFAULT_MACHINE_ID_PATH, readMachineId } from '../reboot/reboot-config.js';
 import { lockSemaphore, readSemaphore, semaphoreKey, setSemaphoreMax, unlockSemaphore, type Semaphore, type SemaphoreTarget } from '../reboot/etcd-semaphore.js';
 import { stringOption, report, type Command, type CommandContext } from './command.js';
+import { ETCD_API_OPTION, ETCD_CONNECTION_OPTIONS, etcdConnectionFromOptions } from './etcd-options.js';
 import type { OptionTable } from './options.js';
 
-export const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379';
 const DEFAULT_MACHINE_ID_FILE = DEFAULT_MACHINE_ID_PATH;
 
 /** The options of every reboot-lock subcommand. */
 const LOCK_OPTIONS = {
   group: { type: 'string', value: 'G', help: 'reboot group (default: the ungrouped key, as locksmith)', overrides: 'LOCKSMITHD_GROUP' },
-  endpoints: {
-    type: 'string',
-    value: 'URLS',
-    help: `etcd client URLs, comma-separated (default: LOCKSMITHD_ENDPOINT or ETCD_ENDPOINTS from\nupdate.conf or $ABUPDATE_ETCD_ENDPOINTS, else ${DEFAULT_ETCD_ENDPOINTS})`,
-  },
-  endpoint: { type: 'string', value: 'URLS', help: 'the same as --endpoints (locksmithctl\'s name)' },
-  'etcd-api': { type: 'string', value: 'v3|v2', help: 'etcd API; v2 shares the lock with locksmithd (etcd must serve its v2 API)', overrides: 'ETCD_API' },
-  'etcd-cafile': { type: 'string', value: 'FILE', help: 'CA bundle for https endpoints', overrides: 'LOCKSMITHD_ETCD_CAFILE' },
-  'etcd-certfile': { type: 'string', value: 'FILE', help: 'client certificate, with --etcd-keyfile', overrides: 'LOCKSMITHD_ETCD_CERTFILE' },
-  'etcd-keyfile': { type: 'string', value: 'FILE', help: 'key of the client certificate', overrides: 'LOCKSMITHD_ETCD_KEYFILE' },
-  'etcd-username': { type: 'string', value: 'USER', help: 'etcd user, with --etcd-password', overrides: 'LOCKSMITHD_ETCD_USERNAME' },
-  'etcd-password': { type: 'string', value: 'PASSWORD', help: 'password of the etcd user (never printed)', overrides: 'LOCKSMITHD_ETCD_PASSWORD' },
+  ...ETCD_CONNECTION_OPTIONS,
+  ...ETCD_API_OPTION,
 } as const satisfies OptionTable;
 
 /** lock and unlock also name the holder. */
@@ -38,32 +27,9 @@ const HOLDER_OPTIONS = {
 } as const satisfies OptionTable;
 
 async function target(ctx: CommandContext): Promise<SemaphoreTarget & { endpoints: string[]; api: string }> {
-  const given = (name: string) => stringOption(ctx.values, name);
-  const endpointsFlag = given('endpoints') ?? given('endpoint');
-  // The config (with its ABUPDATE_<KEY> overrides) is read when --endpoints is not given or --config is.
-  const fromConfig = endpointsFlag === undefined || given('config') !== undefined ? (await ctx.host()).config : undefined;
-  const configured = fromConfig === undefined ? undefined : etcdAccessFromValues(fromConfig.values);
-  const text = endpointsFlag ?? configured?.endpoints.join(',') ?? DEFAULT_ETCD_ENDPOINTS;
-  const endpoints = parseEtcdEndpoints(text);
-  if (endpoints === undefined) {
-    throw new UpdaterError('ERR_USAGE', `Cannot use the etcd endpoints "${text}": expected comma-separated http:// or https:// URLs`, {
-      hint: 'Pass e.g. --endpoints http://10.0.0.1:2379,http://10.0.0.2:2379',
-    });
-  }
-  const api = given('etcd-api') ?? configured?.access.api ?? 'v3';
-  if (api !== 'v2' && api !== 'v3') throw new UpdaterError('ERR_USAGE', `Cannot use --etcd-api "${api}": it is v3 or v2`);
-  const tls = { ...configured?.access.tls };
-  if (given('etcd-cafile') !== undefined) tls.caFile = given('etcd-cafile');
-  if (given('etcd-certfile') !== undefined) tls.certFile = given('etcd-certfile');
-  if (given('etcd-keyfile') !== undefined) tls.keyFile = given('etcd-keyfile');
-  const access: EtcdAccess = { api, tls };
-  const username = given('etcd-username') ?? configured?.access.username;
-  const password = given('etcd-password') ?? configured?.access.password;
-  if (username !== undefined) access.username = username;
-  if (password !== undefined) access.password = password;
-  const client = openEtcdStore(endpoints, access, { signal: ctx.signal });
-  const group = given('group') ?? (fromConfig?.values.LOCKSMITHD_GROUP || undefined);
-  return { client, group, endpoints, api };
+  const connection = await etcdConnectionFromOptions(ctx);
+  const client = openEtcdStore(connection, { signal: ctx.signal });
+  return { client, group: stringOption(ctx.values, 'group') ?? connection.group, endpoints: connection.endpoints, api: connection.access.api ?? 'v3' };
 }
 
 /** The holder id: positional, --id, or the machine id file. */

@@ -8,6 +8,7 @@ import { isUpdaterError, type UpdaterError } from '../../common/errors.js';
 import { enableEtcdAuth, etcdctl, useEtcdForFile, type EtcdCluster } from '../../fixtures/etcd.js';
 import { makeTestPki, type TestPki } from '../../fixtures/tls.js';
 import { EtcdClient } from './etcd-client.js';
+import { runCli } from '../../fixtures/cli.js';
 import { lockSemaphore, readSemaphore, semaphoreKey, SEMAPHORE_PREFIX, unlockSemaphore } from './etcd-semaphore.js';
 
 const PASSWORD = 'S3cret-etcd-pw-7f1c';
@@ -105,4 +106,23 @@ test('EtcdClient with a wrong password, or no user, is refused: ERR_AUTH, and no
   const outside = new EtcdClient({ endpoints: authEtcd.endpoints, tls, username: 'abupdate', password: PASSWORD });
   await assert.rejects(outside.put('elsewhere', 'x'), (error: unknown) => isUpdaterError(error, 'ERR_AUTH') && /permission denied/.test(error.message));
   assert.equal(await etcdctl(authEtcd, ['--user', `root:${ROOT_PASSWORD}`, 'get', '--print-value-only', semaphoreKey('auth-wrong')]), '');
+});
+
+test('abupdate fleet takes the same etcd TLS flags as reboot-lock: pause over TLS works, a wrong CA is ERR_TLS and writes nothing', async () => {
+  const endpoints = tlsEtcd.endpoints.join(',');
+  const tls = ['--etcd-certfile', pki.clientCertFile, '--etcd-keyfile', pki.clientKeyFile];
+  const pause = await runCli(['fleet', 'pause', 'web', '--endpoints', endpoints, '--etcd-cafile', pki.caFile, ...tls, '--prefix', 'tls/fleet', '--json']);
+  assert.equal(pause.code, 0, pause.stderr);
+  assert.equal(JSON.parse(await etcdctl(tlsEtcd, ['get', '--print-value-only', 'tls/fleet/groups/web/control'])).paused, true);
+  const wrong = await runCli(['fleet', 'pause', 'db', '--endpoints', endpoints, '--etcd-cafile', pki.otherCaFile, ...tls, '--prefix', 'tls/fleet', '--json']);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stdout + wrong.stderr, /ERR_TLS/);
+  assert.equal(await etcdctl(tlsEtcd, ['get', '--print-value-only', 'tls/fleet/groups/db/control']), '');
+});
+
+test('abupdate fleet with etcd user/password: a wrong password is ERR_AUTH and never printed', async () => {
+  const wrong = await runCli(['fleet', 'pause', 'web', '--endpoints', authEtcd.endpoints.join(','), '--etcd-cafile', pki.caFile, '--etcd-username', 'abupdate', '--etcd-password', WRONG_PASSWORD, '--prefix', 'auth/fleet', '--json']);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stdout + wrong.stderr, /ERR_AUTH/);
+  assert.ok(!(wrong.stdout + wrong.stderr).includes(WRONG_PASSWORD), 'the password is printed');
 });

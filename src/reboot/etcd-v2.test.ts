@@ -38,7 +38,7 @@ test('ETCD_API=v2: abupdate takes a lock locksmithd created ("holders": null), a
   const key = semaphoreKey('mixed');
   assert.equal(key, 'coreos.com/updateengine/rebootlock/groups/mixed/semaphore');
   await locksmithInit(key);
-  const client = openEtcdStore(etcd.endpoints, { api: 'v2' });
+  const client = openEtcdStore({ endpoints: etcd.endpoints, access: { api: 'v2' } });
   assert.ok(client instanceof EtcdV2Client);
   const state = await readSemaphore({ client, group: 'mixed' });
   assert.deepEqual([state.semaphore, state.max, state.holders], [1, 1, []]);
@@ -53,7 +53,7 @@ test('ETCD_API=v2: abupdate takes a lock locksmithd created ("holders": null), a
 test('ETCD_API=v2: a lock held by a locksmithd host is seen, and set-max moves the free count as locksmithctl does', async () => {
   const key = semaphoreKey();
   await locksmithInit(key, '{"semaphore":0,"max":1,"holders":["locksmith-host"]}');
-  const client = openEtcdStore(etcd.endpoints, { api: 'v2' });
+  const client = openEtcdStore({ endpoints: etcd.endpoints, access: { api: 'v2' } });
   await assert.rejects(lockSemaphore({ client }, 'abupdate-host'), (error: unknown) => isUpdaterError(error, 'ERR_REBOOT_LOCK') && /"locksmith-host"/.test(error.message));
   await setSemaphoreMax({ client }, 2);
   await lockSemaphore({ client }, 'abupdate-host');
@@ -75,6 +75,6 @@ test('ETCD_API=v2: compare-and-swap on modifiedIndex loses a race instead of ove
 
 test('ETCD_API=v2 against an etcd without --enable-v2 is a clear ERR_ETCD saying so', async () => {
   const plain = await getV3Only();
-  const client = openEtcdStore(plain.endpoints, { api: 'v2' });
+  const client = openEtcdStore({ endpoints: plain.endpoints, access: { api: 'v2' } });
   await assert.rejects(readSemaphore({ client }), (error: unknown) => isUpdaterError(error, 'ERR_ETCD') && /does not serve the v2 API/.test(error.message) && /--enable-v2/.test(error.hint ?? ''));
 });

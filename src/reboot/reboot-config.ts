@@ -3,8 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
 import type { ConfigValues } from '../config/keys.js';
-import type { TlsFiles } from '../net/tls.js';
-import type { EtcdAccess } from './etcd-store.js';
+import { etcdConnection } from './etcd-store.js';
 import { fleetlockNodeId } from './fleetlock-id.js';
 import type { RebootConfig } from './strategy.js';
 import { parseWindowStart } from '../config/window-start.js';
@@ -53,18 +52,6 @@ export type RebootConfigValues = Pick<
     >
   >;
 
-/** The etcd endpoints and access the reboot lock uses (LOCKSMITHD_ENDPOINT replaces ETCD_ENDPOINTS when set). */
-export function etcdAccessFromValues(values: RebootConfigValues): { endpoints: string[]; access: EtcdAccess } {
-  const tls: TlsFiles = {};
-  if (values.LOCKSMITHD_ETCD_CAFILE) tls.caFile = values.LOCKSMITHD_ETCD_CAFILE;
-  if (values.LOCKSMITHD_ETCD_CERTFILE) tls.certFile = values.LOCKSMITHD_ETCD_CERTFILE;
-  if (values.LOCKSMITHD_ETCD_KEYFILE) tls.keyFile = values.LOCKSMITHD_ETCD_KEYFILE;
-  const access: EtcdAccess = { api: values.ETCD_API ?? 'v3', tls };
-  if (values.LOCKSMITHD_ETCD_USERNAME) access.username = values.LOCKSMITHD_ETCD_USERNAME;
-  if (values.LOCKSMITHD_ETCD_PASSWORD) access.password = values.LOCKSMITHD_ETCD_PASSWORD;
-  return { endpoints: [...(values.LOCKSMITHD_ENDPOINT ?? values.ETCD_ENDPOINTS)], access };
-}
-
 /**
  * Maps checked update.conf values onto RebootConfig. The window start/length pairing and the
  * FLEETLOCK_URL requirement are already checked by the config loader (with file and line).
@@ -84,7 +71,7 @@ export function rebootConfigFromValues(
       hint: 'Set both (e.g. "Thu 04:00" and "1h") or neither.',
     });
   }
-  const etcd = etcdAccessFromValues(values);
+  const etcd = etcdConnection(values);
   const cfg: RebootConfig = {
     strategy: values.REBOOT_STRATEGY,
     rebootCommand: values.REBOOT_COMMAND,

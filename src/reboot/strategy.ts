@@ -124,7 +124,7 @@ function fleetlockRequest(cfg: RebootConfig, options: RebootOptions) {
 }
 
 function etcdStore(cfg: RebootConfig, options: RebootOptions) {
-  return openEtcdStore(cfg.etcdEndpoints, cfg.etcd, { timeoutMs: options.requestTimeoutMs ?? 5000, signal: options.signal });
+  return openEtcdStore({ endpoints: [...cfg.etcdEndpoints], access: cfg.etcd ?? {} }, { timeoutMs: options.requestTimeoutMs ?? 5000, signal: options.signal });
 }
 
 async function takeLock(cfg: RebootConfig, options: RebootOptions): Promise<string> {
