@@ -1,4 +1,6 @@
 // Scenario 6 of issue 7: two guests with REBOOT_STRATEGY=etcd-lock (max 1) against one etcd on the host never reboot at once.
+// With FLEET_STATUS=etcd (issue 16) the same etcd is the fleet view: `abupdate fleet status` on the host shows both
+// guests on v1 waiting to reboot, and each on B with v2 once it came back.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +20,28 @@ const GUEST_ETCD_PORT = 2379;
 const KEY = semaphoreKey();
 /** The holder id of an operator who holds the lock (maintenance) while both guests install v2. */
 const OPERATOR = 'operator-maintenance';
+
+/**
+ * Boot 2 on B: post-boot commits and releases the lock, then the daemon runs a while (the fleet sees the host on
+ * v2), stopped by SIGTERM (it revokes its fleet lease on the way out); then the guest powers off.
+ */
+const POST_BOOT_THEN_DAEMON = `${POST_BOOT}timeout -s TERM 150 abupdate daemon --first-check-delay 1s --current-version "$GUEST_VERSION" 2>&1
+echo "ABUPDATE-MARKER step=daemon-exit code=$?"
+`;
+
+interface FleetHost {
+  machineId: string;
+  version: string | null;
+  booted: 'A' | 'B' | null;
+  state: string;
+}
+
+/** `abupdate fleet status --json` on the host: the hosts whose lease is alive. */
+async function fleetHosts(endpoint: string): Promise<FleetHost[]> {
+  const result = await runCli(['fleet', 'status', '--endpoints', endpoint, '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  return (result.json() as { hosts: FleetHost[] }).hosts;
+}
 
 /** Boot 1: give the machine its id (the holder name in etcd), then the slot's own service manager. */
 const firstBoot = (machineId: string): string => `echo ${machineId} > /var/lib/abupdate/machine-id
@@ -70,13 +94,13 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
   let env: ScenarioEnv;
 
   before(async () => {
-    env = await prepareScenario({ files: (publicKey) => daemonGuestFiles(publicKey, ['REBOOT_STRATEGY=etcd-lock', `ETCD_ENDPOINTS=http://10.0.2.100:${GUEST_ETCD_PORT}`]), bundles: ['2.0.0'], channel: '2.0.0' });
+    env = await prepareScenario({ files: (publicKey) => daemonGuestFiles(publicKey, ['REBOOT_STRATEGY=etcd-lock', `ETCD_ENDPOINTS=http://10.0.2.100:${GUEST_ETCD_PORT}`, 'FLEET_STATUS=etcd']), bundles: ['2.0.0'], channel: '2.0.0' });
   });
   after(async () => {
     await env?.close();
   });
 
-  test('gptprio path: two guests (etcd-lock, max 1) both install v2 at once, but reboot one after the other; both end on B committed, the lock free', async (t) => {
+  test('gptprio path: two guests (etcd-lock, max 1) both install v2 at once, but reboot one after the other; both end on B committed, the lock free; fleet status shows both before and after', async (t) => {
     const started = performance.now();
     const since = (at: number): string => `+${((at - started) / 1000).toFixed(1)}s`;
     const etcd = await getEtcd();
@@ -97,6 +121,20 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
 
     const ids = { one: '11111111111111111111111111111111', two: '22222222222222222222222222222222' };
     const nameOf = (id: string): string => (id === ids.one ? 'one' : id === ids.two ? 'two' : id === OPERATOR ? 'operator' : id);
+    // Every (version, slot, state) `fleet status` showed for each guest, polled through the whole run.
+    const seen = new Map<string, Set<string>>();
+    const polling = new AbortController();
+    t.after(() => polling.abort());
+    const poller = (async () => {
+      while (!polling.signal.aborted) {
+        for (const h of await fleetHosts(endpoint).catch(() => [])) {
+          const set = seen.get(h.machineId) ?? new Set<string>();
+          set.add(`${h.version}/${h.booted}/${h.state}`);
+          seen.set(h.machineId, set);
+        }
+        await sleep(3000);
+      }
+    })();
     const machines = {
       one: await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: 'scenario6-one', bootPath: 'gptprio', serverPort: env.port, forwards: [{ guestPort: GUEST_ETCD_PORT, hostPort: etcdPort }] }),
       two: await Machine.create({ guest: env.guest, dir: await makeTempDir(t), name: 'scenario6-two', bootPath: 'gptprio', serverPort: env.port, forwards: [{ guestPort: GUEST_ETCD_PORT, hostPort: etcdPort }] }),
@@ -109,7 +147,7 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
           const machine = machines[name];
           const first = await machine.boot({ run: firstBoot(ids[name]), timeoutMs: 15 * 60_000 });
           // Boot 2: post-boot commits B and gives the lock back; then the guest powers off (nothing newer to wait for).
-          const second = await machine.boot({ run: POST_BOOT, timeoutMs: 6 * 60_000 });
+          const second = await machine.boot({ run: POST_BOOT_THEN_DAEMON, timeoutMs: 9 * 60_000 });
           return { first, second };
         };
         const cycles = Promise.all([cycle('one'), cycle('two')]);
@@ -125,11 +163,27 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
         } finally {
           stopWaiting.abort();
         }
+        // Before: the fleet view shows both guests on A with v1, each waiting to reboot into v2.
+        const before = await fleetHosts(endpoint);
+        process.stderr.write(`[scenario6] fleet status while both wait: ${before.map((h) => `${nameOf(h.machineId)} ${h.version}/${h.booted}/${h.state}`).join(', ')}\n`);
+        assert.deepEqual(
+          before.map((h) => [nameOf(h.machineId), h.version, h.booted, h.state]).sort(),
+          [['one', '1.0.0', 'A', 'UPDATED_NEED_REBOOT'], ['two', '1.0.0', 'A', 'UPDATED_NEED_REBOOT']],
+        );
         const operatorReleased = performance.now();
         const unlock = await runCli(['reboot-lock', 'unlock', OPERATOR, '--endpoints', endpoint, '--json']);
         assert.equal(unlock.code, 0, unlock.stderr);
         process.stderr.write(`[scenario6] both guests wait for the lock; the operator releases it at ${since(operatorReleased)}\n`);
         const results = await cycles;
+        polling.abort();
+        await poller;
+        // After: each guest was shown on B with v2 (its boot-2 daemon); none is left once the daemons stopped.
+        for (const [name, id] of Object.entries(ids)) {
+          const views = [...(seen.get(id) ?? [])];
+          process.stderr.write(`[scenario6] fleet status showed ${name}: ${views.join(', ')}\n`);
+          assert.ok(views.includes('2.0.0/B/IDLE'), `fleet status showed ${name} on B with 2.0.0: ${views.join(', ')}`);
+        }
+        assert.deepEqual(await fleetHosts(endpoint), [], 'a daemon stopped by SIGTERM leaves the fleet view at once');
         for (const { first, second } of results) {
           assert.deepEqual([first.slot, first.version, first.state, first.end], ['A', '1.0.0', 'good', 'reboot']);
           assert.deepEqual([second.slot, second.version, second.state, second.end], ['B', '2.0.0', 'trying', 'poweroff']);
