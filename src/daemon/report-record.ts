@@ -1,7 +1,8 @@
 // Remembers, across the reboot, which update was installed from which version, so the first start after it can
 // report "complete after reboot" (Omaha 3/2 with previousversion) or a rollback (3/0, errorcode 44), like update_engine.
 
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { replaceFileDurably } from '../../common/file-system.js';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import type { UpdateEvent } from '../sources/source.js';
@@ -36,18 +37,9 @@ export async function loadReportRecord(stateDir: string, logger?: Logger): Promi
   return null;
 }
 
-/** Writes (or with null clears) the record atomically: temp file, fsync, rename. */
+/** Writes (or with null clears) the record atomically: temp file, fsync, rename, fsync of the state dir. */
 export async function saveReportRecord(stateDir: string, record: ReportRecord | null): Promise<void> {
-  const file = path.join(stateDir, REPORT_RECORD_FILE);
-  const temp = `${file}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(record)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
+  await replaceFileDurably(path.join(stateDir, REPORT_RECORD_FILE), `${JSON.stringify(record)}\n`, { mode: 0o600 });
 }
 
 /**
@@ -91,9 +83,7 @@ export async function alephVersion(stateDir: string, currentVersion: string): Pr
   }
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    const temp = `${file}.tmp`;
-    await writeFile(temp, `${currentVersion}\n`, { mode: 0o600 });
-    await rename(temp, file);
+    await replaceFileDurably(file, `${currentVersion}\n`, { mode: 0o600 });
   } catch {
     // a read-only state dir only loses the record, not the request
   }

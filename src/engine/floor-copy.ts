@@ -2,7 +2,7 @@
 // the highest floor that can still be proven from every source: so losing or corrupting any one file never lowers it.
 
 import { readFile } from 'node:fs/promises';
-import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
+import { nodeFileSystem, replaceFileDurably, type FileSystem } from '../../common/file-system.js';
 import path from 'node:path';
 import { UpdaterError } from '../../common/errors.js';
 import { compareVersions, isVersion } from '../../verify/version.js';
@@ -55,26 +55,15 @@ export async function readFloorCopy(stateDir: string): Promise<string | null> {
 export async function writeFloorCopy(
   stateDir: string,
   floor: string | null,
-  syncDir: (dir: string, fs: FileSystem) => Promise<void>,
   fs: FileSystem = nodeFileSystem,
 ): Promise<void> {
   if (floor === null) return;
   const current = await readFloorCopy(stateDir).catch(() => null);
   if (current !== null && higherVersion(current, floor) === current) return;
   const file = path.join(stateDir, FLOOR_FILE);
-  const temp = path.join(stateDir, `.${FLOOR_FILE}.${process.pid}.tmp`);
   try {
-    const handle = await fs.open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(Buffer.from(`${JSON.stringify({ floorVersion: floor, updatedAt: new Date().toISOString() })}\n`, 'utf8'));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
-    await syncDir(stateDir, fs);
+    await replaceFileDurably(file, Buffer.from(`${JSON.stringify({ floorVersion: floor, updatedAt: new Date().toISOString() })}\n`, 'utf8'), { fs });
   } catch (error) {
-    await fs.unlink(temp).catch(() => undefined);
     throw new UpdaterError('ERR_IO', `Cannot write the anti-rollback floor "${file}": ${(error as Error).message}`, { cause: error });
   }
 }

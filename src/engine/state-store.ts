@@ -1,7 +1,7 @@
 // The engine's persistent state (one JSON file in the state dir), written atomically: temp, fsync, rename, fsync dir.
 
-import { readFile, rename } from 'node:fs/promises';
-import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
+import { readFile } from 'node:fs/promises';
+import { nodeFileSystem, replaceFileDurably, type FileSystem } from '../../common/file-system.js';
 import path from 'node:path';
 import { UpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
 import type { SlotName } from '../../partition/slots.js';
@@ -162,34 +162,15 @@ function checkEngineState(text: string): EngineState | string {
 export async function saveEngineState(stateDir: string, state: EngineState, fs: FileSystem = nodeFileSystem): Promise<void> {
   await fs.mkdir(stateDir, { recursive: true });
   const file = path.join(stateDir, STATE_FILE);
-  const temp = path.join(stateDir, `.${STATE_FILE}.${process.pid}.tmp`);
   const body = `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 1)}\n`;
   try {
-    const handle = await fs.open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(body, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
-    await syncDir(stateDir, fs);
+    await replaceFileDurably(file, body, { fs });
   } catch (error) {
-    await fs.unlink(temp).catch(() => undefined);
     throw new UpdaterError('ERR_IO', `Cannot write the engine state "${file}": ${(error as Error).message}`, {
       cause: error,
       hint: 'Check that the state dir is writable and has free space (--state-dir).',
     });
   }
   // The floor's second copy, in its own fsync epoch: state.json is durable before floor.json is touched.
-  await writeFloorCopy(stateDir, state.floorVersion, syncDir, fs);
-}
-
-export async function syncDir(dir: string, fs: FileSystem = nodeFileSystem): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeFloorCopy(stateDir, state.floorVersion, fs);
 }

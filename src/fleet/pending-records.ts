@@ -2,7 +2,8 @@
 // rollback mark survives a daemon restart (or a kill) before etcd answered: written before the first try, cleared
 // once etcd took them, and sent again on the next start.
 
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { replaceFileDurably } from '../../common/file-system.js';
 import path from 'node:path';
 import { HISTORY_EVENTS, type HistoryEvent } from './fleet-keys.js';
 
@@ -36,22 +37,14 @@ export async function loadPendingRecords(file: string, warn?: (message: string) 
   }
 }
 
-/** Writes the queue atomically (temp file, fsync, rename), or removes the file when it is empty. */
+/** Writes the queue atomically (temp file, fsync, rename, fsync of the dir), or removes the file when it is empty. */
 export async function savePendingRecords(file: string, records: PendingRecord[]): Promise<void> {
   if (records.length === 0) {
     await rm(file, { force: true });
     return;
   }
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(records)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
+  await replaceFileDurably(file, `${JSON.stringify(records)}\n`, { mode: 0o600 });
 }
 
 /** Adds a record unless the same event of the same version waits already (the first time is the one kept). */

@@ -1,9 +1,9 @@
 // The metrics that must outlive a process (installs, rollbacks, failures, bytes, health-check and reboot-lock times):
 // one JSON file in the state dir, changed by the daemon and by post-boot, written atomically.
 
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { syncDir } from '../engine/state-store.js';
+import { replaceFileDurably } from '../../common/file-system.js';
 
 export const COUNTERS_FILE = 'metrics.json';
 
@@ -65,21 +65,7 @@ export async function loadCounters(stateDir: string): Promise<MetricCounters> {
 async function saveCounters(stateDir: string, counters: MetricCounters): Promise<void> {
   await mkdir(stateDir, { recursive: true });
   const file = path.join(stateDir, COUNTERS_FILE);
-  const temp = path.join(stateDir, `.${COUNTERS_FILE}.${process.pid}.tmp`);
-  try {
-    const handle = await open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(`${JSON.stringify(counters)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-    await syncDir(stateDir);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
+  await replaceFileDurably(file, `${JSON.stringify(counters)}\n`);
 }
 
 let queue: Promise<unknown> = Promise.resolve();

@@ -1,6 +1,7 @@
 // The node_exporter textfile (METRICS_TEXTFILE): replaced atomically, so the collector never reads half a file.
 
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { replaceFileDurably } from '../../common/file-system.js';
 import path from 'node:path';
 
 /**
@@ -11,20 +12,7 @@ export async function writeMetricsTextfile(file: string, text: string): Promise<
   const dir = path.dirname(file);
   const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!exists) return false;
-  // node_exporter reads only *.prom: the temporary name must not end so.
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  try {
-    const handle = await open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
+  // node_exporter reads only *.prom: the temporary name (.NAME.PID.tmp) does not end so.
+  await replaceFileDurably(file, text);
   return true;
 }
