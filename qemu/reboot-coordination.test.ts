@@ -163,13 +163,18 @@ describe('QEMU scenario 6: reboot coordination through an etcd lock', { timeout:
         } finally {
           stopWaiting.abort();
         }
-        // Before: the fleet view shows both guests on A with v1, each waiting to reboot into v2.
-        const before = await fleetHosts(endpoint);
+        // Before: the fleet view shows both guests on A with v1, each waiting to reboot into v2. A guest that has just
+        // said "lock busy" may not have written its entry yet (a host writes at most every 2 s, and an emulated
+        // guest is slow): the view is given up to a minute to catch up, then compared.
+        const wanted = JSON.stringify([['one', '1.0.0', 'A', 'UPDATED_NEED_REBOOT'], ['two', '1.0.0', 'A', 'UPDATED_NEED_REBOOT']]);
+        const shown = (hosts: FleetHost[]) => hosts.map((h) => [nameOf(h.machineId), h.version, h.booted, h.state]).sort();
+        let before = await fleetHosts(endpoint);
+        for (const deadline = performance.now() + 60_000; JSON.stringify(shown(before)) !== wanted && performance.now() < deadline; ) {
+          await sleep(1000);
+          before = await fleetHosts(endpoint);
+        }
         process.stderr.write(`[scenario6] fleet status while both wait: ${before.map((h) => `${nameOf(h.machineId)} ${h.version}/${h.booted}/${h.state}`).join(', ')}\n`);
-        assert.deepEqual(
-          before.map((h) => [nameOf(h.machineId), h.version, h.booted, h.state]).sort(),
-          [['one', '1.0.0', 'A', 'UPDATED_NEED_REBOOT'], ['two', '1.0.0', 'A', 'UPDATED_NEED_REBOOT']],
-        );
+        assert.deepEqual(shown(before), JSON.parse(wanted));
         const operatorReleased = performance.now();
         const unlock = await runCli(['reboot-lock', 'unlock', OPERATOR, '--endpoints', endpoint, '--json']);
         assert.equal(unlock.code, 0, unlock.stderr);
