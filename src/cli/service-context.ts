@@ -1,6 +1,7 @@
 // Turns CLI options + update.conf into the update service's options (shared by daemon, check and update).
 
 import { UpdaterError } from '../../common/errors.js';
+import type { SlotName } from '../../partition/slots.js';
 import { parseDuration } from '../duration.js';
 import { createEngineSeam } from '../daemon/engine-seam.js';
 import type { UpdateServiceOptions } from '../daemon/service.js';
@@ -53,7 +54,7 @@ export function durationOption(ctx: CommandContext, name: string): number | unde
 }
 
 /** Everything the update service needs, from options and config. Config errors surface here, before anything runs. */
-export async function buildServiceOptions(ctx: CommandContext, logger: Logger): Promise<UpdateServiceOptions & { runDir: string; bootedSlot: string }> {
+export async function buildServiceOptions(ctx: CommandContext, logger: Logger): Promise<UpdateServiceOptions & { runDir: string; bootedSlot: SlotName }> {
   const host: HostContext = await ctx.host();
   const compatible = host.requireCompatible('run the update service');
   // The disk (--disk, DISK, or the disk of the root), the boot control (gptprio or grubenv) and the booted slot.

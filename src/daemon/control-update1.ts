@@ -17,8 +17,8 @@ export async function connectControlUpdate1(runDir: string) {
   return {
     via: `the control socket ${controlSocketPath(runDir)}`,
     async getStatus(): Promise<Update1Status> {
-      const status = await controlRequest<{ update1?: Update1Status }>(runDir, 'GET', '/status', { timeoutMs: 10_000 });
-      if (status.update1 === undefined) throw new UpdaterError('ERR_DAEMON', `Cannot get update_engine's status from ${controlSocketPath(runDir)}: the daemon has no update round (SERVER=disabled)`);
+      const status = await controlRequest<{ update1?: Update1Status | null }>(runDir, 'GET', '/status', { timeoutMs: 10_000 });
+      if (status.update1 === undefined || status.update1 === null) throw new UpdaterError('ERR_DAEMON', `Cannot get update_engine's status from ${controlSocketPath(runDir)}: the daemon has no update round (SERVER=disabled)`);
       return status.update1;
     },
     async attemptUpdate(): Promise<void> {

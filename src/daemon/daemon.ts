@@ -1,6 +1,7 @@
 // `abupdate daemon`: runs the update service on its schedule, serves the control API, applies the reboot strategy.
 
 import { toUpdaterError, UpdaterError } from '../../common/errors.js';
+import type { SlotName } from '../../partition/slots.js';
 import { readMachineId } from '../omaha/host-identity.js';
 import { rebootConfigFromValues } from '../reboot/reboot-config.js';
 import { applyRebootStrategy } from '../reboot/strategy.js';
@@ -8,22 +9,27 @@ import type { Offer } from '../sources/source.js';
 import { readStatus, type DaemonView, type HostStatus, type StatusSources } from '../usecases/status.js';
 import { startHostApi, type HostApi } from './host-api.js';
 import { meteredEngine, recordRebootWait } from './metered-engine.js';
-import type { Update1Status } from '../dbus/update1.js';
 import { startControlServer, type ControlHandlers } from './control.js';
 import { startFleetReporting } from './fleet-reporting.js';
 import type { Scheduler } from './scheduler.js';
 import { createUpdateService, type UpdateServiceOptions } from './service.js';
 
 /**
- * What GET /status answers (JSON): readStatus()'s HostStatus (its `daemon` is this daemon's view), with the
- * daemon's own fields also at the top and `engine` (both as the first control API had them).
+ * What GET /status answers (JSON): readStatus()'s HostStatus (its `daemon` is this daemon's view; its `update1` what
+ * D-Bus GetStatus answers, for update_engine_client without a system bus), with the daemon's own fields also at the
+ * top and `engine` (both as the first control API had them).
  */
 export type DaemonStatus = HostStatus &
   Omit<DaemonView, 'currentVersion'> & {
     engine: { state: HostStatus['state']; install: HostStatus['install']; lastError: HostStatus['lastError']; committedVersion: string | null };
-    /** update_engine's five values (GetStatus), for update_engine_client without a system bus. */
-    update1?: Update1Status;
   };
+
+/** GET /status's shape from the host status. */
+function daemonStatusOf(host: HostStatus): DaemonStatus {
+  const view = host.daemon ?? { checking: 'disabled' as const };
+  const { currentVersion: _running, ...own } = view;
+  return { ...own, ...host, engine: { state: host.state, install: host.install, lastError: host.lastError, committedVersion: host.committedVersion } };
+}
 
 export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'> {
   runDir: string;
@@ -36,7 +42,7 @@ export interface DaemonOptions extends Omit<UpdateServiceOptions, 'onInstalled'>
   /** The disk, for the slot table in GET /status (omitted: slots null there; `abupdate status` reads its own). */
   disk?: StatusSources['disk'];
   /** The booted slot, for the metrics. */
-  bootedSlot?: string;
+  bootedSlot?: SlotName;
   /** The D-Bus address for com.coreos.update1 (default: the system bus); false: no D-Bus service. */
   busAddress?: string | false;
 }
@@ -46,17 +52,17 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const v = config.values;
   logger.info('abupdate daemon starting', { server: config.raw.SERVER, protocol: v.PROTOCOL, group: v.GROUP, interval: config.raw.CHECK_INTERVAL });
 
-  /** GET /status: the one status reader, fed with this daemon's own view. */
-  const answerStatus = async (view: DaemonView): Promise<DaemonStatus> => {
-    const host = await readStatus({
-      stateDir: options.stateDir,
-      runDir: options.runDir,
-      daemon: async () => view,
-      warn: (m) => logger.warn(m),
-      ...(options.disk ? { disk: options.disk } : {}),
-    });
-    return { ...view, ...host, engine: { state: host.state, install: host.install, lastError: host.lastError, committedVersion: host.committedVersion } };
-  };
+  /** GET /status with checks disabled: the one status reader, fed with this daemon's view. */
+  const answerDisabled = async (): Promise<DaemonStatus> =>
+    daemonStatusOf(
+      await readStatus({
+        stateDir: options.stateDir,
+        runDir: options.runDir,
+        daemon: async () => ({ checking: 'disabled' }),
+        warn: (m) => logger.warn(m),
+        ...(options.disk ? { disk: options.disk } : {}),
+      }),
+    );
 
   if (v.SERVER === null) {
     logger.info('update checks are disabled (SERVER=disabled); the control API still answers');
@@ -64,7 +70,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     const control = await startControlServer({
       runDir: options.runDir,
       logger,
-      handlers: { status: () => answerStatus({ checking: 'disabled' }), check: disabled, update: disabled, subscribe: () => () => undefined },
+      handlers: { status: answerDisabled, check: disabled, update: disabled, subscribe: () => () => undefined },
     });
     options.onReady?.();
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -83,12 +89,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       if (v.REBOOT_STRATEGY !== 'off') await recordRebootWait(options.stateDir, Date.now() - waitStarted).catch(() => undefined);
       if (outcome === 'pending') logger.info('reboot needed to start the new version (REBOOT_STRATEGY=off)');
     });
-  let hostApi: HostApi | undefined;
   const service = await createUpdateService({
     ...options,
     engine: meteredEngine(options.engine, options.stateDir, logger),
     onInstalled: (offer) => {
-      hostApi?.installed(offer);
       if (rebooting) return;
       rebooting = reboot(offer, signal)
         .catch((caught: unknown) => {
@@ -101,30 +105,20 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     },
   });
   const { scheduler } = service;
-  hostApi = await startHostApi({
+  const api: HostApi = await startHostApi({
     scheduler,
     engine: options.engine,
     stateDir: options.stateDir,
+    runDir: options.runDir,
     logger,
-    rebootSentinel: v.REBOOT_SENTINEL,
+    settings: { server: config.raw.SERVER, protocol: v.PROTOCOL, group: v.GROUP },
     metricsTextfile: v.METRICS_TEXTFILE,
     bootedSlot: options.bootedSlot ?? null,
+    ...(options.disk ? { disk: options.disk } : {}),
     ...(options.busAddress === undefined ? {} : { busAddress: options.busAddress }),
   });
-  const api = hostApi;
-  const statusNow = async (): Promise<DaemonStatus> => ({
-    ...(await answerStatus({
-      checking: 'enabled',
-      server: config.raw.SERVER,
-      protocol: v.PROTOCOL,
-      group: v.GROUP,
-      currentVersion: await options.engine.currentVersion(),
-      scheduler: scheduler.status(),
-    })),
-    update1: api.update1(),
-  });
   const handlers: ControlHandlers = {
-    status: statusNow,
+    status: async () => daemonStatusOf(await api.status()),
     check: () => scheduler.trigger('check'),
     update: () => scheduler.trigger('update'),
     // Activity and progress events, every change of the round's lifecycle state, and update_engine's five values.
@@ -144,7 +138,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   };
   const control = await startControlServer({ runDir: options.runDir, handlers, logger });
   // FLEET_STATUS=etcd: this host's entry in the fleet view, from the same status GET /status answers.
-  const fleet = await startFleetReporting({ config, scheduler, logger, updaterVersion: options.updaterVersion, readStatus: statusNow }).catch((caught: unknown) => {
+  const fleet = await startFleetReporting({ config, scheduler, logger, updaterVersion: options.updaterVersion, readStatus: () => api.status() }).catch((caught: unknown) => {
     logger.warn(`fleet: Cannot publish this host: ${toUpdaterError(caught, 'start the fleet report').message}`);
     return undefined;
   });

@@ -16,6 +16,8 @@ import { waitFor } from '../../fixtures/wait.js';
 import { simulateBoot } from '../../partition/boot-control.js';
 import { openGptprioBootControl } from '../../partition/gptprio.js';
 import { updateEngineClientMain } from '../cli/update-engine-client.js';
+import { controlRequest } from '../daemon/control-client.js';
+import type { DaemonStatus } from '../daemon/daemon.js';
 import { UPDATE1_INTERFACE, UPDATE1_NAME, UPDATE1_PATH } from './update1.js';
 
 async function scene(t: { after(fn: () => Promise<void> | void): void }) {
@@ -233,4 +235,85 @@ test('update_engine_client -watch_for_updates prints each StatusUpdate as the or
   assert.equal(await watching, 130, 'it "should never return": the original ends only by the signal (128 + SIGINT)');
   assert.match(out, /^Got status update:\n  last_checked_time: \d+\n  progress: 0\n  current_operation: UPDATE_STATUS_CHECKING_FOR_UPDATE\n  new_version: 0\.0\.0\n  new_size: 0$/m);
   assert.match(out, /  progress: 0\.\d+\n  current_operation: UPDATE_STATUS_DOWNLOADING\n  new_version: 2\.0\.0\n/);
+});
+
+/** One reading of the three views of the status, taken one after the other while the round stands still. */
+async function threeViews(bus: TestBus, env: DaemonEnv) {
+  const call = await busctl(bus, 'GetStatus');
+  assert.equal(call.exitCode, 0, call.stderr);
+  const m = /^xdssx (-?\d+) ([\d.e+-]+) "([^"]*)" "([^"]*)" (-?\d+)$/.exec(call.stdout.trim());
+  assert.ok(m, `busctl printed the five values: ${call.stdout}`);
+  const dbus = { lastCheckedTime: Number(m[1]), progress: Number(m[2]), currentOperation: m[3], newVersion: m[4], newSize: Number(m[5]) };
+  const socket = await controlRequest<DaemonStatus>(env.runDir, 'GET', '/status');
+  const cli = await runCli(['status', '--config', env.configPath, '--booted', 'A', '--json'], { env: env.env });
+  assert.equal(cli.code, 0, cli.stderr);
+  return { dbus, socket, cli: cli.json() as DaemonStatus };
+}
+
+/** The three views agree: the five values, the state they name, the running version, the offer and the progress. */
+function assertAgree(views: Awaited<ReturnType<typeof threeViews>>, expected: { op: string; newVersion: string; progress?: 'moving' }) {
+  const { dbus, socket, cli } = views;
+  const at = expected.op;
+  assert.equal(dbus.currentOperation, `UPDATE_STATUS_${expected.op}`, at);
+  assert.equal(socket.state, expected.op, `GET /status state at ${at}`);
+  assert.equal(cli.state, expected.op, `status --json state at ${at}`);
+  assert.deepEqual(socket.update1, cli.update1, `GET /status and status --json: the same five values at ${at}`);
+  assert.ok(socket.update1, at);
+  assert.deepEqual({ ...socket.update1, progress: 0 }, { ...dbus, progress: 0 }, `D-Bus and GET /status: the same values at ${at}`);
+  assert.ok(Math.abs(socket.update1.progress - dbus.progress) < 1e-5, `progress ${socket.update1.progress} vs busctl's ${dbus.progress} at ${at}`);
+  assert.equal(dbus.newVersion, expected.newVersion, at);
+  assert.deepEqual([socket.currentVersion, cli.currentVersion], ['1.0.0', '1.0.0'], `the running version at ${at}`);
+  assert.equal(socket.offer?.version ?? null, cli.offer?.version ?? null, `the offer at ${at}`);
+  assert.deepEqual(socket.progress, cli.progress, `the live progress at ${at}`);
+  if (expected.progress === 'moving') {
+    assert.ok(dbus.progress > 0 && dbus.progress < 1, `the download is part-way: ${dbus.progress}`);
+    assert.equal(socket.update1.progress, socket.progress?.fraction, 'D-Bus progress is the live download fraction');
+  } else {
+    assert.equal(dbus.progress, 0, at);
+  }
+}
+
+test('one status reader: GetStatus (busctl), GET /status and abupdate status --json agree on state, versions and progress at each point of a real round', async (t) => {
+  const { bus, env } = await scene(t);
+  await startDaemon(t, env, ['--first-check-delay', '1h']);
+  await waitFor('the daemon on the bus', async () => (await busctl(bus, 'GetStatus')).exitCode === 0);
+  assertAgree(await threeViews(bus, env), { op: 'IDLE', newVersion: '0.0.0' });
+
+  // A check-only round, held by the server while the daemon checks: CHECKING_FOR_UPDATE, then UPDATE_AVAILABLE.
+  env.omaha.setPackage(omahaPackageFor(env));
+  const held = env.omaha.hold((r) => r.updatecheck);
+  const check = runCli(['check', ...env.flags, '--json'], { env: env.env });
+  await held.arrived;
+  assertAgree(await threeViews(bus, env), { op: 'CHECKING_FOR_UPDATE', newVersion: '0.0.0' });
+  held.release();
+  assert.equal((await check).code, 0);
+  const available = await threeViews(bus, env);
+  assertAgree(available, { op: 'UPDATE_AVAILABLE', newVersion: '2.0.0' });
+  assert.ok(available.dbus.lastCheckedTime > 0, 'last_checked_time is set after a check');
+  assert.equal(available.dbus.newSize, env.bundleSize);
+
+  // AttemptUpdate; the bundle server stops half-way through the bundle until released: DOWNLOADING, part-way.
+  let release!: () => void;
+  env.server.faults = { pause: { afterBytes: Math.floor(env.bundleSize / 2), released: new Promise<void>((resolve) => (release = resolve)) } };
+  t.after(() => release());
+  assert.equal((await busctl(bus, 'AttemptUpdate')).exitCode, 0);
+  let last = '';
+  await waitFor('the download to stand still part-way', async () => {
+    const s = await controlRequest<DaemonStatus>(env.runDir, 'GET', '/status');
+    const now = JSON.stringify([s.update1, s.progress]);
+    const still = s.update1?.currentOperation === 'UPDATE_STATUS_DOWNLOADING' && (s.update1?.progress ?? 0) > 0 && now === last;
+    last = now;
+    if (!still) await new Promise((resolve) => setTimeout(resolve, 300));
+    return still;
+  }, 60_000);
+  assertAgree(await threeViews(bus, env), { op: 'DOWNLOADING', newVersion: '2.0.0', progress: 'moving' });
+  release();
+  await waitFor('the install to end', async () => /"UPDATE_STATUS_UPDATED_NEED_REBOOT"/.test((await busctl(bus, 'GetStatus')).stdout), 120_000);
+  const installed = await threeViews(bus, env);
+  assertAgree(installed, { op: 'UPDATED_NEED_REBOOT', newVersion: '2.0.0' });
+  assert.equal(installed.cli.pendingReboot, true);
+
+  // ResetStatus drops the update: all three are idle again.
+  assert.equal((await busctl(bus, 'ResetStatus')).exitCode, 0);
+  assertAgree(await threeViews(bus, env), { op: 'IDLE', newVersion: '0.0.0' });
 });

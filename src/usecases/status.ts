@@ -9,6 +9,7 @@ import { ChunkBitmap } from '../engine/chunk-bitmap.js';
 import { isResting, isRoundState, type EngineStateName } from '../engine/lifecycle.js';
 import { isHolderAlive, readLockHolder, type LockHolder } from '../engine/run-lock.js';
 import { loadEngineState, type InstallRecord } from '../engine/state-store.js';
+import { toUpdate1Status, type Update1Status } from '../dbus/update1.js';
 
 /** One row of the slot table: the flags the bootloader reads, plus what the engine knows the slot holds. */
 export interface SlotRow extends SlotStatus {
@@ -54,14 +55,15 @@ export interface DaemonView {
   group?: string;
   /** The version the booted slot runs, as the daemon reports it to the server. */
   currentVersion?: string;
+  /** When the last check that reached the server finished (ms since the epoch; kept across restarts in metrics.json). */
+  lastCheckedAt?: number;
   /** The daemon's update round (named after the daemon's scheduler, which runs the rounds). */
   scheduler?: RoundView;
 }
 
 /**
  * The status of this host's updates. Every field is plain JSON (`--json` prints it as it is).
- * For D-Bus (update_engine's GetStatus): current_operation = state, progress = progress.fraction,
- * new_version/new_size = offer, last_checked_time = lastCheckAt.
+ * D-Bus (update_engine's GetStatus and StatusUpdate) answers with its `update1` (update1FromStatus).
  */
 export interface HostStatus {
   /**
@@ -98,6 +100,11 @@ export interface HostStatus {
   lock: LockHolder | null;
   /** The running daemon's own view (settings, round, live progress), or null when none answers. */
   daemon: DaemonView | null;
+  /**
+   * update_engine's five values as the daemon's D-Bus GetStatus answers them, computed from the fields above
+   * (update1FromStatus, below); null when no daemon with an update round runs.
+   */
+  update1: Update1Status | null;
 }
 
 /** What readStatus() reads from; each caller passes its own (the CLI from the host context, the daemon its seam). */
@@ -108,6 +115,8 @@ export interface StatusSources {
   disk?: () => Promise<{ control: BootControl; slots: Slots; booted: SlotName }>;
   /** The daemon's view: in the daemon its own, elsewhere read over the control socket; null when none runs. */
   daemon: () => Promise<DaemonView | null>;
+  /** The booted slot where the disk is not read (the daemon's status feed): it tells a pending reboot from one done. */
+  booted?: SlotName;
   warn?: (message: string) => void;
 }
 
@@ -120,16 +129,23 @@ export function shownSlotState(s: SlotStatus, booted: SlotName | null | undefine
   return s.name === booted && s.state === 'bad' && s.priority > 0 && !s.successful ? 'trying' : s.state;
 }
 
-/** The lifecycle state to show: a round state over an engine at rest, else the engine's. */
+/**
+ * The lifecycle state to show: a round state over an engine at rest, else the engine's. A round that has started
+ * its install while the engine is still at rest (it verifies the bundle head before it writes DOWNLOADING) shows
+ * UPDATE_AVAILABLE: the offer is there and nothing is written yet.
+ */
 export function shownState(engineState: EngineStateName, round: RoundView | undefined): EngineStateName {
-  return round !== undefined && isRoundState(round.state) && isResting(engineState) ? round.state : engineState;
+  if (round === undefined || !isResting(engineState)) return engineState;
+  if (isRoundState(round.state)) return round.state;
+  if (round.state === 'DOWNLOADING' || round.state === 'VERIFYING' || round.state === 'FINALIZING') return 'UPDATE_AVAILABLE';
+  return engineState;
 }
 
 /** Reads the whole status once. Never throws for an unreadable disk or an absent daemon: those are fields. */
 export async function readStatus(sources: StatusSources): Promise<HostStatus> {
   const engine = await loadEngineState(sources.stateDir, sources.warn ? { warn: sources.warn } : {});
   let slots: SlotRow[] | null = null;
-  let booted: SlotName | null = null;
+  let booted: SlotName | null = sources.booted ?? null;
   let diskError: UpdaterErrorJson | null = null;
   if (sources.disk) {
     try {
@@ -159,7 +175,7 @@ export async function readStatus(sources: StatusSources): Promise<HostStatus> {
   const round = daemon?.scheduler;
   const p = round?.progress;
   const finished = round?.lastCycle?.finishedAt;
-  return {
+  const status: Omit<HostStatus, 'update1'> = {
     state: shownState(engine.state, round),
     engineState: engine.state,
     booted,
@@ -171,11 +187,43 @@ export async function readStatus(sources: StatusSources): Promise<HostStatus> {
     offer: round?.offer ? { version: round.offer.version, size: round.offer.size, url: round.offer.url } : null,
     lastCheckAt: typeof finished === 'number' ? new Date(finished).toISOString() : null,
     lastError: engine.lastError,
-    pendingReboot: engine.state === 'UPDATED_NEED_REBOOT',
+    // Booted into the new slot already (post-boot has not run yet), the reboot is no longer pending.
+    pendingReboot: engine.state === 'UPDATED_NEED_REBOOT' && (booted === null || engine.install === null || engine.install.targetSlot !== booted),
     committedVersion: engine.committedVersion,
     floorVersion: engine.floorVersion,
     badVersions: engine.badVersions,
     lock: holder && isHolderAlive(holder) ? holder : null,
     daemon,
   };
+  return { ...status, update1: update1FromStatus(status) };
+}
+
+/** The fields of the host status the five values come from (everything but update1 itself). */
+export type Update1Basis = Pick<HostStatus, 'state' | 'pendingReboot' | 'install' | 'progress' | 'offer' | 'daemon'>;
+
+/**
+ * The five values as the running daemon's D-Bus service answers them; null when no daemon with an update round runs
+ * (none answers, or SERVER=disabled: then nothing answers GetStatus either).
+ * - current_operation: UPDATE_STATUS_ + state; UPDATED_NEED_REBOOT only while the reboot is still pending (after
+ *   the reboot into the new slot, before post-boot, update_engine is idle);
+ * - progress: the daemon's live download fraction while DOWNLOADING;
+ * - new_version / new_size: the round's offer, or once installed the version waiting for the reboot (with the
+ *   offer's size when the offer is that version; after a restart of the daemon only the version is known);
+ * - last_checked_time: the last check that reached the server (the daemon keeps it across restarts).
+ */
+export function update1FromStatus(status: Update1Basis): Update1Status | null {
+  const daemon = status.daemon;
+  if (daemon === null || daemon.checking === 'disabled') return null;
+  const lastCheckedAt = daemon.lastCheckedAt ?? null;
+  const state = status.state === 'UPDATED_NEED_REBOOT' && !status.pendingReboot ? 'IDLE' : status.state;
+  const p = status.progress;
+  const download = state === 'DOWNLOADING' && p !== null && (p.phase === 'download' || p.phase === 'recheck') ? { done: p.bytesDone, total: p.bytesTotal } : null;
+  if (state === 'UPDATED_NEED_REBOOT') {
+    const version = status.install?.version ?? status.offer?.version ?? null;
+    const size = status.offer !== null && status.offer.version === version ? status.offer.size : null;
+    return toUpdate1Status({ state, lastCheckedAt, newVersion: version, newSize: size });
+  }
+  const offer = status.offer;
+  const newVersion = offer?.version ?? status.install?.version ?? null;
+  return toUpdate1Status({ state, lastCheckedAt, download, newVersion, newSize: offer?.size ?? null });
 }
