@@ -6,12 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { copyFile, truncate } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { copyFile, readdir, readFile, stat, truncate } from 'node:fs/promises';
+import { isUpdaterError } from '../../common/errors.js';
+import { installBundle } from '../engine/install.js';
 import path from 'node:path';
 import { execa } from 'execa';
 import { runCli } from '../../fixtures/cli.js';
 import { cgptFlags, makeSlotDisk } from '../../fixtures/disk.js';
-import { makeInstallEnv, type InstallEnv } from '../../fixtures/install-env.js';
+import { engineInstallOptions, hashRange, makeInstallEnv, type InstallEnv } from '../../fixtures/install-env.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 
 /** An empty update.conf so the host's stays out; state and run dirs inside DIR. */
@@ -38,7 +41,7 @@ async function interruptedInstall(env: InstallEnv): Promise<void> {
   assert.equal(r.code, 1, r.stdout);
 }
 
-async function expectUnverified(env: InstallEnv, args: string[], why: RegExp): Promise<void> {
+async function expectUnverified(env: InstallEnv, args: string[], why: RegExp): Promise<{ message: string; data: Record<string, unknown> }> {
   const before = await flagsOf(env);
   const r = await runCli([...args, '--disk', env.disk.path, '--booted', 'A', '--json'], { env: envOf(env) });
   assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
@@ -47,6 +50,7 @@ async function expectUnverified(env: InstallEnv, args: string[], why: RegExp): P
   assert.match(error.message, why);
   assert.match(error.hint, /--force/);
   assert.deepEqual(await flagsOf(env), before, `${args.join(' ')}: flags as cgpt reads them unchanged`);
+  return error;
 }
 
 test('mark-good and mark-active of a slot an install left half-written are refused with ERR_SLOT_UNVERIFIED; flags unchanged', async (t) => {
@@ -76,6 +80,39 @@ test('mark-active of a slot the engine never recorded (fresh disk, or after a re
   const r = await runCli(['install', env.url, ...env.options.map((o) => (o === 'abupdate-test-x86_64' ? 'other-hardware' : o))], { env: envOf(env) });
   assert.match(r.stderr, /ERR_INCOMPATIBLE/);
   await expectUnverified(env, ['mark-good', 'B'], /no record/);
+});
+
+// The three ways a slot has no verified content, each said apart (content: refused / discarded / unknown).
+test('mark-good of a slot whose last install was refused (it did not verify) says refused: ERR_SLOT_UNVERIFIED, content "refused"', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t));
+  const r = await runCli(['install', env.url, ...env.options.map((o) => (o === 'abupdate-test-x86_64' ? 'other-hardware' : o))], { env: envOf(env) });
+  assert.match(r.stderr, /ERR_INCOMPATIBLE/);
+  const error = await expectUnverified(env, ['mark-good', 'B'], /slot B: .*an install of 2\.0\.0 aimed at it was refused \(ERR_INCOMPATIBLE\): the bundle did not pass verification/);
+  assert.equal(error.data.content, 'refused');
+  await expectUnverified(env, ['mark-active', 'B'], /was refused \(ERR_INCOMPATIBLE\)/);
+});
+
+test('mark-good of a slot whose install was discarded (whole bundle wrong, first chunk zeroed) says discarded: content "discarded"', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t));
+  const { size } = await stat(env.bundle.path);
+  const sha256 = createHash('sha256').update(await readFile(env.bundle.path)).digest('hex');
+  await assert.rejects(
+    installBundle(await engineInstallOptions(env, { expectedBundle: { size, sha256: 'ee'.repeat(32), mismatchCode: 'ERR_CHANNEL' } })),
+    (e: unknown) => isUpdaterError(e, 'ERR_CHANNEL'),
+  );
+  assert.notEqual(sha256, 'ee'.repeat(32));
+  const bytesB = await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size);
+  const error = await expectUnverified(env, ['mark-good', 'B'], /slot B: .*an install of 2\.0\.0 into it was discarded \(ERR_CHANNEL\): its first chunk was zeroed/);
+  assert.equal(error.data.content, 'discarded');
+  await expectUnverified(env, ['mark-active', 'B', '--tries', '2'], /was discarded/);
+  assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size), bytesB, 'slot B not written by the refusals');
+});
+
+test('mark-good of a slot the engine never wrote says unknown: content "unknown", no record', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t));
+  const error = await expectUnverified(env, ['mark-good', 'B'], /the engine has no record of what slot B holds/);
+  assert.equal(error.data.content, 'unknown');
+  assert.deepEqual(await readdir(env.stateDir).catch(() => []), [], 'nothing written to the state dir');
 });
 
 test('mark-active and mark-good of a slot the engine wrote and read back are accepted; the booted slot is always accepted', async (t) => {

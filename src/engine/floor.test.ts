@@ -13,7 +13,7 @@ import { makeTempDir } from '../../fixtures/tmp.js';
 import { installBundle } from './install.js';
 import { applyEngineEvent } from './lifecycle.js';
 import { seedEngineState } from '../../fixtures/engine-state.js';
-import { emptyEngineState, loadEngineState, saveEngineState, STATE_FILE } from './state-store.js';
+import { emptyEngineState, loadEngineState, STATE_FILE } from './state-store.js';
 import { FLOOR_FILE } from './floor-copy.js';
 import { recordingFs } from '../../soak/crash/recording-fs.js';
 
@@ -105,7 +105,7 @@ test('an unreadable state.json stops an install with ERR_STATE_UNREADABLE before
 test('floor.json is written through the injectable file system (the crash explorer sees it), after state.json is durable', async (t) => {
   const dir = await makeTempDir(t);
   const fs = recordingFs(dir);
-  await saveEngineState(dir, { ...emptyEngineState(), committedVersion: '2.0.0', floorVersion: '2.0.0' }, fs);
+  await applyEngineEvent(dir, 'bad-versions-cleared', { committedVersion: '2.0.0', floorVersion: '2.0.0' }, { fs });
   const renames = fs.trace.flatMap((op, i) => (op.op === 'rename' ? [{ i, to: op.to }] : []));
   assert.deepEqual(renames.map((r) => r.to), [STATE_FILE, FLOOR_FILE], 'both renames recorded, state.json first');
   const floorRename = renames[1]!.i;

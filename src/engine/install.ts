@@ -22,7 +22,7 @@ import { formatBytes, type ProgressReporter } from './progress.js';
 import { acquireRunLock } from './run-lock.js';
 import { checkSlotTargetFree, flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
 import { applyEngineEvent, type EngineEvent, type EngineStateChange } from './lifecycle.js';
-import { loadEngineState, type InstallRecord } from './state-store.js';
+import { loadEngineState, type EngineState, type InstallRecord, type SlotNote } from './state-store.js';
 import { killPoint } from './test-kill.js';
 import { writeChunks } from './write-chunks.js';
 
@@ -94,7 +94,7 @@ export async function installBundle(options: InstallOptions): Promise<InstallRes
     return result;
   } catch (caught) {
     const error = toUpdaterError(caught, `install "${options.source}"`);
-    await recordFailure(options, error, run.touched).catch((failure: unknown) => {
+    await recordFailure(options, error, run).catch((failure: unknown) => {
       // A state dir that cannot be written must not hide the install's own error; a lifecycle bug must not hide at all.
       if (isUpdaterError(failure, 'ERR_ILLEGAL_TRANSITION')) throw failure;
     });
@@ -110,13 +110,30 @@ interface InstallRun {
   /** The slot has been written to (a failure leaves it IDLE, with the resume record). */
   touched: boolean;
   source?: ByteSource;
+  /** The slot chosen and the bundle's version, once known (a refusal is noted against the slot). */
+  target?: SlotName;
+  version?: string;
+  /** The bundle head (signature, manifest) did not verify. */
+  headRefused?: boolean;
 }
 
-async function recordFailure(options: InstallOptions, error: UpdaterError, touched: boolean): Promise<void> {
+async function recordFailure(options: InstallOptions, error: UpdaterError, run: InstallRun): Promise<void> {
   // Refused before any write: the state it was in (e.g. UPDATED_NEED_REBOOT) still holds. A discarded install is IDLE already.
   const { state } = await loadEngineState(options.stateDir, warnOption(options));
   const installing = state === 'DOWNLOADING' || state === 'VERIFYING' || state === 'FINALIZING';
-  await applyEngineEvent(options.stateDir, touched && installing ? 'install-failed' : 'install-refused', { lastError: error.toJSON() }, warnOption(options));
+  if (run.touched && installing) {
+    await applyEngineEvent(options.stateDir, 'install-failed', { lastError: error.toJSON() }, warnOption(options));
+    return;
+  }
+  // Refused before a write: noted against the target slot when it holds nothing the engine recorded (mark-good says so).
+  const { target } = run;
+  const note = (current: EngineState): Partial<EngineState> => {
+    if (run.touched || target === undefined || current.slots[target] !== undefined) return {};
+    if (run.version === undefined && run.headRefused !== true) return {}; // never got to a bundle (network, lock): nothing to say
+    const slotNote: SlotNote = { outcome: 'refused', version: run.version ?? null, code: error.code, at: new Date().toISOString() };
+    return { slotNotes: { ...current.slotNotes, [target]: slotNote } };
+  };
+  await applyEngineEvent(options.stateDir, 'install-refused', (current) => ({ lastError: error.toJSON(), ...note(current) }), warnOption(options));
 }
 
 function warnOption(options: InstallOptions): { warn?: (message: string) => void; fs?: FileSystem } {
@@ -135,6 +152,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
   const state = await loadEngineState(options.stateDir, warnOption(options));
   const status = await options.control.status();
   const target = chooseTargetSlot(options.booted, status);
+  run.target = target;
   const slot = options.slots[target];
   // The flip at the end must be able to store the tries: refuse now, before a byte is downloaded.
   checkTries(options.control, target, options.tries ?? 1);
@@ -168,6 +186,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
   try {
     head = await readBundleHead(headStream, { keyring: options.keyring });
   } catch (error) {
+    run.headRefused = true;
     await headStream.return(undefined);
     throw error;
   }
@@ -175,6 +194,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
     await headStream.return(undefined);
   };
   const { manifest } = head;
+  run.version = manifest.version;
   window = Math.min(16 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16)));
   const manifestSha256 = createHash('sha256').update(head.manifestBytes).digest('hex');
   try {
@@ -234,7 +254,9 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
     (current) => {
       const slots = { ...current.slots };
       delete slots[target];
-      return { install: { ...record }, lastError: null, slots };
+      const slotNotes = { ...current.slotNotes };
+      delete slotNotes[target];
+      return { install: { ...record }, lastError: null, slots, slotNotes };
     },
     warnOption(options),
   );
@@ -311,7 +333,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
       try {
         tap.finishDigest(whole);
       } catch (error) {
-        await discardInstall(writer, first(head.layout), options);
+        await discardInstall(writer, first(head.layout), options, { slot: target, version: manifest.version, code: (error as UpdaterError).code ?? 'ERR_INTERNAL' });
         throw error;
       }
     }
@@ -343,10 +365,11 @@ function first(layout: { chunks: { size: number }[] }): number {
 }
 
 /** A refused bundle: its first chunk is zeroed (no file system of it is left in the slot) and the resume state dropped. */
-async function discardInstall(writer: SlotWriter, firstChunkSize: number, options: InstallOptions): Promise<void> {
+async function discardInstall(writer: SlotWriter, firstChunkSize: number, options: InstallOptions, why: { slot: SlotName; version: string; code: string }): Promise<void> {
   await writer.write(0, Buffer.alloc(firstChunkSize));
   await writer.sync();
-  await applyEngineEvent(options.stateDir, 'install-discarded', { install: null }, warnOption(options));
+  const slotNote: SlotNote = { outcome: 'discarded', version: why.version, code: why.code, at: new Date().toISOString() };
+  await applyEngineEvent(options.stateDir, 'install-discarded', (current) => ({ install: null, slotNotes: { ...current.slotNotes, [why.slot]: slotNote } }), warnOption(options));
 }
 
 function signalOption(options: InstallOptions): { signal?: AbortSignal } {

@@ -33,6 +33,18 @@ export interface SlotRecord {
   installedAt: string;
 }
 
+/**
+ * Why a slot the engine has no record of holds nothing verified: the last install aimed at it was refused (it did not
+ * verify; nothing of it was written, or what was is not trusted), or discarded (interrupted and dropped, or its whole
+ * bundle was wrong: its first chunk zeroed). Kept until an install into the slot starts again.
+ */
+export interface SlotNote {
+  outcome: 'refused' | 'discarded';
+  version: string | null;
+  code: string;
+  at: string;
+}
+
 /** An install in progress (or finished and waiting for the reboot). */
 export interface InstallRecord {
   targetSlot: SlotName;
@@ -66,6 +78,8 @@ export interface EngineState {
   floorVersion: string | null;
   /** Versions that failed their health check; not offered again until a newer one exists. */
   badVersions: string[];
+  /** Slots with no record: why (refused or discarded); absent in states written before it existed. */
+  slotNotes?: Partial<Record<SlotName, SlotNote>>;
   updatedAt: string | null;
 }
 

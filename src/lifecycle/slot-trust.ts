@@ -9,9 +9,11 @@ import type { EngineState } from '../engine/state-store.js';
 /**
  * running: the booted slot (the kernel runs it). committed: its flags say a healthy boot committed it. installed: the
  * engine wrote it and read every chunk back (a slot record). half-written: an install into it started and did not
- * finish. unknown: the engine has no record of what it holds (never installed by it, or an install was discarded).
+ * finish. refused: no record, and the last install aimed at it was refused (its bundle did not pass verification;
+ * nothing of it was written). discarded: no record, and its last install was dropped (its whole bundle was wrong, the
+ * first chunk zeroed). unknown: the engine has no record of what it holds and no note of why (never installed by it).
  */
-export type SlotContent = 'running' | 'committed' | 'installed' | 'half-written' | 'unknown';
+export type SlotContent = 'running' | 'committed' | 'installed' | 'half-written' | 'refused' | 'discarded' | 'unknown';
 
 export interface SlotTrust {
   slot: SlotName;
@@ -35,6 +37,14 @@ export function slotTrust(slot: SlotName, context: { state: EngineState; status:
   }
   if (flags?.successful === true && flags.priority > 0) return { slot, content: 'committed', version: record?.version ?? null, why: 'it is committed' };
   if (record !== undefined) return { slot, content: 'installed', version: record.version, why: `the engine wrote ${record.version} and read it back` };
+  const note = state.slotNotes?.[slot];
+  const of = note?.version ? ` of ${note.version}` : '';
+  if (note?.outcome === 'refused') {
+    return { slot, content: 'refused', version: null, why: `an install${of} aimed at it was refused (${note.code}): the bundle did not pass verification, nothing of it was written, and the engine has no record of what slot ${slot} holds` };
+  }
+  if (note?.outcome === 'discarded') {
+    return { slot, content: 'discarded', version: null, why: `an install${of} into it was discarded (${note.code}): its first chunk was zeroed, so slot ${slot} holds no bootable system` };
+  }
   const last = state.lastError ? ` (the last error: ${state.lastError.code})` : '';
   return { slot, content: 'unknown', version: null, why: `the engine has no record of what slot ${slot} holds: never installed by it, or the install was refused or discarded${last}` };
 }
