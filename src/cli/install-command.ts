@@ -4,8 +4,8 @@ import { UpdaterError } from '../../common/errors.js';
 import { serverAccessFromConfig } from '../net/server-access.js';
 import { installBundle, type InstallResult } from '../engine/install.js';
 import { createProgressReporter, formatBytes, progressMode } from '../engine/progress.js';
-import { intOption, report, type Command } from './command.js';
-import { SPEED_OPTIONS, speedLimitOption } from './service-context.js';
+import { intOption, report, stringOption, type Command } from './command.js';
+import { CURRENT_VERSION_OPTION, SPEED_OPTIONS, speedLimitOption } from './service-context.js';
 
 function where(target: InstallResult['target']): string {
   if (target === null) return '';
@@ -41,6 +41,7 @@ export const installCommand: Command = {
   options: {
     tries: { type: 'string', value: 'N', help: 'boot attempts the new slot gets before it is passed over (default 1)' },
     'allow-downgrade': { type: 'boolean', help: 'install a version that is not newer than the committed one' },
+    'current-version': CURRENT_VERSION_OPTION,
     'stall-timeout': { type: 'string', value: 'SEC', help: 'give up on a download connection with no data for SEC seconds (default 30)' },
     retries: { type: 'string', value: 'N', help: 'failed download attempts in a row before giving up (default 5)' },
     ...SPEED_OPTIONS,
@@ -60,6 +61,8 @@ export const installCommand: Command = {
     const compatible = host.requireCompatible('install');
     const disk = await host.engineDisk();
     const keyring = await host.keyring();
+    // A fresh host's floor: the version it runs, when the engine has no record of the booted slot.
+    const currentVersion = stringOption(ctx.values, 'current-version') ?? host.runningVersion;
     const progress = createProgressReporter({ mode: progressMode(ctx.json, ctx.stderr), err: ctx.stderr, out: ctx.stdout });
     const result = await installBundle({
       source,
@@ -72,6 +75,7 @@ export const installCommand: Command = {
       // kured's sentinel: the same install use case as the daemon's, so a CLI install without a daemon creates it too.
       rebootSentinel: host.config.values.REBOOT_SENTINEL,
       allowDowngrade: ctx.values['allow-downgrade'] === true,
+      ...(currentVersion === undefined ? {} : { currentVersion }),
       progress,
       signal: ctx.signal,
       warn: (message) => progress.message(`warning: ${message}`),

@@ -32,9 +32,16 @@ export function speedLimitOption(ctx: CommandContext, config: LoadedConfig): Spe
   return { bytesPerSecond: limit ?? config.values.DOWNLOAD_SPEED_LIMIT, timeMs: time ?? config.values.DOWNLOAD_SPEED_TIME };
 }
 
+/** The running version for a fresh host's floor and the server's report; the release file's FLATCAR_RELEASE_VERSION by default. */
+export const CURRENT_VERSION_OPTION = {
+  type: 'string',
+  value: 'V',
+  help: 'the running version when the engine state has no record of it (fresh host; default: FLATCAR_RELEASE_VERSION of /usr/share/flatcar/release)',
+} as const;
+
 /** The options of the commands that run the update service (daemon, check, update), over the common ones. */
 export const SERVICE_OPTIONS = {
-  'current-version': { type: 'string', value: 'V', help: 'the running version when the engine state has no record of it (fresh host)' },
+  'current-version': CURRENT_VERSION_OPTION,
   'request-timeout': { type: 'string', value: 'D', help: 'timeout of one request to the update server (default 30s)' },
   'boot-id-file': { type: 'string', value: 'PATH', help: 'where the boot id is read (default /proc/sys/kernel/random/boot_id)' },
   ...SPEED_OPTIONS,
@@ -59,7 +66,7 @@ export async function buildServiceOptions(ctx: CommandContext, logger: Logger): 
   const compatible = host.requireCompatible('run the update service');
   // The disk (--disk, DISK, or the disk of the root), the boot control (gptprio or grubenv) and the booted slot.
   const disk = await host.engineDisk();
-  const currentVersion = stringOption(ctx.values, 'current-version');
+  const currentVersion = stringOption(ctx.values, 'current-version') ?? host.runningVersion;
   const engine = createEngineSeam({
     disk,
     stateDir: host.stateDir,

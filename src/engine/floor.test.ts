@@ -16,6 +16,7 @@ import { seedEngineState } from '../../fixtures/engine-state.js';
 import { emptyEngineState, loadEngineState, STATE_FILE } from './state-store.js';
 import { FLOOR_FILE } from './floor-copy.js';
 import { recordingFs } from '../../soak/crash/recording-fs.js';
+import { runCli } from '../../fixtures/cli.js';
 
 test('loadEngineState() of a truncated, corrupt or malformed state.json throws ERR_STATE_UNREADABLE naming the file; the file stays as it was', async (t) => {
   const dir = await makeTempDir(t);
@@ -116,4 +117,25 @@ test('floor.json is written through the injectable file system (the crash explor
   assert.ok(floorWrite > stateDirSync && floorSync > floorWrite && floorSync < floorRename, 'floor.json: write, fsync, rename');
   assert.equal(fs.trace.at(-1)?.op, 'fsync', 'the dir is fsynced after the rename');
   assert.equal(JSON.parse(await readFile(path.join(dir, FLOOR_FILE), 'utf8')).floorVersion, '2.0.0');
+});
+
+test('abupdate install on a fresh host takes its floor from the running system (FLATCAR_RELEASE_VERSION): an older bundle is ERR_BELOW_FLOOR, nothing written', async (t) => {
+  const env = await makeInstallEnv(t, await makeTempDir(t), { version: '1.5.0' });
+  const release = path.join(env.dir, 'release');
+  await writeFile(release, 'FLATCAR_RELEASE_VERSION=2.0.0\nFLATCAR_RELEASE_BOARD=amd64-usr\n');
+  await writeFile(path.join(env.dir, 'none.conf'), '');
+  const cliEnv = { ABUPDATE_CONFIG: path.join(env.dir, 'none.conf'), ABUPDATE_VENDOR_CONFIG: path.join(env.dir, 'none-vendor.conf'), ABUPDATE_FLATCAR_RELEASE: release };
+  const before = await bootedSnapshot(env);
+  const flagsB = await cgptFlags(env.disk.path, env.disk.slots.B.partition);
+  const bytesB = await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size);
+  const refused = await runCli(['install', env.url, ...env.options, '--allow-downgrade', '--json'], { env: cliEnv });
+  assert.equal(refused.code, 1, refused.stdout);
+  assert.match(refused.stderr, /ERR_BELOW_FLOOR/);
+  assert.match(refused.stderr, /below the anti-rollback floor 2\.0\.0/);
+  assert.deepEqual(await cgptFlags(env.disk.path, env.disk.slots.B.partition), flagsB, 'flags as cgpt reads them unchanged');
+  assert.equal(await hashRange(env.disk.path, env.disk.slots.B.offset, env.disk.slots.B.size), bytesB, 'slot B not written');
+  assert.deepEqual(await bootedSnapshot(env), before);
+  // --current-version says otherwise (an operator who knows the host runs 1.0.0): the same bundle installs.
+  const ok = await runCli(['install', env.url, ...env.options, '--current-version', '1.0.0', '--json'], { env: cliEnv });
+  assert.equal(ok.code, 0, ok.stderr);
 });

@@ -65,6 +65,11 @@ export interface HostContext {
   readonly compatible: string | undefined;
   /** The compatible string, or ERR_CONFIG saying how to set it (`what`: "install", "run the update service"). */
   requireCompatible(what: string): string;
+  /**
+   * The version the running system says it is (FLATCAR_RELEASE_VERSION in the booted /usr's release file), or
+   * undefined: a fresh host's anti-rollback floor when the engine has no record of the booted slot.
+   */
+  readonly runningVersion: string | undefined;
   /** Opens the disk and its boot control and detects the booted slot, at the first call; later calls share it. */
   disk(): Promise<HostDisk>;
   /** The disk with the booted slot known (ERR_BOOTED_UNKNOWN when it cannot be told). */
@@ -130,6 +135,7 @@ export function hostContextFromConfig(config: LoadedConfig, settings: HostSettin
     runDir: settings.runDir ?? v.RUN_DIR,
     keyringDirs,
     compatible,
+    runningVersion: config.flatcarRelease?.version || undefined,
     requireCompatible(what) {
       if (compatible !== undefined) return compatible;
       throw new UpdaterError('ERR_CONFIG', `Cannot ${what}: the host's compatible string is not set`, {
