@@ -2,6 +2,7 @@
 
 import { UpdaterError } from '../../common/errors.js';
 import type { HostContext } from '../host/context.js';
+import type { InstallCheckpoint } from '../engine/install-points.js';
 import { commandOptions, optionsHelp, type OptionTable, type OptionValues } from './options.js';
 
 export type { OptionValues } from './options.js';
@@ -14,6 +15,8 @@ export interface CommandContext {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
+  /** Handed to the install (install-points.ts): tests only. */
+  checkpoint?: InstallCheckpoint;
   /** The host context from the common options over update.conf: built at the first call, then shared. */
   host(): Promise<HostContext>;
 }

@@ -78,6 +78,7 @@ export const installCommand: Command = {
       ...(currentVersion === undefined ? {} : { currentVersion }),
       progress,
       signal: ctx.signal,
+      ...(ctx.checkpoint ? { checkpoint: ctx.checkpoint } : {}),
       warn: (message) => progress.message(`warning: ${message}`),
       http: {
         speedLimit: speedLimitOption(ctx, host.config),

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
 import { createHostContext, type HostContext } from '../host/context.js';
+import type { InstallCheckpoint } from '../engine/install-points.js';
 import { acceptedOptions, commandHelp, type Command, type CommandContext } from './command.js';
 import { COMMANDS } from './commands.js';
 import { hostSettingsFromOptions, parseSpec } from './options.js';
@@ -45,6 +46,8 @@ export interface MainIo {
   stderr: CommandContext['stderr'];
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
+  /** The install's checkpoint (the fault-injection seam of the tests: fixtures/kill-cli.ts); the program passes none. */
+  checkpoint?: InstallCheckpoint;
 }
 
 export async function main(argv: string[], io: MainIo): Promise<number> {
@@ -98,6 +101,7 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
       stderr: io.stderr,
       env: io.env,
       signal: io.signal,
+      ...(io.checkpoint ? { checkpoint: io.checkpoint } : {}),
       host: () => (host ??= createHostContext(hostSettingsFromOptions(values), io.env)),
     };
     return await command.run(ctx);

@@ -4,23 +4,23 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { runCli } from '../../fixtures/cli.js';
-import { fastCliArgv } from '../../fixtures/cli-bundle.js';
+import { fastKillCliArgv } from '../../fixtures/cli-bundle.js';
 import { cgptFlags } from '../../fixtures/disk.js';
 import { bootedSnapshot, hashRange, makeInstallEnv, type InstallEnv } from '../../fixtures/install-env.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { loadEngineState } from './state-store.js';
-import type { KillPoint } from './test-kill.js';
+import type { InstallPoint } from './install-points.js';
 
 const CHUNKS = 49; // 3 MiB + 4 KiB in 64 KiB chunks: chunk 0 written last, 48 others before it
 const CHECKPOINTS = 12; // 256 KiB apart (the engine's floor) over 3 MiB
 
 function killSpecs(): string[] {
   const specs: string[] = [];
-  const add = (point: KillPoint, counts: number[]) => counts.forEach((n) => specs.push(`${point}:${n}`));
+  const add = (point: InstallPoint, counts: number[]) => counts.forEach((n) => specs.push(`${point}:${n}`));
   add('head-verified', [1]);
   add('slot-disarmed', [1]);
   add('chunk-written', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 19, 20, 22, 24, 25, 28, 30, 31, 34, 37, 40, 43, 45, 46, 47, 48]);
@@ -54,11 +54,8 @@ async function scenario(env: InstallEnv, pristineDisk: string, index: number, sp
 async function runKilledThenRerun(env: InstallEnv, s: Scenario, before: { bytes: string; flags: unknown }): Promise<void> {
   const disk = s.options[1] as string;
   const diskEnv = { ...env, disk: { ...env.disk, path: disk } };
-  const argv = await fastCliArgv();
-  const killed = await execa(argv[0] as string, [...argv.slice(1), 'install', s.url, ...s.options], {
-    env: { ABUPDATE_TEST_KILL_AT: s.spec },
-    reject: false,
-  });
+  const argv = await fastKillCliArgv();
+  const killed = await execa(argv[0] as string, [...argv.slice(1), s.spec, 'install', s.url, ...s.options], { reject: false });
   assert.equal(killed.signal, 'SIGKILL', `${s.spec}: the kill point was not reached (exit ${killed.exitCode}): ${killed.stderr}`);
 
   // Right after the kill: the booted slot and its flags are intact, and B is bootable only if it is complete.
@@ -92,4 +89,17 @@ test('abupdate install killed with SIGKILL at 50+ points keeps slot A and its fl
   for (let i = 0; i < scenarios.length; i += 2) {
     await Promise.all(scenarios.slice(i, i + 2).map((s) => runKilledThenRerun(env, s, before)));
   }
+});
+
+test('the engine reads no environment variable: fault injection enters through the checkpoint option, not a switch in the product', async () => {
+  const root = path.resolve(import.meta.dirname, '../..');
+  const readers: string[] = [];
+  for (const dir of ['src/engine', 'verify', 'partition', 'common']) {
+    for (const entry of await readdir(path.join(root, dir), { recursive: true })) {
+      const file = path.join(dir, entry);
+      if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
+      if (/process\.env\b/.test(await readFile(path.join(root, file), 'utf8'))) readers.push(file);
+    }
+  }
+  assert.deepEqual(readers, []);
 });

@@ -23,7 +23,7 @@ import { acquireRunLock } from './run-lock.js';
 import { checkSlotTargetFree, flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
 import { applyEngineEvent, type EngineEvent, type EngineStateChange } from './lifecycle.js';
 import { loadEngineState, type EngineState, type InstallRecord, type SlotNote } from './state-store.js';
-import { killPoint } from './test-kill.js';
+import type { InstallCheckpoint } from './install-points.js';
 import { writeChunks } from './write-chunks.js';
 
 export interface InstallOptions {
@@ -64,6 +64,8 @@ export interface InstallOptions {
    * mismatchCode, nothing is made bootable, and the partial install is discarded.
    */
   expectedBundle?: ExpectedBundle;
+  /** Called at each named point of the pipeline (install-points.ts): the fault-injection seam of the tests. */
+  checkpoint?: InstallCheckpoint;
 }
 
 export interface InstallResult {
@@ -207,7 +209,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
     throw error;
   }
   progress?.message(`bundle ${manifest.version} for "${manifest.compatible}", signed by key ${head.keyId}: ${formatBytes(manifest.image.size)} into slot ${target}`);
-  killPoint('head-verified');
+  options.checkpoint?.('head-verified');
 
   const count = manifest.image.chunks.length;
   const previous = state.install;
@@ -260,7 +262,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
     },
     warnOption(options),
   );
-  killPoint('slot-disarmed');
+  options.checkpoint?.('slot-disarmed');
 
   const writer = await SlotWriter.open(slotTarget, options.fs);
   const where = { path: slotTarget.path, offset: slotTarget.offset, size: slotTarget.size, blockDevice: slotTarget.isBlockDevice };
@@ -308,6 +310,7 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
       // About 16 checkpoints per image, between 256 KiB and 32 MiB apart.
       checkpointBytes: options.checkpointBytes ?? Math.min(32 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16))),
       checkpointMs: options.checkpointMs ?? 1000,
+      ...(options.checkpoint ? { at: options.checkpoint } : {}),
     });
 
     // Read the whole slot back (from the media on a block device) before anything may boot it.
@@ -337,13 +340,13 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
         throw error;
       }
     }
-    killPoint('readback-done');
+    options.checkpoint?.('readback-done');
 
     await save('readback-passed');
     progress?.phase('flip', 0);
-    killPoint('flipping');
+    options.checkpoint?.('flipping');
     const after = await options.control.markActive(target, options.tries ?? 1);
-    killPoint('flipped');
+    options.checkpoint?.('flipped');
     const installedAt = now().toISOString();
     record.updatedAt = installedAt;
     await applyEngineEvent(

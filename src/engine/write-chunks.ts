@@ -9,7 +9,7 @@ import type { ChunkBitmap } from './chunk-bitmap.js';
 import { createGcPacer } from './gc-pacer.js';
 import type { ProgressReporter } from './progress.js';
 import type { SlotWriter } from './slot-writer.js';
-import { killPoint } from './test-kill.js';
+import type { InstallCheckpoint } from './install-points.js';
 
 export interface WriteChunksOptions {
   manifest: Manifest;
@@ -30,6 +30,8 @@ export interface WriteChunksOptions {
   signal?: AbortSignal;
   checkpointBytes: number;
   checkpointMs: number;
+  /** Called at each named point (install-points.ts); tests only. */
+  at?: InstallCheckpoint;
 }
 
 /** Writes every chunk not in `done`; returns how many were written. Throws the first verification or I/O error. */
@@ -51,13 +53,13 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
   const checkpoint = async (): Promise<void> => {
     if (pending.length === 0) return;
     await writer.sync();
-    killPoint('synced');
+    options.at?.('synced');
     for (const i of pending) done.set(i);
     pending = [];
     pendingBytes = 0;
     lastCheckpoint = Date.now();
     await options.save();
-    killPoint('progress-saved');
+    options.at?.('progress-saved');
   };
 
   const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number): Promise<void> => {
@@ -69,7 +71,7 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
       }
       if (done.has(chunk.index)) continue;
       await writer.write(chunk.imageOffset, chunk.data);
-      killPoint('chunk-written');
+      options.at?.('chunk-written');
       written += 1;
       pending.push(chunk.index);
       pendingBytes += chunk.data.length;
@@ -107,7 +109,7 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
       }
       if (firstData === undefined) throw new Error('writeChunks: the first chunk did not arrive');
       await writer.write(0, firstData);
-      killPoint('first-chunk-written');
+      options.at?.('first-chunk-written');
       written += 1;
       pending.push(0);
       doneBytes += firstData.length;
