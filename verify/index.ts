@@ -23,3 +23,5 @@ export { createBundle, formatTimestamp } from './bundle-writer.js';
 export type { CreateBundleOptions, CreatedBundle } from './bundle-writer.js';
 export { verifySlotReadback } from './readback.js';
 export type { ReadbackOptions, ReadbackResult } from './readback.js';
+export { cdcParams, checkCdcParams, chunkStream, GEAR_SEED } from './cdc.js';
+export type { CdcChunk, CdcParams } from './cdc.js';
