@@ -1,6 +1,6 @@
 // The chunker alone, run by bench/delta.ts as plain node on an esbuild bundle (so tsx's memory is not counted):
 // chunks IMAGE with cdcParams(AVG) read in 1 MiB pieces, writes the chunk list to OUT (JSON), prints the time and RSS.
-// Usage: node delta-chunk-child.mjs IMAGE AVG OUT
+// Usage: node delta-chunk-child.mjs IMAGE AVG OUT   (OUT '-': keep no list, to measure the chunker's memory alone)
 
 import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -28,15 +28,18 @@ async function main(): Promise<void> {
   const list: ChunkList = { offsets: [], sizes: [], hashes: [] };
   const start = process.hrtime.bigint();
   let bytes = 0;
+  let chunks = 0;
   for await (const chunk of chunkStream(createReadStream(image, { highWaterMark: 1024 * 1024 }), cdcParams(Number(avgText)))) {
+    chunks += 1;
+    bytes += chunk.size;
+    if (out === '-') continue;
     list.offsets.push(chunk.offset);
     list.sizes.push(chunk.size);
     list.hashes.push(chunk.sha256);
-    bytes += chunk.size;
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  await writeFile(out, JSON.stringify(list));
-  const result: ChunkChildResult = { seconds, bytes, chunks: list.sizes.length, baseRssMiB, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  if (out !== '-') await writeFile(out, JSON.stringify(list));
+  const result: ChunkChildResult = { seconds, bytes, chunks, baseRssMiB, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
