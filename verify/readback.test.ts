@@ -34,33 +34,33 @@ async function flipByte(file: string, offset: number): Promise<void> {
 
 test('verifySlotReadback() reports no bad chunk for a slot holding the image, and names the chunks whose bytes differ', async (t) => {
   const { manifest, disk } = await setup(t);
-  assert.deepEqual(await verifySlotReadback(disk, SLOT_OFFSET, manifest), { badChunks: [], checked: 7 });
+  assert.deepEqual(await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest), { badChunks: [], checked: 7 });
   await flipByte(disk, SLOT_OFFSET + 3 * 65536 + 100);
   await flipByte(disk, SLOT_OFFSET + SIZE - 1);
-  assert.deepEqual(await verifySlotReadback(disk, SLOT_OFFSET, manifest), { badChunks: [3, 6], checked: 7 });
-  assert.deepEqual(await verifySlotReadback(disk, SLOT_OFFSET, manifest, { chunks: [5, 0, 1] }), { badChunks: [], checked: 3 });
+  assert.deepEqual(await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest), { badChunks: [3, 6], checked: 7 });
+  assert.deepEqual(await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest, { chunks: [5, 0, 1] }), { badChunks: [], checked: 3 });
   const handle = await open(disk, 'r');
   try {
-    assert.deepEqual((await verifySlotReadback(handle.fd, SLOT_OFFSET, manifest, { chunks: [3, 4] })).badChunks, [3]);
+    assert.deepEqual((await verifySlotReadback({ path: handle.fd, offset: SLOT_OFFSET }, manifest, { chunks: [3, 4] })).badChunks, [3]);
   } finally {
     await handle.close();
   }
-  assert.deepEqual((await verifySlotReadback(disk, SLOT_OFFSET + 1, manifest)).badChunks, [0, 1, 2, 3, 4, 5, 6], 'wrong slot offset');
+  assert.deepEqual((await verifySlotReadback({ path: disk, offset: SLOT_OFFSET + 1 }, manifest)).badChunks, [0, 1, 2, 3, 4, 5, 6], 'wrong slot offset');
 });
 
 test('verifySlotReadback() refuses a slot shorter than the image with ERR_READBACK and a chunk index out of range with ERR_USAGE', async (t) => {
   const { manifest, disk } = await setup(t);
-  await assert.rejects(verifySlotReadback(disk, SLOT_OFFSET + 8192, manifest), { code: 'ERR_READBACK' });
-  await assert.rejects(verifySlotReadback(disk, SLOT_OFFSET, manifest, { chunks: [7] }), { code: 'ERR_USAGE' });
-  await assert.rejects(verifySlotReadback(path.join(disk, 'nope'), 0, manifest), { code: 'ERR_IO' });
+  await assert.rejects(verifySlotReadback({ path: disk, offset: SLOT_OFFSET + 8192 }, manifest), { code: 'ERR_READBACK' });
+  await assert.rejects(verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest, { chunks: [7] }), { code: 'ERR_USAGE' });
+  await assert.rejects(verifySlotReadback({ path: path.join(disk, 'nope'), offset: 0 }, manifest), { code: 'ERR_IO' });
 });
 
 test('verifySlotReadback() reports the bytes read back after each chunk, ending at the bytes of the chunks asked for', async (t) => {
   const { manifest, disk } = await setup(t);
   const seen: number[] = [];
-  await verifySlotReadback(disk, SLOT_OFFSET, manifest, { onProgress: (bytes) => seen.push(bytes) });
+  await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest, { onProgress: (bytes) => seen.push(bytes) });
   assert.deepEqual(seen, [1, 2, 3, 4, 5, 6].map((n) => n * 65536).concat(SIZE));
   const some: number[] = [];
-  await verifySlotReadback(disk, SLOT_OFFSET, manifest, { chunks: [6, 2], onProgress: (bytes) => some.push(bytes) });
+  await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest, { chunks: [6, 2], onProgress: (bytes) => some.push(bytes) });
   assert.deepEqual(some, [65536, 65536 + 777]);
 });

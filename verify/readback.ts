@@ -41,8 +41,15 @@ async function readFully(reader: Reader, buffer: Buffer, length: number, positio
   }
 }
 
-/** Hashes each requested chunk of the image as written at `slotOffset` of `target` (a path or an open fd). */
-export async function verifySlotReadback(target: number | string, slotOffset: number, manifest: Manifest, options: ReadbackOptions = {}): Promise<ReadbackResult> {
+/** Where a slot's bytes are: a file or device (a path, or an open fd) and the slot's first byte in it. */
+export interface SlotBytes {
+  path: string | number;
+  offset: number;
+}
+
+/** Hashes each requested chunk of the image as written at the slot's offset in its file or device. */
+export async function verifySlotReadback(device: SlotBytes, manifest: Manifest, options: ReadbackOptions = {}): Promise<ReadbackResult> {
+  const { path: target, offset: slotOffset } = device;
   const all = manifest.image.chunks;
   const indexes = options.chunks ?? all.map((_, i) => i);
   for (const i of indexes) {

@@ -10,6 +10,7 @@ import type { SlotName, Slots } from '../../partition/slots.js';
 import { readBundleHead } from '../../verify/bundle-head.js';
 import { verifyChunks } from '../../verify/chunk-verifier.js';
 import type { Keyring } from '../../verify/keyring.js';
+import type { BundleLayout } from '../../verify/layout.js';
 import type { Manifest } from '../../verify/manifest.js';
 import { verifySlotReadback } from '../../verify/readback.js';
 import { openByteSource, readSegmented, type ByteSource, type SourceEvent } from '../download/byte-source.js';
@@ -20,7 +21,7 @@ import { checkImageFits, checkInstallPolicy, chooseTargetSlot } from './install-
 import { createGcPacer } from './gc-pacer.js';
 import { formatBytes, type ProgressReporter } from './progress.js';
 import { acquireRunLock } from './run-lock.js';
-import { checkSlotTargetFree, flushDeviceBuffers, resolveSlotTarget, SlotWriter } from './slot-writer.js';
+import { checkSlotTargetFree, flushDeviceBuffers, resolveSlotTarget, SlotWriter, type SlotTarget } from './slot-writer.js';
 import { applyEngineEvent, type EngineEvent, type EngineStateChange } from './lifecycle.js';
 import { loadEngineState, type EngineState, type InstallRecord, type SlotNote } from './state-store.js';
 import type { InstallCheckpoint } from './install-points.js';
@@ -148,185 +149,274 @@ function describeEvent(event: SourceEvent): string | undefined {
   return undefined;
 }
 
+/**
+ * One install as named steps, in order: read the verified head, claim the target, disarm it, recheck what an earlier
+ * run left, stream the missing chunks, read back, flip. Each step leaves the state and the slot so that a crash
+ * after it resumes (docs/engine.md); the step order is the safety argument.
+ */
 async function runInstall(options: InstallOptions, run: InstallRun): Promise<InstallResult> {
-  const now = options.now ?? (() => new Date());
-  const progress = options.progress;
-  const state = await loadEngineState(options.stateDir, warnOption(options));
-  const status = await options.control.status();
-  const target = chooseTargetSlot(options.booted, status);
-  run.target = target;
-  const slot = options.slots[target];
-  // The flip at the end must be able to store the tries: refuse now, before a byte is downloaded.
-  checkTries(options.control, target, options.tries ?? 1);
+  const job = await InstallJob.begin(options, run);
+  const head = await job.readVerifiedHead();
+  try {
+    const waiting = job.alreadyInstalled(head);
+    if (waiting) return waiting;
+    const device = await job.claimTarget();
+    const record = await job.disarmTarget(head);
+    const writer = await SlotWriter.open(device, options.fs);
+    try {
+      const reused = await job.recheck(head, device, record);
+      const written = await job.stream(head, writer, record);
+      await job.readBack(head, device, writer, record);
+      const after = await job.flip(head, record);
+      return result(job.target, head.manifest, head.manifestSha256, head.keyId, false, { total: head.count, reused, written }, job.source.bytesReceived(), after, whereOf(device));
+    } finally {
+      await writer.close();
+    }
+  } finally {
+    await head.close().catch(() => undefined);
+  }
+}
 
-  const tap = options.expectedBundle ? new BundleTap(options.expectedBundle) : undefined;
-  const raw = openByteSource(options.source, {
-    ...options.http,
-    ...(options.signal ? { signal: options.signal } : {}),
-    // Bytes skipped in a whole-file answer (Range ignored) are garbage as fast as the network brings them.
-    onDiscard: createGcPacer(),
-    onEvent: (event) => {
-      const text = describeEvent(event);
-      if (text) progress?.message(text);
-    },
-  });
-  const source = tap ? tap.wrap(raw) : raw;
-  run.source = raw;
-  progress?.phase('check', 0);
-  // Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head (whose size is
-  // not known yet) is read, then sized to the image.
-  let window = 0;
-  let headWindow = 64 * 1024;
-  const nextWindow = (): number => {
-    if (window > 0) return window;
-    const size = headWindow;
-    headWindow = Math.min(2 * headWindow, 16 * 1024 * 1024);
+/** The verified head of the bundle and the stream it was read from (continued by the chunk stream). */
+interface VerifiedHead {
+  manifest: Manifest;
+  manifestSha256: string;
+  keyId: string;
+  layout: BundleLayout;
+  stream: AsyncGenerator<Buffer>;
+  rest: AsyncIterable<Uint8Array>;
+  count: number;
+  close(): Promise<void>;
+}
+
+class InstallJob {
+  /** The chunks in the slot that are verified (written and synced by this or an earlier run). */
+  private done: ChunkBitmap | undefined;
+  /** Bytes downloaded by earlier runs of the same install. */
+  private baseBytes = 0;
+  /** The Range window once the image size is known (0: the head's doubling windows). */
+  private window = 0;
+  private headWindow = 64 * 1024;
+
+  private readonly options: InstallOptions;
+  private readonly run: InstallRun;
+  private readonly state: EngineState;
+  private readonly status: SlotStatus[];
+  private readonly tap: BundleTap | undefined;
+  readonly target: SlotName;
+  readonly source: ByteSource;
+
+  private constructor(options: InstallOptions, run: InstallRun, begun: { state: EngineState; status: SlotStatus[]; target: SlotName; source: ByteSource; tap: BundleTap | undefined }) {
+    this.options = options;
+    this.run = run;
+    this.state = begun.state;
+    this.status = begun.status;
+    this.target = begun.target;
+    this.source = begun.source;
+    this.tap = begun.tap;
+  }
+
+  /** The engine state and the flags as they are, the target slot (the one not booted), the source opened. */
+  static async begin(options: InstallOptions, run: InstallRun): Promise<InstallJob> {
+    const state = await loadEngineState(options.stateDir, warnOption(options));
+    const status = await options.control.status();
+    const target = chooseTargetSlot(options.booted, status);
+    run.target = target;
+    // The flip at the end must be able to store the tries: refuse now, before a byte is downloaded.
+    checkTries(options.control, target, options.tries ?? 1);
+    const tap = options.expectedBundle ? new BundleTap(options.expectedBundle) : undefined;
+    const progress = options.progress;
+    const raw = openByteSource(options.source, {
+      ...options.http,
+      ...signalOption(options),
+      // Bytes skipped in a whole-file answer (Range ignored) are garbage as fast as the network brings them.
+      onDiscard: createGcPacer(),
+      onEvent: (event) => {
+        const text = describeEvent(event);
+        if (text) progress?.message(text);
+      },
+    });
+    run.source = raw;
+    return new InstallJob(options, run, { state, status, target, source: tap ? tap.wrap(raw) : raw, tap });
+  }
+
+  private now(): Date {
+    return (this.options.now ?? (() => new Date()))();
+  }
+
+  /** Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head is read, then sized to the image. */
+  private readonly nextWindow = (): number => {
+    if (this.window > 0) return this.window;
+    const size = this.headWindow;
+    this.headWindow = Math.min(2 * this.headWindow, 16 * 1024 * 1024);
     return size;
   };
-  const headStream = readSegmented(source, 0, nextWindow);
-  let head;
-  try {
-    head = await readBundleHead(headStream, { keyring: options.keyring });
-  } catch (error) {
-    run.headRefused = true;
-    await headStream.return(undefined);
-    throw error;
-  }
-  const closeHead = async () => {
-    await headStream.return(undefined);
-  };
-  const { manifest } = head;
-  run.version = manifest.version;
-  window = Math.min(16 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16)));
-  const manifestSha256 = createHash('sha256').update(head.manifestBytes).digest('hex');
-  try {
-    checkInstallPolicy(manifest, state, { compatible: options.compatible, allowDowngrade: options.allowDowngrade ?? false, booted: options.booted, now: now(), currentVersion: options.currentVersion });
-    checkImageFits(manifest, slot);
-    tap?.setLayout(head.layout);
-    tap?.checkSize();
-  } catch (error) {
-    await closeHead();
-    throw error;
-  }
-  progress?.message(`bundle ${manifest.version} for "${manifest.compatible}", signed by key ${head.keyId}: ${formatBytes(manifest.image.size)} into slot ${target}`);
-  options.checkpoint?.('head-verified');
 
-  const count = manifest.image.chunks.length;
-  const previous = state.install;
-  const same = previous !== null && previous.manifestSha256 === manifestSha256 && previous.targetSlot === target && previous.chunkCount === count;
-  const targetStatus = status.find((s) => s.name === target);
-  if (same && state.state === 'UPDATED_NEED_REBOOT' && targetStatus?.state === 'trying') {
-    await closeHead();
-    progress?.message(`bundle ${manifest.version} is installed in slot ${target} already and waits for the reboot`);
-    return result(target, manifest, manifestSha256, head.keyId, true, { total: count, reused: count, written: 0 }, source.bytesReceived(), status, null);
-  }
-
-  // Before the first write (the flags too): the kernel must not be using the target, and must see it where the GPT says.
-  let slotTarget;
-  try {
-    slotTarget = await resolveSlotTarget(options.diskPath, slot);
-    await checkSlotTargetFree(slotTarget);
-  } catch (error) {
-    await closeHead();
-    throw error;
-  }
-
-  // From here on the slot is written: it must not be bootable, and the state must say what is in it.
-  if (targetStatus && isBootable(targetStatus)) await options.control.markBad(target);
-  run.touched = true;
-  const done = same ? ChunkBitmap.fromBase64(count, previous.chunksDone) : new ChunkBitmap(count);
-  const record: InstallRecord = {
-    targetSlot: target,
-    version: manifest.version,
-    source: options.source,
-    manifestSha256,
-    keyId: head.keyId,
-    imageSize: manifest.image.size,
-    chunkCount: count,
-    chunksDone: done.toBase64(),
-    attempts: same ? previous.attempts + 1 : 1,
-    bytesDownloaded: same ? previous.bytesDownloaded : 0,
-    startedAt: same ? previous.startedAt : now().toISOString(),
-    updatedAt: now().toISOString(),
-  };
-  const baseBytes = record.bytesDownloaded;
-  await applyEngineEvent(
-    options.stateDir,
-    'install-started',
-    (current) => {
-      const slots = { ...current.slots };
-      delete slots[target];
-      const slotNotes = { ...current.slotNotes };
-      delete slotNotes[target];
-      return { install: { ...record }, lastError: null, slots, slotNotes };
-    },
-    warnOption(options),
-  );
-  options.checkpoint?.('slot-disarmed');
-
-  const writer = await SlotWriter.open(slotTarget, options.fs);
-  const where = { path: slotTarget.path, offset: slotTarget.offset, size: slotTarget.size, blockDevice: slotTarget.isBlockDevice };
-  progress?.message(
-    where.blockDevice
-      ? `writing slot ${target} to ${where.path} (block device; read back from the media after blockdev --flushbufs)`
-      : `writing slot ${target} to bytes ${where.offset}-${where.offset + where.size} of ${where.path}`,
-  );
-  try {
-    const save = async (event: EngineEvent = 'progress-saved', change: EngineStateChange = {}): Promise<void> => {
-      record.chunksDone = done.toBase64();
-      record.bytesDownloaded = baseBytes + source.bytesReceived();
-      record.updatedAt = now().toISOString();
-      await applyEngineEvent(options.stateDir, event, { ...change, install: { ...record } }, warnOption(options));
+  /** Step 1: the signature, the manifest and the install policy, before anything is written. */
+  async readVerifiedHead(): Promise<VerifiedHead> {
+    const { options, run, tap } = this;
+    options.progress?.phase('check', 0);
+    const stream = readSegmented(this.source, 0, this.nextWindow);
+    const close = async (): Promise<void> => {
+      await stream.return(undefined);
     };
-
-    // Chunks recorded by an earlier run are re-hashed where they lie; only the bad or missing ones are fetched.
-    let reused = 0;
-    if (done.size() > 0) {
-      const marked = [...Array(count).keys()].filter((i) => done.has(i));
-      progress?.phase('recheck', marked.reduce((sum, i) => sum + (manifest.image.chunks[i]?.size ?? 0), 0));
-      const { badChunks } = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, {
-        chunks: marked,
-        ...signalOption(options),
-        ...progressOption(progress),
-      });
-      progress?.finish();
-      for (const i of badChunks) done.set(i, false);
-      reused = done.size();
-      progress?.message(`resuming: ${reused} of ${count} chunks are in slot ${target} already${badChunks.length ? `, ${badChunks.length} differ and are fetched again` : ''}`);
-      await save();
+    let head;
+    try {
+      head = await readBundleHead(stream, { keyring: options.keyring });
+    } catch (error) {
+      run.headRefused = true;
+      await close();
+      throw error;
     }
-    const written = await writeChunks({
-      manifest,
+    const { manifest } = head;
+    run.version = manifest.version;
+    this.window = Math.min(16 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16)));
+    try {
+      checkInstallPolicy(manifest, this.state, { compatible: options.compatible, allowDowngrade: options.allowDowngrade ?? false, booted: options.booted, now: this.now(), currentVersion: options.currentVersion });
+      checkImageFits(manifest, options.slots[this.target]);
+      tap?.setLayout(head.layout);
+      tap?.checkSize();
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    options.progress?.message(`bundle ${manifest.version} for "${manifest.compatible}", signed by key ${head.keyId}: ${formatBytes(manifest.image.size)} into slot ${this.target}`);
+    options.checkpoint?.('head-verified');
+    const manifestSha256 = createHash('sha256').update(head.manifestBytes).digest('hex');
+    return { manifest, manifestSha256, keyId: head.keyId, layout: head.layout, stream, rest: head.rest, count: manifest.image.chunks.length, close };
+  }
+
+  /** The install this run continues (same bundle, same slot), or null. */
+  private previous(head: VerifiedHead): InstallRecord | null {
+    const previous = this.state.install;
+    return previous !== null && previous.manifestSha256 === head.manifestSha256 && previous.targetSlot === this.target && previous.chunkCount === head.count ? previous : null;
+  }
+
+  /** The same bundle is installed and waits for the reboot: nothing to write. */
+  alreadyInstalled(head: VerifiedHead): InstallResult | null {
+    const targetStatus = this.status.find((s) => s.name === this.target);
+    if (this.previous(head) === null || this.state.state !== 'UPDATED_NEED_REBOOT' || targetStatus?.state !== 'trying') return null;
+    this.options.progress?.message(`bundle ${head.manifest.version} is installed in slot ${this.target} already and waits for the reboot`);
+    return result(this.target, head.manifest, head.manifestSha256, head.keyId, true, { total: head.count, reused: head.count, written: 0 }, this.source.bytesReceived(), this.status, null);
+  }
+
+  /** Step 2, before the first write (the flags too): the kernel must not be using the target, and must see it where the GPT says. */
+  async claimTarget(): Promise<SlotTarget> {
+    const device = await resolveSlotTarget(this.options.diskPath, this.options.slots[this.target]);
+    await checkSlotTargetFree(device);
+    return device;
+  }
+
+  /** Step 3: from here on the slot is written, so it must not be bootable, and the state must say what is in it. */
+  async disarmTarget(head: VerifiedHead): Promise<InstallRecord> {
+    const { options, target } = this;
+    const targetStatus = this.status.find((s) => s.name === target);
+    if (targetStatus && isBootable(targetStatus)) await options.control.markBad(target);
+    this.run.touched = true;
+    const previous = this.previous(head);
+    this.done = previous ? ChunkBitmap.fromBase64(head.count, previous.chunksDone) : new ChunkBitmap(head.count);
+    const record: InstallRecord = {
+      targetSlot: target,
+      version: head.manifest.version,
+      source: options.source,
+      manifestSha256: head.manifestSha256,
+      keyId: head.keyId,
+      imageSize: head.manifest.image.size,
+      chunkCount: head.count,
+      chunksDone: this.done.toBase64(),
+      attempts: previous ? previous.attempts + 1 : 1,
+      bytesDownloaded: previous ? previous.bytesDownloaded : 0,
+      startedAt: previous ? previous.startedAt : this.now().toISOString(),
+      updatedAt: this.now().toISOString(),
+    };
+    this.baseBytes = record.bytesDownloaded;
+    await applyEngineEvent(
+      options.stateDir,
+      'install-started',
+      (current) => {
+        const slots = { ...current.slots };
+        delete slots[target];
+        const slotNotes = { ...current.slotNotes };
+        delete slotNotes[target];
+        return { install: { ...record }, lastError: null, slots, slotNotes };
+      },
+      warnOption(options),
+    );
+    options.checkpoint?.('slot-disarmed');
+    return record;
+  }
+
+  private bitmap(): ChunkBitmap {
+    if (this.done === undefined) throw new Error('InstallJob: the target is not disarmed');
+    return this.done;
+  }
+
+  /** Saves the chunk bitmap and the bytes downloaded with EVENT (a progress save by default). */
+  private async save(record: InstallRecord, event: EngineEvent = 'progress-saved', change: EngineStateChange = {}): Promise<void> {
+    record.chunksDone = this.bitmap().toBase64();
+    record.bytesDownloaded = this.baseBytes + this.source.bytesReceived();
+    record.updatedAt = this.now().toISOString();
+    await applyEngineEvent(this.options.stateDir, event, { ...change, install: { ...record } }, warnOption(this.options));
+  }
+
+  /** Step 4: chunks recorded by an earlier run are re-hashed where they lie; only the bad or missing ones are fetched. Returns the chunks kept. */
+  async recheck(head: VerifiedHead, device: SlotTarget, record: InstallRecord): Promise<number> {
+    const { options } = this;
+    const done = this.bitmap();
+    const where = whereOf(device);
+    options.progress?.message(
+      where.blockDevice
+        ? `writing slot ${this.target} to ${where.path} (block device; read back from the media after blockdev --flushbufs)`
+        : `writing slot ${this.target} to bytes ${where.offset}-${where.offset + where.size} of ${where.path}`,
+    );
+    if (done.size() === 0) return 0;
+    const chunks = head.manifest.image.chunks;
+    const marked = [...Array(head.count).keys()].filter((i) => done.has(i));
+    options.progress?.phase('recheck', marked.reduce((sum, i) => sum + (chunks[i]?.size ?? 0), 0));
+    const { badChunks } = await verifySlotReadback(device, head.manifest, { chunks: marked, ...signalOption(options), ...progressOption(options.progress) });
+    options.progress?.finish();
+    for (const i of badChunks) done.set(i, false);
+    const reused = done.size();
+    options.progress?.message(`resuming: ${reused} of ${head.count} chunks are in slot ${this.target} already${badChunks.length ? `, ${badChunks.length} differ and are fetched again` : ''}`);
+    await this.save(record);
+    return reused;
+  }
+
+  /** Step 5: every missing chunk, verified as it arrives, written with the first chunk last. Returns the chunks written. */
+  async stream(head: VerifiedHead, writer: SlotWriter, record: InstallRecord): Promise<number> {
+    const { options } = this;
+    return writeChunks({
+      manifest: head.manifest,
       layout: head.layout,
-      head: headStream,
+      head: head.stream,
       rest: head.rest,
-      source,
-      window: nextWindow,
-      done,
+      source: this.source,
+      window: this.nextWindow,
+      done: this.bitmap(),
       writer,
-      save: () => save(),
-      ...(progress ? { progress } : {}),
+      save: () => this.save(record),
+      ...(options.progress ? { progress: options.progress } : {}),
       ...signalOption(options),
       // About 16 checkpoints per image, between 256 KiB and 32 MiB apart.
-      checkpointBytes: options.checkpointBytes ?? Math.min(32 * 1024 * 1024, Math.max(256 * 1024, Math.floor(manifest.image.size / 16))),
+      checkpointBytes: options.checkpointBytes ?? Math.min(32 * 1024 * 1024, Math.max(256 * 1024, Math.floor(head.manifest.image.size / 16))),
       checkpointMs: options.checkpointMs ?? 1000,
       ...(options.checkpoint ? { at: options.checkpoint } : {}),
     });
+  }
 
-    // Read the whole slot back (from the media on a block device) before anything may boot it.
-    await save('download-finished');
-    await flushDeviceBuffers(slotTarget, options.signal);
-    progress?.phase('readback', manifest.image.size);
+  /** Step 6: the whole slot read back (from the media on a block device) before anything may boot it; the whole bundle's hash when the server stated one. */
+  async readBack(head: VerifiedHead, device: SlotTarget, writer: SlotWriter, record: InstallRecord): Promise<void> {
+    const { options, tap, target } = this;
+    const { manifest } = head;
+    await this.save(record, 'download-finished');
+    await flushDeviceBuffers(device, options.signal);
+    options.progress?.phase('readback', manifest.image.size);
     const whole = tap?.beginDigest();
-    const readback = await verifySlotReadback(slotTarget.path, slotTarget.offset, manifest, {
-      ...signalOption(options),
-      ...(whole ? { hashInto: whole } : {}),
-      ...progressOption(progress),
-    });
-    progress?.finish();
+    const readback = await verifySlotReadback(device, manifest, { ...signalOption(options), ...(whole ? { hashInto: whole } : {}), ...progressOption(options.progress) });
+    options.progress?.finish();
     if (readback.badChunks.length > 0) {
-      for (const i of readback.badChunks) done.set(i, false);
-      await save();
+      for (const i of readback.badChunks) this.bitmap().set(i, false);
+      await this.save(record);
       throw new UpdaterError('ERR_READBACK', `Cannot install bundle ${manifest.version}: ${readback.badChunks.length} chunks of slot ${target} read back different from what was written (first: chunk ${readback.badChunks[0]})`, {
         data: { slot: target, badChunks: readback.badChunks.slice(0, 32) },
         hint: 'The disk may be failing; run the install again to rewrite those chunks, and check the disk.',
@@ -341,13 +431,19 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
       }
     }
     options.checkpoint?.('readback-done');
+  }
 
-    await save('readback-passed');
-    progress?.phase('flip', 0);
+  /** Step 7: the new slot boots next with its tries, then the state records what it holds. Returns the flags after. */
+  async flip(head: VerifiedHead, record: InstallRecord): Promise<SlotStatus[]> {
+    const { options, target } = this;
+    const { manifest, manifestSha256 } = head;
+    const tries = options.tries ?? 1;
+    await this.save(record, 'readback-passed');
+    options.progress?.phase('flip', 0);
     options.checkpoint?.('flipping');
-    const after = await options.control.markActive(target, options.tries ?? 1);
+    const after = await options.control.markActive(target, tries);
     options.checkpoint?.('flipped');
-    const installedAt = now().toISOString();
+    const installedAt = this.now().toISOString();
     record.updatedAt = installedAt;
     await applyEngineEvent(
       options.stateDir,
@@ -355,12 +451,13 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
       (current) => ({ install: { ...record }, slots: { ...current.slots, [target]: { version: manifest.version, manifestSha256, installedAt } } }),
       warnOption(options),
     );
-    progress?.message(`slot ${target} holds ${manifest.version} and boots next (${options.tries ?? 1} ${(options.tries ?? 1) === 1 ? 'try' : 'tries'}); reboot to use it`);
-    return result(target, manifest, manifestSha256, head.keyId, false, { total: count, reused, written }, source.bytesReceived(), after, where);
-  } finally {
-    await closeHead().catch(() => undefined);
-    await writer.close();
+    options.progress?.message(`slot ${target} holds ${manifest.version} and boots next (${tries} ${tries === 1 ? 'try' : 'tries'}); reboot to use it`);
+    return after;
   }
+}
+
+function whereOf(device: SlotTarget): NonNullable<InstallResult['target']> {
+  return { path: device.path, offset: device.offset, size: device.size, blockDevice: device.isBlockDevice };
 }
 
 function first(layout: { chunks: { size: number }[] }): number {
