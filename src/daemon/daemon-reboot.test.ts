@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import { runCli } from '../../fixtures/cli.js';
-import { makeDaemonEnv, omahaPackageFor, startDaemon, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
+import { daemonMetrics, makeDaemonEnv, omahaPackageFor, startDaemon, TEST_MACHINE_ID, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { useEtcdForFile, type EtcdCluster } from '../../fixtures/etcd.js';
 import { startFleetlockServer } from '../../fixtures/fleetlock-server.js';
 import { makeRebootRecorder, type RebootRecorder } from '../../fixtures/reboot-recorder.js';
@@ -86,6 +87,14 @@ test('daemon with REBOOT_STRATEGY=etcd-lock: no reboot while another host holds 
   await waitFor('the reboot command', async () => (await recorder.rebooted()).length > 0, 20_000);
   assert.deepEqual(await recorder.rebooted(), [TEST_MACHINE_ID]);
   assert.deepEqual((await runCli(['reboot-lock', 'status', ...lockArgs])).json().holders, [TEST_MACHINE_ID], 'held through the reboot');
+  // The wait is in the metrics: one wait, at least the 5 s backoff before the attempt that took the lock.
+  const metrics = await daemonMetrics(env);
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  assert.equal(value('abupdate_reboot_lock_waits_total'), 1, metrics);
+  const waited = value('abupdate_reboot_lock_wait_seconds_total');
+  assert.ok(waited >= 4.5 && waited < 60, `reboot-lock wait ${waited} s`);
+  const promtool = await execa('promtool', ['check', 'metrics'], { input: metrics, reject: false });
+  assert.equal(promtool.exitCode, 0, `${promtool.stdout}${promtool.stderr}`);
   const { stderr } = await daemon.stop();
   assert.match(stderr, /reboot: lock busy, not rebooting \(attempt 1\): .*other-host.*; retrying in 5s/);
   assert.match(stderr, /reboot: took the etcd lock/);

@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { runCli } from '../../fixtures/cli.js';
 import { cgptFlags } from '../../fixtures/disk.js';
-import { makeDaemonEnv, omahaPackageFor, startDaemon, type DaemonEnv } from '../../fixtures/daemon-env.js';
+import { daemonMetrics, makeDaemonEnv, omahaPackageFor, startDaemon, type DaemonEnv } from '../../fixtures/daemon-env.js';
 import { startTestBus, type TestBus } from '../../fixtures/dbus.js';
 import { makeTempDir } from '../../fixtures/tmp.js';
 import { waitFor } from '../../fixtures/wait.js';
@@ -55,17 +55,6 @@ function statusUpdates(monitorText: string): Array<{ last: number; progress: num
   return found;
 }
 
-async function metricsOf(env: DaemonEnv): Promise<string> {
-  const { request } = await import('node:http');
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: path.join(env.runDir, 'control.sock'), path: '/metrics' }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (s: string) => (text += s)).on('end', () => resolve(text));
-    });
-    req.on('error', reject).end();
-  });
-}
-
 async function promtool(text: string) {
   const r = await execa('promtool', ['check', 'metrics'], { input: text, reject: false });
   return { code: r.exitCode, output: `${r.stdout}${r.stderr}` };
@@ -82,7 +71,7 @@ test('daemon on D-Bus: GetStatus idle, then AttemptUpdate runs a round whose Sta
   const idle = await busctl(bus, 'GetStatus');
   assert.match(idle.stdout.trim(), /^xdssx \d+ 0 "UPDATE_STATUS_IDLE" "0\.0\.0" 0$/);
   assert.equal(await exists(sentinel), false, 'no sentinel while nothing waits for a reboot');
-  const before = await metricsOf(env);
+  const before = await daemonMetrics(env);
   assert.equal(metric(before, 'abupdate_installs_total'), 0);
   assert.equal(metric(before, 'abupdate_downloaded_bytes_total'), 0);
 
@@ -117,8 +106,8 @@ test('daemon on D-Bus: GetStatus idle, then AttemptUpdate runs a round whose Sta
   assert.ok((last?.last ?? 0) > 0, 'last_checked_time is set');
 
   await waitFor('the sentinel', () => exists(sentinel));
-  await waitFor('the round counted', async () => metric(await metricsOf(env), 'abupdate_installs_total') === 1);
-  const after = await metricsOf(env);
+  await waitFor('the round counted', async () => metric(await daemonMetrics(env), 'abupdate_installs_total') === 1);
+  const after = await daemonMetrics(env);
   const checked = await promtool(after);
   assert.equal(checked.code, 0, checked.output);
   assert.equal(metric(after, 'abupdate_installs_total'), 1);
@@ -189,7 +178,7 @@ test('ResetStatus after a failed round leaves the daemon idle; the failure is co
   const reset = await client(env, ['-reset_status']);
   assert.equal(reset.code, 0, reset.stderr);
   assert.match((await busctl(bus, 'GetStatus')).stdout, /"UPDATE_STATUS_IDLE" "0\.0\.0" 0/);
-  const text = await metricsOf(env);
+  const text = await daemonMetrics(env);
   assert.match(text, /^abupdate_failures_total\{code="ERR_OMAHA_HASH"\} 1$/m);
   assert.equal((await promtool(text)).code, 0);
 });
