@@ -4,8 +4,9 @@
 //   mark-active S  S_OK=1 S_TRY=0 ORDER="S <the other slot>"   (r_grub_set_primary, r_bootchooser_order_primary)
 //   mark-good S    S_OK=1 S_TRY=0                               (r_grub_set_state good)
 //   mark-bad S     S_OK=0 S_TRY=0                               (r_grub_set_state bad)
-// and the script, at boot, sets S_TRY=1 on the slot it picks (the first in ORDER with S_OK=1 and S_TRY=0): a slot
-// that was not marked good again by the next boot is passed over. RAUC counts no tries: one boot per activation.
+// and the script, at boot, picks the first slot in ORDER with S_OK=1 and S_TRY=0 and sets S_TRY=1 on it and on every
+// slot it passed over on the way (checked against the real script in qemu/rauc-grub.test.ts): a slot that was not
+// marked good again by the next boot is passed over. RAUC counts no tries: one boot per activation.
 //
 // Read onto the shared model as RAUC's r_grub_get_state reads it: good = listed in ORDER, S_OK=1 and S_TRY=0
 // (reported successful, as `rauc status` reports it); anything else is bad. priority = position in ORDER.
@@ -43,7 +44,16 @@ function flagsOf(env: GrubEnv): { flags: FlagsBySlot; present: Record<SlotName, 
 /** RAUC's writes for one operation on ENV. */
 export function applyRaucOperation(env: GrubEnv, operation: BootOperation | 'boot', slot: SlotName): GrubEnv {
   let next = env;
-  if (operation === 'boot') return setGrubVar(next, `${slot}_TRY`, '1');
+  if (operation === 'boot') {
+    // The script walks ORDER setting S_TRY=1 on every slot it looks at, the one it boots included (a slot it passes
+    // over keeps S_TRY=1), then saves A_TRY and B_TRY both (0 where the block had none).
+    for (const name of SLOT_NAMES) next = setGrubVar(next, `${name}_TRY`, getGrubVar(next, `${name}_TRY`) ?? '0');
+    for (const name of parseOrder(getGrubVar(env, 'ORDER'))) {
+      next = setGrubVar(next, `${name}_TRY`, '1');
+      if (name === slot) return next;
+    }
+    return setGrubVar(next, `${slot}_TRY`, '1');
+  }
   next = setGrubVar(next, `${slot}_OK`, operation === 'mark-bad' ? '0' : '1');
   next = setGrubVar(next, `${slot}_TRY`, '0');
   if (operation === 'mark-active') next = setGrubVar(next, 'ORDER', `${slot} ${otherSlot(slot)}`);

@@ -2,19 +2,15 @@
 // table of grubenv states and checks the slot it chose and the grubenv it left, byte for byte via grub-editenv.
 
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { execa } from 'execa';
+import { buildStandaloneGrub, grubenvFile, listGrubenv, runStandaloneGrub, type GrubEnvVars } from './harness/grub-standalone.js';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { PROJECT_ROOT } from '../fixtures/cli.js';
 
 const SNIPPET = path.join(PROJECT_ROOT, 'partition', 'grub', 'abupdate-ab.cfg');
-const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
-
-const EMBED_CFG = 'search --no-floppy --label ABESP --set=root\nset prefix=($root)/grub\nconfigfile ($root)/grub/grub.cfg\n';
 const GRUB_CFG = [
   'set timeout=0',
   'set abupdate_env=($root)/grub/grubenv',
@@ -25,17 +21,7 @@ const GRUB_CFG = [
   '',
 ].join('\n');
 
-type Env = Record<string, string>;
-
-async function grubenvFile(file: string, env: Env): Promise<void> {
-  await execa('grub-editenv', [file, 'create']);
-  await execa('grub-editenv', [file, 'set', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)]);
-}
-
-async function listGrubenv(file: string): Promise<Env> {
-  const out = (await execa('grub-editenv', [file, 'list'])).stdout;
-  return Object.fromEntries(out.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
+type Env = GrubEnvVars;
 
 describe('partition/grub/abupdate-ab.cfg in stock GRUB', { timeout: 10 * 60_000 }, () => {
   let efi: string;
@@ -44,40 +30,15 @@ describe('partition/grub/abupdate-ab.cfg in stock GRUB', { timeout: 10 * 60_000 
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'abupdate-grub-'));
-    await writeFile(path.join(dir, 'embed.cfg'), EMBED_CFG);
-    efi = path.join(dir, 'BOOTX64.EFI');
-    await execa('grub-mkstandalone', [
-      '-O', 'x86_64-efi', '-o', efi,
-      '--modules=part_gpt part_msdos fat search search_label configfile loadenv test echo normal halt linux',
-      `boot/grub/grub.cfg=${path.join(dir, 'embed.cfg')}`,
-    ]);
+    efi = await buildStandaloneGrub(dir);
   });
 
   /** One GRUB boot with grubenv ENV; returns what the snippet chose and the grubenv afterwards. */
   async function bootOnce(dir: string, env: Env): Promise<{ slot: string; after: Env; console: string }> {
-    const esp = path.join(dir, 'esp.img');
-    await execa('truncate', ['-s', '16M', esp]);
-    await execa('mkfs.vfat', ['-n', 'ABESP', esp]);
-    await execa('mmd', ['-i', esp, '::/EFI', '::/EFI/BOOT', '::/grub']);
-    await writeFile(path.join(dir, 'grub.cfg'), GRUB_CFG);
     await grubenvFile(path.join(dir, 'grubenv'), env);
-    for (const [from, to] of [[efi, '::/EFI/BOOT/BOOTX64.EFI'], [path.join(dir, 'grub.cfg'), '::/grub/grub.cfg'], [SNIPPET, '::/grub/abupdate-ab.cfg'], [path.join(dir, 'grubenv'), '::/grub/grubenv']] as const) {
-      await execa('mcopy', ['-i', esp, from, to]);
-    }
-    const vars = path.join(dir, 'vars.fd');
-    await copyFile(OVMF_VARS, vars);
-    const run = await execa('qemu-system-x86_64', [
-      '-machine', 'q35', '-m', '256', '-nographic', '-no-reboot', '-net', 'none', '-display', 'none', '-serial', 'mon:stdio',
-      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-      '-drive', `if=pflash,format=raw,file=${vars}`,
-      '-drive', `file=${esp},format=raw,if=virtio`,
-    ], { timeout: 240_000, reject: false, stdin: 'ignore' });
-    const console = run.stdout.replace(/\r/g, '');
-    const slot = /RESULT slot=([AB]?)/.exec(console)?.[1];
-    assert.notEqual(slot, undefined, `GRUB did not reach the end of grub.cfg:\n${console.slice(-2000)}`);
-    await execa('mcopy', ['-n', '-i', esp, '::/grub/grubenv', path.join(dir, 'after.env')]);
-    assert.equal((await readFile(path.join(dir, 'after.env'))).length, 1024);
-    return { slot: slot ?? '', after: await listGrubenv(path.join(dir, 'after.env')), console };
+    const run = await runStandaloneGrub({ dir, efi, grubCfg: GRUB_CFG, grubenv: path.join(dir, 'grubenv'), extra: [[SNIPPET, '::/grub/abupdate-ab.cfg']], done: /RESULT slot=[AB]?/ });
+    const slot = /RESULT slot=([AB]?)/.exec(run.console)?.[1] ?? '';
+    return { slot, after: await listGrubenv(run.grubenvAfter), console: run.console };
   }
 
   const cases: Array<[string, Env, string, Env]> = [
