@@ -173,7 +173,9 @@ export async function readStatus(sources: StatusSources): Promise<HostStatus> {
   const holder = await readLockHolder(sources.runDir);
   const daemon = await sources.daemon();
   const round = daemon?.scheduler;
-  const p = round?.progress;
+  // The install's live progress ends with it: once state.json says UPDATED_NEED_REBOOT, a round still winding down
+  // (its last 'flip' progress not yet dropped) shows none, so every reader agrees from that write on.
+  const p = engine.state === 'UPDATED_NEED_REBOOT' ? undefined : round?.progress;
   const finished = round?.lastCycle?.finishedAt;
   const status: Omit<HostStatus, 'update1'> = {
     state: shownState(engine.state, round),
