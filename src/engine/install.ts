@@ -163,6 +163,11 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
     const device = await job.claimTarget();
     const record = await job.disarmTarget(head);
     const writer = await SlotWriter.open(device, options.fs);
+    options.progress?.message(
+      device.isBlockDevice
+        ? `writing slot ${job.target} to ${device.path} (block device; read back from the media after blockdev --flushbufs)`
+        : `writing slot ${job.target} to bytes ${device.offset}-${device.offset + device.size} of ${device.path}`,
+    );
     try {
       const reused = await job.recheck(head, device, record);
       const written = await job.stream(head, writer, record);
@@ -363,12 +368,6 @@ class InstallJob {
   async recheck(head: VerifiedHead, device: SlotTarget, record: InstallRecord): Promise<number> {
     const { options } = this;
     const done = this.bitmap();
-    const where = whereOf(device);
-    options.progress?.message(
-      where.blockDevice
-        ? `writing slot ${this.target} to ${where.path} (block device; read back from the media after blockdev --flushbufs)`
-        : `writing slot ${this.target} to bytes ${where.offset}-${where.offset + where.size} of ${where.path}`,
-    );
     if (done.size() === 0) return 0;
     const chunks = head.manifest.image.chunks;
     const marked = [...Array(head.count).keys()].filter((i) => done.has(i));
