@@ -2,7 +2,7 @@
 // here from real Debian 12 packages in two versions (a small security update), as ext4 and as squashfs.
 // Run: npm run bench:delta [-- --keep DIR]   (needs network once: the .debs are cached under .cache/delta-debs)
 // Needs the Debian packages: apt (apt-get download), dpkg, e2fsprogs (mkfs.ext4 -d), squashfs-tools, casync,
-// xdelta3, zstd. Not part of npm test or .ci/run. Results and the choice they support: docs/delta.md.
+// xdelta3, zstd (all in .ci/run's package list). Not run by npm test or .ci/run. Results and the choice they support: docs/delta.md.
 //
 // Rows: the whole v2 image; fixed 1 MiB chunks (format 1's chunking: the distinct aligned chunks of v2 whose
 // SHA-256 v1 lacks); our FastCDC (verify/cdc.ts) at avg 16/32/64 KiB, raw and with each missing chunk
