@@ -52,6 +52,12 @@ export const ERROR_CODES = [
   'ERR_BUNDLE_TRAILING',
   'ERR_BUNDLE_TAR',
   'ERR_CHUNK_HASH',
+  /** Format 2: the chunk index's SHA-256 differs from the signed manifest's. */
+  'ERR_INDEX_HASH',
+  /** Format 2: a record of the (hash-verified) chunk index breaks the format's rules. */
+  'ERR_INDEX',
+  /** Format 2: a compressed chunk does not decompress to exactly its declared size (a bomb is stopped at that size). */
+  'ERR_CHUNK_INFLATE',
   'ERR_IMAGE_HASH',
   'ERR_INCOMPATIBLE',
   'ERR_EXPIRED',

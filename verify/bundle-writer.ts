@@ -1,4 +1,5 @@
 // Writes a signed bundle: hashes the image chunk by chunk (pass 1), then streams it into a ustar file (pass 2).
+// Format 2's pass 1 cuts content-defined chunks, compresses each, and writes the stored chunks to a side file.
 
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -12,7 +13,9 @@ import {
   DEFAULT_CHUNK_SIZE,
   MAX_CHUNK_SIZE,
   MAX_CHUNKS,
+  MAX_CHUNKS_V2,
   MAX_IMAGE_SIZE,
+  MAX_IMAGE_SIZE_V2,
   MAX_MANIFEST_BYTES,
   MIN_CHUNK_SIZE,
   serializeManifest,
@@ -21,6 +24,9 @@ import {
   type ManifestChunk,
 } from './manifest.js';
 import { signDetached } from './signature.js';
+import { cdcParams, chunkStream } from './cdc.js';
+import { attachChunkIndex, encodeChunkIndex } from './chunk-index.js';
+import { ChunkCompressor, DEFAULT_ZSTD_LEVEL } from './zstd.js';
 import { bundleFileSource } from './bundle-reader.js';
 import { parseTimestamp } from './timestamp.js';
 
@@ -33,8 +39,16 @@ export interface CreateBundleOptions {
   /** RFC 3339 time or a Date. */
   expires?: string | Date;
   minVersion?: string;
-  /** Default 1 MiB; 4 KiB to 16 MiB. */
+  /** Format 1: the fixed chunk size, default 1 MiB; 4 KiB to 16 MiB. */
   chunkSize?: number;
+  /** 1 (default): fixed chunks listed in the manifest. 2: content-defined chunks, a signed binary index, per-chunk zstd. */
+  format?: 1 | 2;
+  /** Format 2: the FastCDC average (a power of two; min avg/4, max avg*4). Default 16 KiB (docs/delta.md). */
+  avgChunk?: number;
+  /** Format 2: 'zstd' (default; each chunk stored raw when that is not larger) or 'none'. */
+  compress?: 'zstd' | 'none';
+  /** Format 2: the zstd level, default 19. */
+  zstdLevel?: number;
   /** The `created` time (default: now). */
   created?: Date;
   signal?: AbortSignal;
@@ -100,8 +114,38 @@ function checkInputs(options: CreateBundleOptions, size: number, chunkSize: numb
   }
 }
 
+export const DEFAULT_AVG_CHUNK = 16 * 1024;
+
+/** Format 2's pass 1: content-defined chunks, each compressed when that pays, the stored bytes written to STORED. */
+async function packImageChunks(imagePath: string, size: number, stored: string, options: CreateBundleOptions): Promise<{ chunks: ManifestChunk[]; sha256: string; storedSize: number; params: ReturnType<typeof cdcParams> }> {
+  const params = cdcParams(options.avgChunk ?? DEFAULT_AVG_CHUNK);
+  const compressor = (options.compress ?? 'zstd') === 'zstd' ? new ChunkCompressor(options.zstdLevel ?? DEFAULT_ZSTD_LEVEL) : undefined;
+  const whole = createHash('sha256');
+  const chunks: ManifestChunk[] = [];
+  let storedSize = 0;
+  const out = await open(stored, 'w', 0o600);
+  try {
+    const pieces = bundleFileSource(imagePath, 0, { pieceSize: 4 * 1024 * 1024, ...(options.signal ? { signal: options.signal } : {}) });
+    for await (const chunk of chunkStream(pieces, params)) {
+      whole.update(chunk.data);
+      const packed = compressor?.compress(chunk.data);
+      const bytes = packed ?? chunk.data;
+      const storedSha256 = packed ? createHash('sha256').update(packed).digest('hex') : chunk.sha256;
+      chunks.push({ size: chunk.size, sha256: chunk.sha256, stored: { size: bytes.length, sha256: storedSha256 } });
+      await out.write(bytes, 0, bytes.length, storedSize);
+      storedSize += bytes.length;
+    }
+  } finally {
+    await out.close();
+  }
+  const total = chunks.reduce((sum, c) => sum + c.size, 0);
+  if (total !== size) throw new UpdaterError('ERR_IO', `Cannot bundle image "${imagePath}": it changed while being read (${total} bytes, expected ${size})`);
+  return { chunks, sha256: whole.digest('hex'), storedSize, params };
+}
+
 /** Builds, signs and writes a bundle (written to OUT.partial, fsynced, then renamed to OUT). */
 export async function createBundle(options: CreateBundleOptions): Promise<CreatedBundle> {
+  const format = options.format ?? 1;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   let info;
   try {
@@ -110,19 +154,48 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     throw new UpdaterError('ERR_IO', `Cannot read image "${options.imagePath}": ${(error as Error).message}`, { cause: error });
   }
   if (!info.isFile()) throw new UpdaterError('ERR_USAGE', `Cannot bundle image "${options.imagePath}": it is not a regular file`);
-  checkInputs(options, info.size, chunkSize);
-  const { chunks, sha256 } = await hashImageChunks(options.imagePath, info.size, chunkSize, options.signal);
+  if (format === 1) checkInputs(options, info.size, chunkSize);
+  else if (info.size < 1 || info.size > MAX_IMAGE_SIZE_V2) {
+    throw new UpdaterError('ERR_MANIFEST_LIMIT', `Cannot create bundle: image "${options.imagePath}" has ${info.size} bytes, outside 1..${MAX_IMAGE_SIZE_V2}`);
+  }
+  const storedPath = `${options.out}.stored`;
   const draft: Record<string, unknown> = {
-    format: 1,
+    format,
     compatible: options.compatible,
     version: options.version,
     created: formatTimestamp(options.created ?? new Date()),
-    image: { size: info.size, sha256, chunks },
+    image: {},
     keyId: options.privateKey.keyId,
   };
   if (options.expires !== undefined) draft.expires = typeof options.expires === 'string' ? options.expires : formatTimestamp(options.expires);
   if (options.minVersion !== undefined) draft.minVersion = options.minVersion;
-  const manifest = validateManifest(draft);
+  let manifest: Manifest;
+  let indexBytes: Buffer | undefined;
+  try {
+    if (format === 1) {
+      const { chunks, sha256 } = await hashImageChunks(options.imagePath, info.size, chunkSize, options.signal);
+      draft.image = { size: info.size, sha256, chunks };
+      manifest = validateManifest(draft);
+    } else {
+      const packed = await packImageChunks(options.imagePath, info.size, storedPath, options);
+      if (packed.chunks.length > MAX_CHUNKS_V2) {
+        throw new UpdaterError('ERR_MANIFEST_LIMIT', `Cannot create bundle: ${packed.chunks.length} chunks, more than the limit of ${MAX_CHUNKS_V2}`, { hint: 'Use a larger --avg-chunk.' });
+      }
+      indexBytes = encodeChunkIndex(packed.chunks);
+      draft.image = {
+        size: info.size,
+        sha256: packed.sha256,
+        chunking: { algorithm: 'fastcdc', ...packed.params },
+        compression: options.compress ?? 'zstd',
+        stored: packed.storedSize,
+        index: { chunks: packed.chunks.length, size: indexBytes.length, sha256: createHash('sha256').update(indexBytes).digest('hex') },
+      };
+      manifest = attachChunkIndex(validateManifest(draft), indexBytes);
+    }
+  } catch (error) {
+    await rm(storedPath, { force: true });
+    throw error;
+  }
   const manifestBytes = serializeManifest(manifest);
   if (manifestBytes.length > MAX_MANIFEST_BYTES) {
     throw new UpdaterError('ERR_MANIFEST_TOO_LARGE', `Cannot create bundle: the manifest would have ${manifestBytes.length} bytes, more than ${MAX_MANIFEST_BYTES}`, {
@@ -132,7 +205,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   const signature = Buffer.from(signDetached(manifestBytes, options.privateKey));
   const partial = `${options.out}.partial`;
   try {
-    await writeTar(partial, options, manifest, manifestBytes, signature);
+    await writeTar(partial, options, manifest, manifestBytes, signature, indexBytes ? { indexBytes, storedPath } : undefined);
     const after = await stat(options.imagePath);
     if (after.size !== info.size || after.mtimeMs !== info.mtimeMs) {
       throw new UpdaterError('ERR_IO', `Cannot bundle image "${options.imagePath}": it changed while being bundled`, { hint: 'Bundle an image nothing writes to.' });
@@ -142,12 +215,14 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     await rm(partial, { force: true });
     if (error instanceof UpdaterError) throw error;
     throw new UpdaterError('ERR_IO', `Cannot write bundle "${options.out}": ${(error as Error).message}`, { cause: error });
+  } finally {
+    await rm(storedPath, { force: true });
   }
   return { path: options.out, manifest, manifestBytes, signature, layout: bundleLayout(manifest, manifestBytes.length) };
 }
 
-/** Pass 2: the three ustar members through tar-stream's packer, the image streamed from disk. */
-async function writeTar(file: string, options: CreateBundleOptions, manifest: Manifest, manifestBytes: Buffer, signature: Buffer): Promise<void> {
+/** Pass 2: the ustar members through tar-stream's packer, the image (format 2: the stored chunks) streamed from disk. */
+async function writeTar(file: string, options: CreateBundleOptions, manifest: Manifest, manifestBytes: Buffer, signature: Buffer, packed?: { indexBytes: Buffer; storedPath: string }): Promise<void> {
   const mtime = new Date(parseTimestamp(manifest.created) ?? 0);
   const pack = tar.pack();
   const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime, uid: 0, gid: 0, type: 'file' as const });
@@ -155,8 +230,9 @@ async function writeTar(file: string, options: CreateBundleOptions, manifest: Ma
   const packing = (async () => {
     pack.entry(header('manifest.json', manifestBytes.length), manifestBytes);
     pack.entry(header('manifest.json.sig', signature.length), signature);
-    const entry = pack.entry(header('image', manifest.image.size));
-    await pipeline(createReadStream(options.imagePath, { highWaterMark: 1024 * 1024 }), entry);
+    if (packed) pack.entry(header('index', packed.indexBytes.length), packed.indexBytes);
+    const entry = pack.entry(header('image', manifest.image.packed?.storedSize ?? manifest.image.size));
+    await pipeline(createReadStream(packed?.storedPath ?? options.imagePath, { highWaterMark: 1024 * 1024 }), entry);
     pack.finalize();
   })();
   try {

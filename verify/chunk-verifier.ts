@@ -1,10 +1,13 @@
 // Streams image bytes chunk by chunk, releasing each chunk only after its SHA-256 matched the signed manifest.
+// Format 2: a chunk's stored bytes are checked against the signed index before zstd sees them, then decompressed
+// into a buffer of exactly the chunk's size, then the result is checked like a format 1 chunk.
 
 import { createHash, type Hash } from 'node:crypto';
 import { UpdaterError } from '../common/errors.js';
-import { chunkImageOffset, padToBlock, TAR_BLOCK, TAR_END_BYTES, TAR_MAX_EXTRA_ZEROS } from './layout.js';
+import { chunkImageOffset, chunkStoredOffset, padToBlock, TAR_BLOCK, TAR_END_BYTES, TAR_MAX_EXTRA_ZEROS } from './layout.js';
 import type { Manifest } from './manifest.js';
 import { isZeroBlock, parseUstarHeader } from './ustar.js';
+import { ChunkInflater } from './zstd.js';
 
 export interface VerifiedChunk {
   index: number;
@@ -16,6 +19,11 @@ export interface VerifiedChunk {
 export interface VerifyChunksOptions {
   /** The first chunk the source holds (the source starts at that chunk's first byte). Default 0. */
   fromChunk?: number;
+  /**
+   * Stop after chunk `untilChunk - 1`: the source holds only chunks fromChunk..untilChunk-1 (one Range request of a
+   * delta install) and must end there. Default: every chunk to the end of the image, then the trailer.
+   */
+  untilChunk?: number;
   /** 'tar': after the image the source holds the tar padding and end blocks (checked); 'none': it ends with the image. */
   trailer?: 'tar' | 'none';
   /** Also check the manifest's whole-image SHA-256 at the end (needs fromChunk 0; costs a second hash). */
@@ -86,70 +94,94 @@ function checkTarTrailer(trailer: Buffer, imageSize: number, imageEnd: number, c
 export async function* verifyChunks(source: AsyncIterable<Uint8Array>, manifest: Manifest, options: VerifyChunksOptions = {}): AsyncGenerator<VerifiedChunk, void, undefined> {
   const chunks = manifest.image.chunks;
   const fromChunk = options.fromChunk ?? 0;
-  const trailerMode = options.trailer ?? 'tar';
-  if (!Number.isSafeInteger(fromChunk) || fromChunk < 0 || fromChunk > chunks.length) {
-    throw new UpdaterError('ERR_USAGE', `Cannot verify chunks: chunk ${fromChunk} does not exist (the image has ${chunks.length})`);
+  const untilChunk = options.untilChunk ?? chunks.length;
+  const partial = untilChunk < chunks.length;
+  const trailerMode = partial ? 'none' : (options.trailer ?? 'tar');
+  const storedTotal = manifest.image.packed?.storedSize ?? manifest.image.size;
+  if (!Number.isSafeInteger(fromChunk) || fromChunk < 0 || fromChunk > chunks.length || !Number.isSafeInteger(untilChunk) || untilChunk < fromChunk || untilChunk > chunks.length) {
+    throw new UpdaterError('ERR_USAGE', `Cannot verify chunks ${fromChunk}..${untilChunk}: the image has ${chunks.length}`);
   }
-  const imageHash: Hash | undefined = options.checkImageHash && fromChunk === 0 ? createHash('sha256') : undefined;
+  const imageHash: Hash | undefined = options.checkImageHash && fromChunk === 0 && !partial ? createHash('sha256') : undefined;
+  const inflater = manifest.image.packed ? new ChunkInflater() : undefined;
+  const storedOf = (i: number): number => chunks[i]?.stored?.size ?? chunks[i]?.size ?? 0;
   let index = fromChunk;
   let imageOffset = chunkImageOffset(manifest, fromChunk);
-  let need = chunks[index]?.size ?? 0;
+  let storedOffset = chunkStoredOffset(manifest, fromChunk);
+  let need = index < untilChunk ? storedOf(index) : 0;
   let hash = createHash('sha256');
   // Pieces are copied into the chunk buffer as they arrive, so the source may reuse its buffers.
-  const maxChunk = chunks.slice(fromChunk).reduce((max, c) => Math.max(max, c.size), 0);
-  const shared = options.reuseBuffer ? Buffer.allocUnsafe(maxChunk) : undefined;
+  const inRange = chunks.slice(fromChunk, untilChunk);
+  const maxStored = inRange.reduce((max, c) => Math.max(max, c.stored?.size ?? c.size), 0);
+  const maxChunk = inRange.reduce((max, c) => Math.max(max, c.size), 0);
+  const shared = options.reuseBuffer ? Buffer.allocUnsafe(maxStored) : undefined;
+  const sharedOut = options.reuseBuffer && inflater ? Buffer.allocUnsafe(maxChunk) : undefined;
   let chunkBuffer = shared ?? Buffer.allocUnsafe(need);
   let filled = 0;
   const trailerParts: Buffer[] = [];
   let trailerBytes = 0;
-  const trailerCap = padToBlock(manifest.image.size) - manifest.image.size + TAR_END_BYTES + TAR_MAX_EXTRA_ZEROS + TAR_BLOCK;
+  const trailerCap = padToBlock(storedTotal) - storedTotal + TAR_END_BYTES + TAR_MAX_EXTRA_ZEROS + TAR_BLOCK;
 
   for await (const raw of source) {
     options.signal?.throwIfAborted();
     let piece = toBuffer(raw);
-    while (piece.length > 0 && index < chunks.length) {
+    while (piece.length > 0 && index < untilChunk) {
       const take = Math.min(need, piece.length);
       const part = piece.subarray(0, take);
       hash.update(part);
-      imageHash?.update(part);
       part.copy(chunkBuffer, filled);
       filled += take;
       need -= take;
       piece = piece.subarray(take);
       if (need > 0) break;
-      const chunk = chunks[index] as { size: number; sha256: string };
+      const chunk = chunks[index] as { size: number; sha256: string; stored?: { size: number; sha256: string } };
+      const stored = chunk.stored ?? { size: chunk.size, sha256: chunk.sha256 };
       const digest = hash.digest('hex');
-      if (digest !== chunk.sha256) {
-        throw new UpdaterError('ERR_CHUNK_HASH', `Cannot accept chunk ${index} (image bytes ${imageOffset}..${imageOffset + chunk.size}): its SHA-256 is ${digest}, the manifest says ${chunk.sha256}`, {
-          data: { index, imageOffset, size: chunk.size, expected: chunk.sha256, actual: digest },
+      if (digest !== stored.sha256) {
+        const what = stored.size === chunk.size ? 'its SHA-256' : `the SHA-256 of its ${stored.size} stored (compressed) bytes`;
+        throw new UpdaterError('ERR_CHUNK_HASH', `Cannot accept chunk ${index} (image bytes ${imageOffset}..${imageOffset + chunk.size}): ${what} is ${digest}, the ${chunk.stored ? 'signed index' : 'manifest'} says ${stored.sha256}`, {
+          data: { index, imageOffset, size: chunk.size, storedSize: stored.size, expected: stored.sha256, actual: digest },
           hint: 'The bundle was corrupted in transit or on the server; fetch it again.',
         });
       }
-      yield { index, imageOffset, data: chunkBuffer.subarray(0, chunk.size) };
+      let data: Buffer = chunkBuffer.subarray(0, stored.size);
+      if (stored.size < chunk.size && inflater) {
+        // Verified above, so zstd only ever sees signed bytes; the output buffer is the declared size and no larger.
+        data = inflater.inflate(data, sharedOut ? sharedOut.subarray(0, chunk.size) : Buffer.allocUnsafe(chunk.size), index);
+        const decoded = createHash('sha256').update(data).digest('hex');
+        if (decoded !== chunk.sha256) {
+          throw new UpdaterError('ERR_CHUNK_HASH', `Cannot accept chunk ${index} (image bytes ${imageOffset}..${imageOffset + chunk.size}): its SHA-256 after decompression is ${decoded}, the signed index says ${chunk.sha256}`, {
+            data: { index, imageOffset, size: chunk.size, expected: chunk.sha256, actual: decoded },
+            hint: 'The bundle was made wrong; get it again from its publisher.',
+          });
+        }
+      }
+      imageHash?.update(data);
+      yield { index, imageOffset, data };
       imageOffset += chunk.size;
+      storedOffset += stored.size;
       index++;
-      need = chunks[index]?.size ?? 0;
+      need = index < untilChunk ? storedOf(index) : 0;
       filled = 0;
       if (shared === undefined && need > 0) chunkBuffer = Buffer.allocUnsafe(need);
       hash = createHash('sha256');
     }
     if (piece.length === 0) continue;
     if (trailerMode === 'none') {
-      throw new UpdaterError('ERR_BUNDLE_TRAILING', `Cannot read bundle: data continues after the image's last byte (image offset ${imageOffset})`, {
+      throw new UpdaterError('ERR_BUNDLE_TRAILING', `Cannot read bundle: data continues after the ${partial ? `chunks asked for (${fromChunk}..${untilChunk - 1})` : "image's last byte"} (image offset ${imageOffset})`, {
         data: { imageOffset },
       });
     }
     trailerParts.push(Buffer.from(piece));
     trailerBytes += piece.length;
-    if (trailerBytes > trailerCap) checkTarTrailer(Buffer.concat(trailerParts, trailerBytes), manifest.image.size, manifest.image.size, false);
+    if (trailerBytes > trailerCap) checkTarTrailer(Buffer.concat(trailerParts, trailerBytes), storedTotal, storedTotal, false);
   }
-  if (index < chunks.length) {
-    throw new UpdaterError('ERR_BUNDLE_TRUNCATED', `Cannot read bundle: the stream ends inside chunk ${index}, at image offset ${imageOffset + (chunks[index]?.size ?? 0) - need}`, {
+  if (index < untilChunk) {
+    throw new UpdaterError('ERR_BUNDLE_TRUNCATED', `Cannot read bundle: the stream ends inside chunk ${index}, at image offset ${imageOffset} (stored byte ${storedOffset + storedOf(index) - need} of the image member)`, {
       data: { index, imageOffset, missing: need },
       hint: 'The download was cut short; fetch the rest again (the engine resumes at this chunk).',
     });
   }
-  if (trailerMode === 'tar') checkTarTrailer(Buffer.concat(trailerParts, trailerBytes), manifest.image.size, manifest.image.size, true);
+  if (trailerMode === 'tar') checkTarTrailer(Buffer.concat(trailerParts, trailerBytes), storedTotal, storedTotal, true);
   if (imageHash !== undefined) {
     const digest = imageHash.digest('hex');
     if (digest !== manifest.image.sha256) {

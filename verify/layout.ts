@@ -15,6 +15,8 @@ export interface ChunkLocation {
   /** Offset of the chunk inside the bundle file. */
   bundleOffset: number;
   size: number;
+  /** Its bytes in the bundle (format 2: compressed or raw; format 1: size). */
+  storedSize: number;
   sha256: string;
 }
 
@@ -24,11 +26,17 @@ export interface BundleLayout {
   manifestSize: number;
   signatureHeaderOffset: number;
   signatureOffset: number;
+  /** Format 2: the chunk index member (offset and size 0 in format 1). */
+  indexHeaderOffset: number;
+  indexOffset: number;
+  indexSize: number;
   imageHeaderOffset: number;
-  /** First image byte inside the bundle. */
+  /** First byte of the image member inside the bundle. */
   imageOffset: number;
   imageSize: number;
-  /** One past the last image byte. */
+  /** Bytes of the image member: the image (format 1) or its stored chunks (format 2). */
+  storedSize: number;
+  /** One past the image member's last byte. */
   imageEnd: number;
   /** Size of a bundle as the writer makes it: image padded to 512, then the two zero end blocks. */
   totalSize: number;
@@ -39,19 +47,28 @@ export function padToBlock(size: number): number {
   return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
 }
 
-/** The layout of a bundle whose manifest.json has `manifestByteLength` bytes. */
+/** The layout of a bundle whose manifest.json has `manifestByteLength` bytes (format 2: chunks attached). */
 export function bundleLayout(manifest: Manifest, manifestByteLength: number): BundleLayout {
   const manifestHeaderOffset = 0;
   const manifestOffset = TAR_BLOCK;
   const signatureHeaderOffset = manifestOffset + padToBlock(manifestByteLength);
   const signatureOffset = signatureHeaderOffset + TAR_BLOCK;
-  const imageHeaderOffset = signatureOffset + TAR_BLOCK; // the 64-byte signature padded to one block
+  const afterSignature = signatureOffset + TAR_BLOCK; // the 64-byte signature padded to one block
+  const { packed } = manifest.image;
+  const indexSize = packed?.index.size ?? 0;
+  const indexHeaderOffset = packed ? afterSignature : 0;
+  const indexOffset = packed ? afterSignature + TAR_BLOCK : 0;
+  const imageHeaderOffset = packed ? indexOffset + padToBlock(indexSize) : afterSignature;
   const imageOffset = imageHeaderOffset + TAR_BLOCK;
+  const storedSize = packed?.storedSize ?? manifest.image.size;
   const chunks: ChunkLocation[] = [];
   let at = 0;
+  let stored = 0;
   manifest.image.chunks.forEach((chunk, index) => {
-    chunks.push({ index, imageOffset: at, bundleOffset: imageOffset + at, size: chunk.size, sha256: chunk.sha256 });
+    const storedChunk = chunk.stored?.size ?? chunk.size;
+    chunks.push({ index, imageOffset: at, bundleOffset: imageOffset + stored, size: chunk.size, storedSize: storedChunk, sha256: chunk.sha256 });
     at += chunk.size;
+    stored += storedChunk;
   });
   return {
     manifestHeaderOffset,
@@ -59,13 +76,27 @@ export function bundleLayout(manifest: Manifest, manifestByteLength: number): Bu
     manifestSize: manifestByteLength,
     signatureHeaderOffset,
     signatureOffset,
+    indexHeaderOffset,
+    indexOffset,
+    indexSize,
     imageHeaderOffset,
     imageOffset,
     imageSize: manifest.image.size,
-    imageEnd: imageOffset + manifest.image.size,
-    totalSize: imageOffset + padToBlock(manifest.image.size) + TAR_END_BYTES,
+    storedSize,
+    imageEnd: imageOffset + storedSize,
+    totalSize: imageOffset + padToBlock(storedSize) + TAR_END_BYTES,
     chunks,
   };
+}
+
+/** Offset inside the image member where chunk `index`'s stored bytes start (format 1: its image offset). */
+export function chunkStoredOffset(manifest: Manifest, index: number): number {
+  let at = 0;
+  for (let i = 0; i < index; i++) {
+    const chunk = manifest.image.chunks[i];
+    at += chunk?.stored?.size ?? chunk?.size ?? 0;
+  }
+  return at;
 }
 
 /** Offset inside the image where chunk `index` starts (the running sum of the sizes before it). */

@@ -32,7 +32,7 @@ test('parseManifest() accepts what serializeManifest() writes, optional fields i
 });
 
 test('parseManifest() refuses an unknown or missing format with ERR_MANIFEST_FORMAT', () => {
-  refuses({ ...base(), format: 2 }, 'ERR_MANIFEST_FORMAT', 'format 2');
+  refuses({ ...base(), format: 3 }, 'ERR_MANIFEST_FORMAT', 'format 3');
   refuses({ ...base(), format: '1' }, 'ERR_MANIFEST_FORMAT', 'format as string');
   const { format: _f, ...noFormat } = base();
   refuses(noFormat, 'ERR_MANIFEST_FORMAT', 'no format');

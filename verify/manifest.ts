@@ -1,4 +1,4 @@
-// The bundle manifest (format 1): its type, limits, strict validation, and its serialization for the writer.
+// The bundle manifest (formats 1 and 2): its type, limits, strict validation, and its serialization for the writer.
 
 import { UpdaterError } from '../common/errors.js';
 import { isKeyId } from './keys.js';
@@ -8,10 +8,22 @@ import { isTimestamp } from './timestamp.js';
 export interface ManifestChunk {
   size: number;
   sha256: string;
+  /** Format 2: the chunk's bytes as the bundle stores them (from the signed index): raw when `size` equals the chunk's, else one zstd frame. */
+  stored?: { size: number; sha256: string };
+}
+
+/** Format 2: how the image was cut and stored, and the signed binary chunk index (docs/bundle-format.md). */
+export interface PackedImage {
+  chunking: { algorithm: 'fastcdc'; min: number; avg: number; max: number };
+  compression: 'zstd' | 'none';
+  /** Bytes of the `image` member: the stored chunks, in image order, back to back. */
+  storedSize: number;
+  /** The `index` member: `chunks` records of INDEX_RECORD_BYTES, its SHA-256. */
+  index: { chunks: number; size: number; sha256: string };
 }
 
 export interface Manifest {
-  format: 1;
+  format: 1 | 2;
   compatible: string;
   version: string;
   /** RFC 3339 time the bundle was made. */
@@ -20,7 +32,8 @@ export interface Manifest {
   expires?: string;
   /** The oldest committed version that may install this bundle. */
   minVersion?: string;
-  image: { size: number; sha256: string; chunks: ManifestChunk[] };
+  /** Format 1 lists the chunks in the JSON; format 2 has them from the index member (empty until attachChunkIndex). */
+  image: { size: number; sha256: string; chunks: ManifestChunk[]; packed?: PackedImage };
   keyId: string;
 }
 
@@ -30,12 +43,21 @@ export const MIN_CHUNK_SIZE = 4096;
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 export const MAX_CHUNKS = 65536;
+/** Format 2: 16 GiB at the default 16 KiB average; the index is then 72 MiB. */
+export const MAX_CHUNKS_V2 = 1024 * 1024;
+/** Format 2: one record of the binary chunk index (verify/chunk-index.ts). */
+export const INDEX_RECORD_BYTES = 72;
 /** The largest size a ustar size field holds (11 octal digits): 8 GiB - 1. */
 export const MAX_IMAGE_SIZE = 0o77777777777;
+/** Format 2: the image itself may be larger than its member (the stored chunks, still at most MAX_IMAGE_SIZE). */
+export const MAX_IMAGE_SIZE_V2 = 64 * 1024 * 1024 * 1024;
 const MAX_COMPATIBLE_LENGTH = 256;
 
 const TOP_KEYS = new Set(['format', 'compatible', 'version', 'created', 'expires', 'minVersion', 'image', 'keyId']);
 const IMAGE_KEYS = new Set(['size', 'sha256', 'chunks']);
+const PACKED_IMAGE_KEYS = new Set(['size', 'sha256', 'chunking', 'compression', 'stored', 'index']);
+const CHUNKING_KEYS = new Set(['algorithm', 'min', 'avg', 'max']);
+const INDEX_KEYS = new Set(['chunks', 'size', 'sha256']);
 const CHUNK_KEYS = new Set(['size', 'sha256']);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 // Strict RFC 3339 (no rolled-over Feb 31 or 24:00): one parser for manifests, channel indexes and the CLI.
@@ -49,9 +71,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function checkKeys(object: Record<string, unknown>, allowed: Set<string>, where: string): void {
+function checkKeys(object: Record<string, unknown>, allowed: Set<string>, where: string, format: number = 1): void {
   for (const key of Object.keys(object)) {
-    if (!allowed.has(key)) throw fieldError(`${where}${key}`, 'is not part of manifest format 1');
+    if (!allowed.has(key)) throw fieldError(`${where}${key}`, `is not part of manifest format ${format}`);
   }
 }
 
@@ -116,16 +138,74 @@ function parseChunks(image: Record<string, unknown>, imageSize: number): Manifes
   return chunks;
 }
 
-/** Validates an already-parsed JSON value as a format-1 manifest. */
+function requireObject(object: Record<string, unknown>, key: string, where: string, shape: string): Record<string, unknown> {
+  const value = object[key];
+  if (value === undefined) throw fieldError(`${where}${key}`, 'is missing');
+  if (!isObject(value)) throw fieldError(`${where}${key}`, `must be an object ${shape}`);
+  return value;
+}
+
+/** Format 2's image: sizes, chunking, compression and the index's size and hash (the chunks come from the index). */
+function parsePackedImage(image: Record<string, unknown>): { size: number; sha256: string; packed: PackedImage } {
+  checkKeys(image, PACKED_IMAGE_KEYS, 'image.', 2);
+  const size = requireSize(image, 'size', 'image.');
+  if (size > MAX_IMAGE_SIZE_V2) {
+    throw new UpdaterError('ERR_MANIFEST_LIMIT', `Cannot accept manifest: image.size ${size} is above the limit of ${MAX_IMAGE_SIZE_V2} bytes`, { data: { size, limit: MAX_IMAGE_SIZE_V2 } });
+  }
+  const sha256 = requireSha256(image, 'sha256', 'image.');
+  const chunking = requireObject(image, 'chunking', 'image.', '{algorithm, min, avg, max}');
+  checkKeys(chunking, CHUNKING_KEYS, 'image.chunking.', 2);
+  if (chunking.algorithm !== 'fastcdc') throw fieldError('image.chunking.algorithm', `must be "fastcdc", not ${JSON.stringify(chunking.algorithm)?.slice(0, 40)}`);
+  const min = requireSize(chunking, 'min', 'image.chunking.');
+  const avg = requireSize(chunking, 'avg', 'image.chunking.');
+  const max = requireSize(chunking, 'max', 'image.chunking.');
+  if (!(MIN_CHUNK_SIZE <= min && min < avg && avg < max && max <= MAX_CHUNK_SIZE) || (avg & (avg - 1)) !== 0) {
+    throw new UpdaterError('ERR_MANIFEST_CHUNK_SIZE', `Cannot accept manifest: chunking min ${min}, avg ${avg}, max ${max} is not ${MIN_CHUNK_SIZE} <= min < avg < max <= ${MAX_CHUNK_SIZE} with avg a power of two`, {
+      data: { min, avg, max },
+    });
+  }
+  const compression = image.compression;
+  if (compression !== 'zstd' && compression !== 'none') throw fieldError('image.compression', `must be "zstd" or "none", not ${JSON.stringify(compression)?.slice(0, 40)}`);
+  const storedSize = requireSize(image, 'stored', 'image.');
+  if (storedSize > MAX_IMAGE_SIZE) {
+    throw new UpdaterError('ERR_MANIFEST_LIMIT', `Cannot accept manifest: image.stored ${storedSize} is above the ustar limit of ${MAX_IMAGE_SIZE} bytes`, { data: { storedSize, limit: MAX_IMAGE_SIZE } });
+  }
+  const index = requireObject(image, 'index', 'image.', '{chunks, size, sha256}');
+  checkKeys(index, INDEX_KEYS, 'image.index.', 2);
+  const chunks = requireSize(index, 'chunks', 'image.index.');
+  const indexSize = requireSize(index, 'size', 'image.index.');
+  if (chunks > MAX_CHUNKS_V2) {
+    throw new UpdaterError('ERR_MANIFEST_LIMIT', `Cannot accept manifest: ${chunks} chunks, more than the limit of ${MAX_CHUNKS_V2}`, {
+      data: { chunks, limit: MAX_CHUNKS_V2 },
+      hint: 'Make the bundle with a larger --avg-chunk.',
+    });
+  }
+  if (indexSize !== chunks * INDEX_RECORD_BYTES) {
+    throw new UpdaterError('ERR_MANIFEST_CHUNKS', `Cannot accept manifest: image.index.size ${indexSize} is not ${chunks} records of ${INDEX_RECORD_BYTES} bytes`, { data: { chunks, size: indexSize } });
+  }
+  if (chunks > Math.ceil(size / MIN_CHUNK_SIZE) || chunks < Math.ceil(size / max)) {
+    throw new UpdaterError('ERR_MANIFEST_CHUNKS', `Cannot accept manifest: ${chunks} chunks cannot cut ${size} bytes into pieces of ${min}..${max}`, { data: { chunks, size, min, max } });
+  }
+  const packed: PackedImage = {
+    chunking: { algorithm: 'fastcdc', min, avg, max },
+    compression,
+    storedSize,
+    index: { chunks, size: indexSize, sha256: requireSha256(index, 'sha256', 'image.index.') },
+  };
+  return { size, sha256, packed };
+}
+
+/** Validates an already-parsed JSON value as a format 1 or 2 manifest (format 2's chunks: attachChunkIndex). */
 export function validateManifest(value: unknown): Manifest {
   if (!isObject(value)) throw new UpdaterError('ERR_MANIFEST_FORMAT', 'Cannot accept manifest: it is not a JSON object');
-  if (value.format !== MANIFEST_FORMAT) {
-    throw new UpdaterError('ERR_MANIFEST_FORMAT', `Cannot accept manifest: format ${JSON.stringify(value.format)?.slice(0, 40)} is not supported (this reader knows format 1)`, {
+  if (value.format !== MANIFEST_FORMAT && value.format !== 2) {
+    throw new UpdaterError('ERR_MANIFEST_FORMAT', `Cannot accept manifest: format ${JSON.stringify(value.format)?.slice(0, 40)} is not supported (this reader knows formats 1 and 2)`, {
       data: { format: value.format === undefined ? null : String(value.format).slice(0, 40) },
       hint: 'Update abupdate to a version that reads this bundle format.',
     });
   }
-  checkKeys(value, TOP_KEYS, '');
+  const format: 1 | 2 = value.format === 2 ? 2 : 1;
+  checkKeys(value, TOP_KEYS, '', format);
   const compatible = requireString(value, 'compatible');
   if (compatible.length === 0 || compatible.length > MAX_COMPATIBLE_LENGTH || /[\u0000-\u001f\u007f]/.test(compatible)) {
     throw fieldError('compatible', `must be 1 to ${MAX_COMPATIBLE_LENGTH} printable characters`);
@@ -134,7 +214,7 @@ export function validateManifest(value: unknown): Manifest {
   parseVersion(version, 'manifest version');
   const created = requireString(value, 'created');
   if (!isTimestamp(created)) throw fieldError('created', `must be an RFC 3339 time, not "${created.slice(0, 80)}"`);
-  const manifest: Manifest = { format: 1, compatible, version, created, image: { size: 0, sha256: '', chunks: [] }, keyId: '' };
+  const manifest: Manifest = { format, compatible, version, created, image: { size: 0, sha256: '', chunks: [] }, keyId: '' };
   if (value.expires !== undefined) {
     const expires = requireString(value, 'expires');
     if (!isTimestamp(expires)) throw fieldError('expires', `must be an RFC 3339 time, not "${expires.slice(0, 80)}"`);
@@ -145,17 +225,20 @@ export function validateManifest(value: unknown): Manifest {
     parseVersion(minVersion, 'manifest minVersion');
     manifest.minVersion = minVersion;
   }
-  const image = value.image;
-  if (image === undefined) throw fieldError('image', 'is missing');
-  if (!isObject(image)) throw fieldError('image', 'must be an object {size, sha256, chunks}');
-  checkKeys(image, IMAGE_KEYS, 'image.');
-  const size = requireSize(image, 'size', 'image.');
-  if (size > MAX_IMAGE_SIZE) {
-    throw new UpdaterError('ERR_MANIFEST_LIMIT', `Cannot accept manifest: image.size ${size} is above the limit of ${MAX_IMAGE_SIZE} bytes`, {
-      data: { size, limit: MAX_IMAGE_SIZE },
-    });
+  const image = requireObject(value, 'image', '', format === 2 ? '{size, sha256, chunking, compression, stored, index}' : '{size, sha256, chunks}');
+  if (format === 2) {
+    const { size, sha256, packed } = parsePackedImage(image);
+    manifest.image = { size, sha256, chunks: [], packed };
+  } else {
+    checkKeys(image, IMAGE_KEYS, 'image.');
+    const size = requireSize(image, 'size', 'image.');
+    if (size > MAX_IMAGE_SIZE) {
+      throw new UpdaterError('ERR_MANIFEST_LIMIT', `Cannot accept manifest: image.size ${size} is above the limit of ${MAX_IMAGE_SIZE} bytes`, {
+        data: { size, limit: MAX_IMAGE_SIZE },
+      });
+    }
+    manifest.image = { size, sha256: requireSha256(image, 'sha256', 'image.'), chunks: parseChunks(image, size) };
   }
-  manifest.image = { size, sha256: requireSha256(image, 'sha256', 'image.'), chunks: parseChunks(image, size) };
   const keyId = requireString(value, 'keyId');
   if (!isKeyId(keyId)) throw fieldError('keyId', `must be 16 lowercase hex digits, not "${keyId.slice(0, 80)}"`);
   manifest.keyId = keyId;
@@ -188,7 +271,17 @@ export function serializeManifest(manifest: Manifest): Buffer {
   };
   if (manifest.expires !== undefined) ordered.expires = manifest.expires;
   if (manifest.minVersion !== undefined) ordered.minVersion = manifest.minVersion;
-  ordered.image = { size: manifest.image.size, sha256: manifest.image.sha256, chunks: manifest.image.chunks.map((c) => ({ size: c.size, sha256: c.sha256 })) };
+  const { packed } = manifest.image;
+  ordered.image = packed
+    ? {
+        size: manifest.image.size,
+        sha256: manifest.image.sha256,
+        chunking: { ...packed.chunking },
+        compression: packed.compression,
+        stored: packed.storedSize,
+        index: { ...packed.index },
+      }
+    : { size: manifest.image.size, sha256: manifest.image.sha256, chunks: manifest.image.chunks.map((c) => ({ size: c.size, sha256: c.sha256 })) };
   ordered.keyId = manifest.keyId;
   return Buffer.from(`${JSON.stringify(ordered)}\n`, 'utf8');
 }
