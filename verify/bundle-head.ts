@@ -35,6 +35,8 @@ export interface ReadBundleHeadOptions {
   keyring: Keyring;
   /** Refuse a manifest.json larger than this (default and ceiling: 8 MiB). */
   maxManifestBytes?: number;
+  /** Called once the signature is verified and the manifest parsed, before the rest of the head is read: the image member's offset. */
+  onManifest?: (manifest: Manifest, imageOffset: number) => void;
 }
 
 /** A head read without trusting it (for `bundle info`): the signature outcome is recorded, not thrown. */
@@ -88,7 +90,7 @@ function peekKeyId(manifestBytes: Buffer): string | undefined {
   }
 }
 
-async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, maxManifestBytes: number, strict: boolean): Promise<InspectedBundleHead> {
+async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, maxManifestBytes: number, strict: boolean, onManifest?: ReadBundleHeadOptions['onManifest']): Promise<InspectedBundleHead> {
   const reader = new ByteReader(source);
   try {
     const manifestMember = await readMemberHeader(reader, 0);
@@ -122,6 +124,7 @@ async function readHead(source: AsyncIterable<Uint8Array>, keyring: Keyring, max
       signatureError = error;
       keyId = undefined;
     }
+    if (keyId !== undefined) onManifest?.(manifest, bundleLayout(manifest, manifestBytes.length).imageOffset);
     const { packed } = manifest.image;
     let indexBytes: Buffer | undefined;
     if (packed) {
@@ -167,7 +170,7 @@ function manifestLimit(options: { maxManifestBytes?: number }): number {
  * keyring before anything else is believed, and returns the rest of the stream unread (starting at the image).
  */
 export async function readBundleHead(source: AsyncIterable<Uint8Array>, options: ReadBundleHeadOptions): Promise<BundleHead> {
-  const { signatureError: _unused, keyId, ...head } = await readHead(source, options.keyring, manifestLimit(options), true);
+  const { signatureError: _unused, keyId, ...head } = await readHead(source, options.keyring, manifestLimit(options), true, options.onManifest);
   return { ...head, keyId: keyId as string };
 }
 

@@ -20,8 +20,8 @@ export interface VerifyChunksOptions {
   /** The first chunk the source holds (the source starts at that chunk's first byte). Default 0. */
   fromChunk?: number;
   /**
-   * Stop after chunk `untilChunk - 1`: the source holds only chunks fromChunk..untilChunk-1 (one Range request of a
-   * delta install) and must end there. Default: every chunk to the end of the image, then the trailer.
+   * Stop after chunk `untilChunk - 1`: the source holds only chunks fromChunk..untilChunk-1 (one bounded Range read
+   * of a delta install) and must end there; no trailer is checked. Default: every chunk to the end, then the trailer.
    */
   untilChunk?: number;
   /** 'tar': after the image the source holds the tar padding and end blocks (checked); 'none': it ends with the image. */
@@ -167,7 +167,7 @@ export async function* verifyChunks(source: AsyncIterable<Uint8Array>, manifest:
     }
     if (piece.length === 0) continue;
     if (trailerMode === 'none') {
-      throw new UpdaterError('ERR_BUNDLE_TRAILING', `Cannot read bundle: data continues after the ${partial ? `chunks asked for (${fromChunk}..${untilChunk - 1})` : "image's last byte"} (image offset ${imageOffset})`, {
+      throw new UpdaterError('ERR_BUNDLE_TRAILING', `Cannot read bundle: data continues after the image's last byte (image offset ${imageOffset})`, {
         data: { imageOffset },
       });
     }

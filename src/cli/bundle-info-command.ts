@@ -71,7 +71,9 @@ export const bundleInfoCommand: Command = {
       ...(m.expires === undefined ? [] : [`  expires     ${m.expires}`]),
       ...(m.minVersion === undefined ? [] : [`  minVersion  ${m.minVersion}`]),
       `  image       ${m.image.size} bytes at bundle offset ${head.imageOffset}, sha256 ${m.image.sha256}`,
-      `  chunks      ${m.image.chunks.length}`,
+      m.image.packed
+        ? `  chunks      ${m.image.chunks.length}, format 2: fastcdc ${m.image.packed.chunking.min}/${m.image.packed.chunking.avg}/${m.image.packed.chunking.max}, ${m.image.packed.compression}, ${m.image.packed.storedSize} bytes stored, index ${m.image.packed.index.size} bytes`
+        : `  chunks      ${m.image.chunks.length}`,
       `  key id      ${m.keyId}`,
       line('signature', signature, `verified with key ${head.keyId ?? ''} (keyring ${dirs.join(', ')})`),
       line('content', content, `all ${verifiedChunks} chunks and the image SHA-256 match`),
@@ -82,7 +84,8 @@ export const bundleInfoCommand: Command = {
       ok,
       location,
       keyId: m.keyId,
-      manifest: m,
+      // Format 2's chunks are the index member's records, not part of the manifest.
+      manifest: m.image.packed ? { ...m, image: { size: m.image.size, sha256: m.image.sha256, ...m.image.packed } } : m,
       layout: { imageOffset: head.imageOffset, totalSize: head.layout.totalSize },
       signature: { ...signature, ...(head.keyId === undefined ? {} : { keyId: head.keyId }), keyring: dirs },
       content: { ...content, chunks: m.image.chunks.length, verifiedChunks },

@@ -17,8 +17,10 @@ function summary(result: InstallResult): string {
     return `Bundle ${result.version} is already installed in slot ${result.slot}; reboot to start it.`;
   }
   const flags = result.status.map((s) => `  slot ${s.name} (partition ${s.partition}): ${s.state}, priority ${s.priority}, tries ${s.tries}`);
+  const reused = Object.entries(result.reused.from).map(([slot, bytes]) => `${formatBytes(bytes)} from slot ${slot}`);
   return [
     `Installed ${result.version} into slot ${result.slot}${where(result.target)}: ${result.chunks.written} chunks written, ${result.chunks.reused} already there, ${formatBytes(result.bytesDownloaded)} downloaded.`,
+    ...(reused.length > 0 ? [`  delta: reused ${reused.join(', ')}, downloaded ${formatBytes(result.bytesDownloaded)}`] : []),
     ...flags,
     `Slot ${result.slot} boots next. Reboot to start it; after a healthy boot, commit it with "abupdate mark-good".`,
   ].join('\n');

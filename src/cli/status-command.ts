@@ -44,7 +44,7 @@ function statusText(r: StatusReport): string {
     const i = r.install;
     lines.push(
       `Install: ${i.version} into slot ${i.targetSlot} from ${i.source}`,
-      `  ${i.chunksWritten}/${i.chunkCount} chunks (${i.percent}%) of ${formatBytes(i.imageSize)}, ${formatBytes(i.bytesDownloaded)} downloaded, attempt ${i.attempts}, updated ${i.updatedAt}`,
+      `  ${i.chunksWritten}/${i.chunkCount} chunks (${i.percent}%) of ${formatBytes(i.imageSize)}, ${formatBytes(i.bytesDownloaded)} downloaded${i.bytesReused ? `, reused ${Object.entries(i.reusedFrom ?? {}).map(([slot, bytes]) => `${formatBytes(bytes)} from slot ${slot}`).join(', ')}` : ''}, attempt ${i.attempts}, updated ${i.updatedAt}`,
     );
   }
   if (r.committedVersion) lines.push(`Committed version: ${r.committedVersion}${r.floorVersion ? ` (floor ${r.floorVersion})` : ''}`);

@@ -32,6 +32,8 @@ export interface EngineInstallResult {
   /** Bundle bytes this run received, and chunks it found already written (the metrics count them). */
   bytesDownloaded?: number;
   chunksReused?: number;
+  /** A delta install: image bytes copied from the host's own slots instead of downloaded. */
+  bytesReused?: number;
 }
 
 export interface EngineInstallOptions {
@@ -119,7 +121,7 @@ export function createEngineSeam(options: EngineSeamOptions): EngineSeam {
         rebootSentinel: options.rebootSentinel ?? null,
         ...(options.currentVersion === undefined ? {} : { currentVersion: options.currentVersion }),
       });
-      return { alreadyInstalled: result.alreadyInstalled, version: result.version, bytesDownloaded: result.bytesDownloaded, chunksReused: result.chunks.reused };
+      return { alreadyInstalled: result.alreadyInstalled, version: result.version, bytesDownloaded: result.bytesDownloaded, chunksReused: result.chunks.reused, bytesReused: result.reused.bytes };
     },
   };
 }

@@ -12,6 +12,7 @@ export function meteredEngine(engine: EngineSeam, stateDir: string, logger: Logg
       await recordCounters(stateDir, (c) => {
         c.bytesDownloaded += result.bytesDownloaded ?? 0;
         c.chunksReused += result.chunksReused ?? 0;
+        c.bytesReused = (c.bytesReused ?? 0) + (result.bytesReused ?? 0);
       }).catch((caught: unknown) => logger.warn(`Cannot record the metrics: ${(caught as Error).message}`));
       return result;
     },

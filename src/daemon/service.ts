@@ -177,8 +177,8 @@ export async function createUpdateService(options: UpdateServiceOptions): Promis
     await report({ kind: 'download-started', version: offer.version }, ctx);
     const result = await installFromMirrors(offer, step);
     // The stream is complete (and matched the stated size and SHA-256) once the engine returns.
-    logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size });
-    await report({ kind: 'download-finished', version: offer.version }, ctx);
+    logger.info('downloaded and checked the bundle', { version: offer.version, bytes: offer.size, downloaded: result.bytesDownloaded, reused: result.bytesReused ?? 0 });
+    await report({ kind: 'download-finished', version: offer.version, ...(result.bytesDownloaded === undefined ? {} : { downloaded: result.bytesDownloaded }), total: offer.size }, ctx);
     if (result.version !== offer.version) logger.warn(`the server offered ${offer.version}, the bundle holds ${result.version}`);
     await saveReportRecord(options.stateDir, { previousVersion, installedVersion: result.version, bootId: identity.bootId });
     await report({ kind: 'installed', version: result.version }, ctx);

@@ -46,15 +46,15 @@ export function createFileSource(file: string, signal?: AbortSignal): ByteSource
 }
 
 /**
- * Bytes from START to the end of SOURCE, fetched as successive bounded reads of WINDOW() bytes each (over HTTP:
- * one Range request per window). The server never runs more than a window ahead of what the engine has
+ * Bytes from START to END (default: the end of SOURCE), fetched as successive bounded reads of WINDOW() bytes each (over HTTP:
+ * one Range request per window; WINDOW gets the offset the window starts at). The server never runs more than a window ahead of what the engine has
  * consumed, so a crash wastes at most one window of download. The window may change between segments.
  * A server that ignores Range answers the first window with the whole file: the HTTP source then serves every
  * later window from that one stream (it stays linear: one pass over the file, not one per window).
  */
-export async function* readSegmented(source: ByteSource, start: number, window: () => number): AsyncGenerator<Buffer> {
-  for (let at = start; ; ) {
-    const size = Math.max(1, Math.floor(window()));
+export async function* readSegmented(source: ByteSource, start: number, window: (at: number) => number, end = Number.POSITIVE_INFINITY): AsyncGenerator<Buffer> {
+  for (let at = start; at < end; ) {
+    const size = Math.min(end - at, Math.max(1, Math.floor(window(at))));
     let received = 0;
     for await (const piece of source.read(at, at + size)) {
       received += piece.length;

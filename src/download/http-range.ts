@@ -121,6 +121,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
    * read from `position` on continues this one stream instead of asking again (and being sent byte 0 again).
    */
   let parked: Parked | undefined;
+  let rangeIgnored = false;
   const unpark = (): void => {
     if (parked === undefined) return;
     clearTimeout(parked.idle);
@@ -169,6 +170,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
         outcome.atEnd = true; // asked from the very end: nothing left (a segmented read ending on a boundary)
         return;
       } else if (status === 200) {
+        if (position > 0 || end !== undefined) rangeIgnored = true;
         skip = position;
         const length = Number(response.headers['content-length']);
         if (Number.isSafeInteger(length)) promised = length - position;
@@ -290,6 +292,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
   return {
     name: url,
     bytesReceived: () => received,
+    ignoresRange: () => rangeIgnored,
     close: unpark,
     async *read(start: number, end?: number): AsyncIterable<Buffer> {
       if (end !== undefined && end <= start) return;

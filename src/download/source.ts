@@ -11,6 +11,8 @@ export interface ByteSource {
   bytesReceived(): number;
   /** Lets go of what a read left open for the next one (a server that ignores Range: its one 200 stream). */
   close(): void;
+  /** HTTP: the server answered a Range request with the whole file (200) at least once. A file: never. */
+  ignoresRange?(): boolean;
 }
 
 export type SourceEvent =

@@ -1,6 +1,8 @@
 // The whole-bundle SHA-256 an update server states, checked without a copy of the bundle: a tap on the byte source
 // keeps the raw bytes before the image (tar headers, manifest, signature) and after it (tar padding and end blocks);
 // the image bytes come from the slot's read-back. sha256(prefix ‖ slot image ‖ tail) is the bundle's hash.
+// Format 2 stores chunks compressed, and a delta install downloads only some of them, so neither the slot nor the
+// download holds the file: there only the stated size is checked (the signed index covers every chunk).
 
 import { createHash, type Hash } from 'node:crypto';
 import { UpdaterError, type ErrorCode } from '../../common/errors.js';
@@ -31,6 +33,8 @@ export class BundleTap {
   #prefix: Buffer | undefined;
   #tail: Buffer | undefined;
   #tailBytes = 0;
+  /** Format 2: only the size can be checked. */
+  #sizeOnly = false;
 
   constructor(expected: ExpectedBundle) {
     this.expected = expected;
@@ -46,6 +50,7 @@ export class BundleTap {
     return {
       name: source.name,
       bytesReceived: () => source.bytesReceived(),
+      ignoresRange: () => source.ignoresRange?.() ?? false,
       close: () => source.close(),
       read: (start, end) => this.#tapped(source, start, end),
     };
@@ -79,6 +84,12 @@ export class BundleTap {
 
   /** The head is parsed: keep the bytes before the image, and whatever of the tail was read ahead already. */
   setLayout(layout: BundleLayout): void {
+    if (layout.indexSize > 0) {
+      this.#early = [];
+      this.#layout = layout;
+      this.#sizeOnly = true;
+      return;
+    }
     const early = Buffer.concat(this.#early, this.#earlyBytes);
     this.#early = [];
     if (early.length < layout.imageOffset) {
@@ -104,8 +115,14 @@ export class BundleTap {
     }
   }
 
-  /** A hash that has seen the bytes before the image; the read-back feeds it the slot's image bytes next. */
-  beginDigest(): Hash {
+  /** Whether the whole-bundle SHA-256 can be checked (format 1); format 2: only the size. */
+  get checksDigest(): boolean {
+    return !this.#sizeOnly;
+  }
+
+  /** A hash that has seen the bytes before the image; the read-back feeds it the slot's image bytes next (format 2: none). */
+  beginDigest(): Hash | undefined {
+    if (this.#sizeOnly) return undefined;
     const prefix = this.#prefix;
     if (prefix === undefined) throw new UpdaterError('ERR_INTERNAL', "Cannot check the bundle's SHA-256: the head was not seen");
     return createHash('sha256').update(prefix);

@@ -23,9 +23,11 @@ import { formatBytes, type ProgressReporter } from './progress.js';
 import { acquireRunLock } from './run-lock.js';
 import { checkSlotTargetFree, flushDeviceBuffers, resolveSlotTarget, SlotWriter, type SlotTarget } from './slot-writer.js';
 import { applyEngineEvent, type EngineEvent, type EngineStateChange } from './lifecycle.js';
-import { loadEngineState, type EngineState, type InstallRecord, type SlotNote } from './state-store.js';
+import { loadEngineState, type EngineState, type InstallRecord, type SlotNote, type SlotRecord } from './state-store.js';
 import type { InstallCheckpoint } from './install-points.js';
-import { writeChunks } from './write-chunks.js';
+import { writeChunks, type WriteChunksResult } from './write-chunks.js';
+import { findLocalChunks, LocalChunkReader, type LocalPlan, type LocalSlot } from './local-chunks.js';
+import { loadSlotIndex, saveSlotIndex } from './slot-index.js';
 
 export interface InstallOptions {
   /** The bundle: a path or an http(s) URL. */
@@ -79,6 +81,8 @@ export interface InstallResult {
   chunks: { total: number; reused: number; written: number };
   /** Bytes received from the source by this run. */
   bytesDownloaded: number;
+  /** A delta install (format 2): image bytes this run copied from the host's slots instead of downloading, per slot. */
+  reused: { bytes: number; from: Partial<Record<SlotName, number>>; localMismatches: number };
   status: SlotStatus[];
   /** Where the image went: the partition's node on a block device, else a byte range of the image file; null when nothing was written. */
   target: { path: string; offset: number; size: number; blockDevice: boolean } | null;
@@ -170,10 +174,12 @@ async function runInstall(options: InstallOptions, run: InstallRun): Promise<Ins
     );
     try {
       const reused = await job.recheck(head, device, record);
-      const written = await job.stream(head, writer, record);
+      const plan = await job.findLocal(head, device);
+      const filled = await job.stream(head, writer, record, plan);
       await job.readBack(head, device, writer, record);
       const after = await job.flip(head, record);
-      return result(job.target, head.manifest, head.manifestSha256, head.keyId, false, { total: head.count, reused, written }, job.source.bytesReceived(), after, whereOf(device));
+      const local = { bytes: filled.copiedBytes, from: filled.copiedFrom, localMismatches: filled.localMismatches };
+      return result(job.target, head.manifest, head.manifestSha256, head.keyId, false, { total: head.count, reused: reused + filled.copied, written: filled.written - filled.copied }, job.source.bytesReceived(), after, whereOf(device), local);
     } finally {
       await writer.close();
     }
@@ -188,6 +194,8 @@ interface VerifiedHead {
   manifestSha256: string;
   keyId: string;
   layout: BundleLayout;
+  /** Format 2: the chunk index member (recorded for the slot at the flip). */
+  indexBytes: Buffer | undefined;
   stream: AsyncGenerator<Buffer>;
   rest: AsyncIterable<Uint8Array>;
   count: number;
@@ -249,12 +257,18 @@ class InstallJob {
     return (this.options.now ?? (() => new Date()))();
   }
 
-  /** Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head is read, then sized to the image. */
-  private readonly nextWindow = (): number => {
-    if (this.window > 0) return this.window;
+  /** Format 2: the head ends here (the index's end); no head window reaches past it, so a delta install fetches no image byte it has. */
+  private headEnd = 0;
+
+  /**
+   * Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head is read, then sized
+   * to the image. Format 2: once the manifest is known, the head's windows stop at the image member.
+   */
+  private readonly nextWindow = (at: number): number => {
+    if (this.window > 0) return at < this.headEnd ? Math.min(this.window, this.headEnd - at) : this.window;
     const size = this.headWindow;
     this.headWindow = Math.min(2 * this.headWindow, 16 * 1024 * 1024);
-    return size;
+    return at < this.headEnd ? Math.min(size, this.headEnd - at) : size;
   };
 
   /** Step 1: the signature, the manifest and the install policy, before anything is written. */
@@ -267,7 +281,12 @@ class InstallJob {
     };
     let head;
     try {
-      head = await readBundleHead(stream, { keyring: options.keyring });
+      head = await readBundleHead(stream, {
+        keyring: options.keyring,
+        onManifest: (manifest, imageOffset) => {
+          if (manifest.image.packed) this.headEnd = imageOffset;
+        },
+      });
     } catch (error) {
       run.headRefused = true;
       await close();
@@ -281,6 +300,9 @@ class InstallJob {
       checkImageFits(manifest, options.slots[this.target]);
       tap?.setLayout(head.layout);
       tap?.checkSize();
+      if (tap && !tap.checksDigest) {
+        options.progress?.message("format 2: the bundle's size is checked against the update server's; its whole-file SHA-256 is not (a delta install does not download the whole file), the signed index covers every chunk");
+      }
     } catch (error) {
       await close();
       throw error;
@@ -288,7 +310,7 @@ class InstallJob {
     options.progress?.message(`bundle ${manifest.version} for "${manifest.compatible}", signed by key ${head.keyId}: ${formatBytes(manifest.image.size)} into slot ${this.target}`);
     options.checkpoint?.('head-verified');
     const manifestSha256 = createHash('sha256').update(head.manifestBytes).digest('hex');
-    return { manifest, manifestSha256, keyId: head.keyId, layout: head.layout, stream, rest: head.rest, count: manifest.image.chunks.length, close };
+    return { manifest, manifestSha256, keyId: head.keyId, layout: head.layout, indexBytes: head.indexBytes, stream, rest: head.rest, count: manifest.image.chunks.length, close };
   }
 
   /** The install this run continues (same bundle, same slot), or null. */
@@ -302,7 +324,7 @@ class InstallJob {
     const targetStatus = this.status.find((s) => s.name === this.target);
     if (this.previous(head) === null || this.state.state !== 'UPDATED_NEED_REBOOT' || targetStatus?.state !== 'trying') return null;
     this.options.progress?.message(`bundle ${head.manifest.version} is installed in slot ${this.target} already and waits for the reboot`);
-    return result(this.target, head.manifest, head.manifestSha256, head.keyId, true, { total: head.count, reused: head.count, written: 0 }, this.source.bytesReceived(), this.status, null);
+    return result(this.target, head.manifest, head.manifestSha256, head.keyId, true, { total: head.count, reused: head.count, written: 0 }, this.source.bytesReceived(), this.status, null, { bytes: 0, from: {}, localMismatches: 0 });
   }
 
   /** Step 2, before the first write (the flags too): the kernel must not be using the target, and must see it where the GPT says. */
@@ -381,8 +403,57 @@ class InstallJob {
     return reused;
   }
 
-  /** Step 5: every missing chunk, verified as it arrives, written with the first chunk last. Returns the chunks written. */
-  async stream(head: VerifiedHead, writer: SlotWriter, record: InstallRecord): Promise<number> {
+  /**
+   * Step 5 (format 2 only): which missing chunks the host has, in the running slot or the target, by their recorded
+   * index or by chunking the slot read-only with the bundle's parameters. Nothing is written here.
+   */
+  async findLocal(head: VerifiedHead, device: SlotTarget): Promise<LocalPlan | undefined> {
+    const { options, target } = this;
+    const packed = head.manifest.image.packed;
+    const done = this.bitmap();
+    if (!packed || done.size() === head.count) return undefined;
+    const slots: LocalSlot[] = [];
+    for (const name of [options.booted, target]) {
+      const where = name === target ? device : await resolveSlotTarget(options.diskPath, options.slots[name]);
+      const record = this.state.slots[name];
+      // An install into the target has begun, so its record is gone: its bytes are still chunked, and hashed when copied.
+      const recorded = await loadSlotIndex(options.stateDir, name, record, packed);
+      const size = Math.min(where.size, record?.chunkIndex?.imageSize ?? where.size);
+      slots.push({ slot: name, path: where.path, offset: where.offset, size, ...(recorded ? { recorded } : {}) });
+    }
+    const scanning = slots.filter((s) => !s.recorded);
+    if (scanning.length > 0) options.progress?.phase('scan', scanning.reduce((sum, s) => sum + s.size, 0));
+    const plan = await findLocalChunks(head.manifest, done, slots, target, { ...signalOption(options), ...progressOption(options.progress) });
+    if (scanning.length > 0) options.progress?.finish();
+    const found = [...plan.chunks.keys()].reduce((sum, k) => sum + (head.manifest.image.chunks[k]?.size ?? 0), 0);
+    const how = Object.entries(plan.how).map(([slot, way]) => `slot ${slot} ${way === 'recorded' ? 'by its recorded index' : 'chunked read-only'}`).join(', ');
+    options.progress?.message(`delta: ${plan.chunks.size} of ${head.count - done.size()} missing chunks (${formatBytes(found)}) are on this host (${how})`);
+    return plan;
+  }
+
+  /** Step 6: every missing chunk, the host's own first (hashed again), the rest verified as it arrives, the first chunk last. */
+  async stream(head: VerifiedHead, writer: SlotWriter, record: InstallRecord, plan: LocalPlan | undefined): Promise<WriteChunksResult> {
+    const { options } = this;
+    const reader = plan && plan.chunks.size > 0 ? await LocalChunkReader.open(plan) : undefined;
+    const before = this.source.bytesReceived();
+    try {
+      const filled = await this.fill(head, writer, record, plan && reader ? { plan, reader } : undefined);
+      if (filled.copied > 0 || plan) {
+        record.bytesReused = (record.bytesReused ?? 0) + filled.copiedBytes;
+        const from = { ...record.reusedFrom };
+        for (const [slot, bytes] of Object.entries(filled.copiedFrom) as Array<[SlotName, number]>) from[slot] = (from[slot] ?? 0) + bytes;
+        record.reusedFrom = from;
+        const mismatches = filled.localMismatches > 0 ? ` (${filled.localMismatches} local chunks had changed on disk and were downloaded)` : '';
+        const slots = Object.entries(filled.copiedFrom).map(([slot, bytes]) => `${formatBytes(bytes)} from slot ${slot}`).join(', ');
+        options.progress?.message(`reused ${slots || '0 B'}, downloaded ${formatBytes(this.source.bytesReceived() - before)}${mismatches}`);
+      }
+      return filled;
+    } finally {
+      await reader?.close();
+    }
+  }
+
+  private fill(head: VerifiedHead, writer: SlotWriter, record: InstallRecord, local: { plan: LocalPlan; reader: LocalChunkReader } | undefined): Promise<WriteChunksResult> {
     const { options } = this;
     return writeChunks({
       manifest: head.manifest,
@@ -400,10 +471,11 @@ class InstallJob {
       checkpointBytes: options.checkpointBytes ?? Math.min(32 * 1024 * 1024, Math.max(256 * 1024, Math.floor(head.manifest.image.size / 16))),
       checkpointMs: options.checkpointMs ?? 1000,
       ...(options.checkpoint ? { at: options.checkpoint } : {}),
+      ...(local ? { local } : {}),
     });
   }
 
-  /** Step 6: the whole slot read back (from the media on a block device) before anything may boot it; the whole bundle's hash when the server stated one. */
+  /** Step 7: the whole slot read back (from the media on a block device) before anything may boot it; the whole bundle's hash when the server stated one. */
   async readBack(head: VerifiedHead, device: SlotTarget, writer: SlotWriter, record: InstallRecord): Promise<void> {
     const { options, tap, target } = this;
     const { manifest } = head;
@@ -432,7 +504,7 @@ class InstallJob {
     options.checkpoint?.('readback-done');
   }
 
-  /** Step 7: the new slot boots next with its tries, then the state records what it holds. Returns the flags after. */
+  /** Step 8: the new slot boots next with its tries, then the state records what it holds (and its chunk index). Returns the flags after. */
   async flip(head: VerifiedHead, record: InstallRecord): Promise<SlotStatus[]> {
     const { options, target } = this;
     const { manifest, manifestSha256 } = head;
@@ -444,10 +516,22 @@ class InstallJob {
     options.checkpoint?.('flipped');
     const installedAt = this.now().toISOString();
     record.updatedAt = installedAt;
+    const packed = manifest.image.packed;
+    let chunkIndex: SlotRecord['chunkIndex'];
+    if (packed && head.indexBytes) {
+      // Written before the state names it; a failure only costs the next delta install a read of the slot.
+      try {
+        await saveSlotIndex(options.stateDir, target, head.indexBytes, options.fs);
+        const { min, avg, max } = packed.chunking;
+        chunkIndex = { sha256: packed.index.sha256, chunking: { min, avg, max }, imageSize: manifest.image.size };
+      } catch (error) {
+        options.warn?.(`Cannot record slot ${target}'s chunk index: ${(error as Error).message}; the next delta install reads the slot instead`);
+      }
+    }
     await applyEngineEvent(
       options.stateDir,
       'slot-flipped',
-      (current) => ({ install: { ...record }, slots: { ...current.slots, [target]: { version: manifest.version, manifestSha256, installedAt } } }),
+      (current) => ({ install: { ...record }, slots: { ...current.slots, [target]: { version: manifest.version, manifestSha256, installedAt, ...(chunkIndex ? { chunkIndex } : {}) } } }),
       warnOption(options),
     );
     options.progress?.message(`slot ${target} holds ${manifest.version} and boots next (${tries} ${tries === 1 ? 'try' : 'tries'}); reboot to use it`);
@@ -490,6 +574,7 @@ function result(
   bytesDownloaded: number,
   status: SlotStatus[],
   target: InstallResult['target'],
+  reused: InstallResult['reused'],
 ): InstallResult {
-  return { slot, version: manifest.version, manifestSha256, keyId, alreadyInstalled, chunks, bytesDownloaded, status, target };
+  return { slot, version: manifest.version, manifestSha256, keyId, alreadyInstalled, chunks, bytesDownloaded, reused, status, target };
 }

@@ -1,7 +1,10 @@
 // Install progress for people and programs: a bar on a TTY, periodic log lines otherwise, JSON lines with --json.
 
-/** check: the bundle's head; recheck: a resumed install re-hashes the chunks an earlier run wrote; then download, readback, flip. */
-export type ProgressPhase = 'check' | 'recheck' | 'download' | 'readback' | 'flip';
+/**
+ * check: the bundle's head; recheck: a resumed install re-hashes the chunks an earlier run wrote; scan: a delta install
+ * chunks a slot (read-only) to find the chunks the host has; then download, readback, flip.
+ */
+export type ProgressPhase = 'check' | 'recheck' | 'scan' | 'download' | 'readback' | 'flip';
 
 export type ProgressEvent =
   | { event: 'phase'; phase: ProgressPhase; total: number; done: number }
@@ -51,6 +54,7 @@ export function formatDuration(seconds: number): string {
 const LABELS: Record<ProgressPhase, string> = {
   check: 'checking',
   recheck: 'rechecking',
+  scan: 'scanning',
   download: 'downloading',
   readback: 'verifying',
   flip: 'switching',

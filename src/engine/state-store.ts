@@ -31,6 +31,8 @@ export interface SlotRecord {
   version: string;
   manifestSha256: string;
   installedAt: string;
+  /** Format 2: the recorded chunk index of what the slot holds (slot-index.ts), its hash and chunking, the image's size. */
+  chunkIndex?: { sha256: string; chunking: { min: number; avg: number; max: number }; imageSize: number };
 }
 
 /**
@@ -62,6 +64,9 @@ export interface InstallRecord {
   attempts: number;
   /** Bundle bytes received from the source, over every attempt. */
   bytesDownloaded: number;
+  /** A delta install: image bytes copied from this host's slots instead of downloaded, over every attempt, and per slot. */
+  bytesReused?: number;
+  reusedFrom?: Partial<Record<SlotName, number>>;
   startedAt: string;
   updatedAt: string;
 }

@@ -1,11 +1,15 @@
-// Streams the missing chunks of an image into a slot: each verified before it is written, the first chunk last,
-// fsync + a saved bitmap at checkpoints (so the bitmap never claims unsynced data).
+// Fills the missing chunks of an image into a slot: first those found on the host (a delta install: each hashed
+// again as read), then the rest from the source, only the missing runs (one bounded Range read per run). Each chunk is
+// verified before it is written, the first chunk last, fsync + a saved bitmap at checkpoints (so the bitmap never
+// claims unsynced data).
 
 import { readSegmented, type ByteSource } from '../download/byte-source.js';
 import type { BundleLayout } from '../../verify/layout.js';
 import type { Manifest } from '../../verify/manifest.js';
 import { verifyChunks } from '../../verify/chunk-verifier.js';
+import type { SlotName } from '../../partition/slots.js';
 import type { ChunkBitmap } from './chunk-bitmap.js';
+import type { LocalChunkReader, LocalPlan } from './local-chunks.js';
 import { createGcPacer } from './gc-pacer.js';
 import type { ProgressReporter } from './progress.js';
 import type { SlotWriter } from './slot-writer.js';
@@ -19,8 +23,8 @@ export interface WriteChunksOptions {
   /** The head stream's unread bytes: the image from its first byte, then the tar end. */
   rest: AsyncIterable<Uint8Array>;
   source: ByteSource;
-  /** Bytes per Range request. */
-  window: () => number;
+  /** Bytes per Range request, for a window starting at the given bundle offset. */
+  window: (at: number) => number;
   /** Chunks already in the slot (verified); updated as chunks are written and synced. */
   done: ChunkBitmap;
   writer: SlotWriter;
@@ -32,10 +36,35 @@ export interface WriteChunksOptions {
   checkpointMs: number;
   /** Called at each named point (install-points.ts); tests only. */
   at?: InstallCheckpoint;
+  /** A delta install: the chunks found on the host, and the reader that fetches (and re-hashes) them. */
+  local?: { plan: LocalPlan; reader: LocalChunkReader };
 }
 
-/** Writes every chunk not in `done`; returns how many were written. Throws the first verification or I/O error. */
-export async function writeChunks(options: WriteChunksOptions): Promise<number> {
+export interface WriteChunksResult {
+  /** Chunks written into the slot by this run (copied or downloaded). */
+  written: number;
+  /** Chunks copied from a slot of this host, their bytes, and per slot. */
+  copied: number;
+  copiedBytes: number;
+  copiedFrom: Partial<Record<SlotName, number>>;
+  /** Local chunks whose bytes no longer had their hash when read (changed on disk): fetched instead. */
+  localMismatches: number;
+}
+
+/** Runs of consecutive chunks to fetch, [first, until): one bounded read each. */
+function missingRuns(count: number, missing: (k: number) => boolean): Array<{ first: number; until: number }> {
+  const runs: Array<{ first: number; until: number }> = [];
+  for (let k = 0; k < count; k++) {
+    if (!missing(k)) continue;
+    const last = runs.at(-1);
+    if (last && last.until === k) last.until = k + 1;
+    else runs.push({ first: k, until: k + 1 });
+  }
+  return runs;
+}
+
+/** Writes every chunk not in `done`. Throws the first verification or I/O error. */
+export async function writeChunks(options: WriteChunksOptions): Promise<WriteChunksResult> {
   const { manifest, layout, done, writer, source, progress } = options;
   const chunks = manifest.image.chunks;
   const count = chunks.length;
@@ -47,6 +76,7 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
   let lastCheckpoint = Date.now();
   let written = 0;
   let firstData: Buffer | undefined;
+  const result: WriteChunksResult = { written: 0, copied: 0, copiedBytes: 0, copiedFrom: {}, localMismatches: 0 };
   const signal = options.signal ? { signal: options.signal } : {};
   const pace = createGcPacer();
 
@@ -62,23 +92,53 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
     options.at?.('progress-saved');
   };
 
-  const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number): Promise<void> => {
+  const wrote = async (index: number, bytes: number): Promise<void> => {
+    options.at?.('chunk-written');
+    written += 1;
+    pending.push(index);
+    pendingBytes += bytes;
+    doneBytes += bytes;
+    progress?.update(doneBytes);
+    pace(bytes);
+    if (pendingBytes >= options.checkpointBytes || Date.now() - lastCheckpoint >= options.checkpointMs) await checkpoint();
+  };
+
+  /** The chunks the host has: each read and hashed again; in place in the target it is only marked, else copied. */
+  const copyLocal = async (local: NonNullable<WriteChunksOptions['local']>): Promise<void> => {
+    const { plan, reader } = local;
+    const order = [...plan.chunks.keys()].filter((k) => !done.has(k)).sort((a, b) => a - b);
+    for (const k of order) {
+      options.signal?.throwIfAborted();
+      const where = plan.chunks.get(k)!;
+      const chunk = chunks[k]!;
+      const location = layout.chunks[k]!;
+      const data = await reader.read(where, chunk.size, chunk.sha256);
+      if (data === undefined) {
+        result.localMismatches += 1;
+        continue; // changed since it was indexed (or overwritten by an earlier copy into the target): fetched below
+      }
+      result.copied += 1;
+      result.copiedBytes += chunk.size;
+      result.copiedFrom[where.slot] = (result.copiedFrom[where.slot] ?? 0) + chunk.size;
+      if (k === 0) {
+        firstData = Buffer.from(data); // held back: the first chunk is written last
+        continue;
+      }
+      if (where.slot !== writer.target.slot.name || where.offset !== location.imageOffset) await writer.write(location.imageOffset, data);
+      await wrote(k, chunk.size);
+    }
+  };
+
+  const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number, untilChunk?: number): Promise<void> => {
     // One reused chunk buffer (no allocation per chunk): each chunk is written (or copied) before the next arrives.
-    for await (const chunk of verifyChunks(stream, manifest, { fromChunk, trailer: 'tar', reuseBuffer: true, ...signal })) {
+    for await (const chunk of verifyChunks(stream, manifest, { fromChunk, ...(untilChunk === undefined ? {} : { untilChunk }), trailer: 'tar', reuseBuffer: true, ...signal })) {
       if (chunk.index === 0) {
-        firstData = Buffer.from(chunk.data); // held back: the first chunk is written last
+        firstData ??= Buffer.from(chunk.data); // held back: the first chunk is written last
         continue;
       }
       if (done.has(chunk.index)) continue;
       await writer.write(chunk.imageOffset, chunk.data);
-      options.at?.('chunk-written');
-      written += 1;
-      pending.push(chunk.index);
-      pendingBytes += chunk.data.length;
-      doneBytes += chunk.data.length;
-      progress?.update(doneBytes);
-      pace(chunk.data.length);
-      if (pendingBytes >= options.checkpointBytes || Date.now() - lastCheckpoint >= options.checkpointMs) await checkpoint();
+      await wrote(chunk.index, chunk.data.length);
     }
   };
 
@@ -89,20 +149,32 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
       await writer.write(0, Buffer.alloc(first.size));
       await writer.sync();
     }
-    if (!done.has(0) && (count === 1 || !done.has(1))) {
-      await consume(options.rest, 0); // continue the head's own request
+    if (options.local) {
+      await copyLocal(options.local);
+      await checkpoint();
+    }
+    const runs = missingRuns(count, (k) => !done.has(k) && !(k === 0 && firstData !== undefined));
+    const whole = runs.length === 1 && runs[0]!.until === count;
+    if ((whole && runs[0]!.first === 0) || (runs.length > 0 && source.ignoresRange?.() === true)) {
+      // Continue the head's own request: a full install is one stream, and so is any install from a server that
+      // ignores Range (every request would be answered from byte 0); chunks the slot has already are skipped.
+      await consume(options.rest, 0);
     } else {
       await options.head.return(undefined);
-      const next = done.firstMissing(1);
-      const from = layout.chunks[next];
-      if (from) await consume(readSegmented(source, from.bundleOffset, options.window), next);
-      // Nothing else to fetch: still check that the bundle ends as a bundle must (no extra bytes, not cut short).
-      else await consume(readSegmented(source, layout.imageEnd, options.window), count);
+      for (const run of runs) {
+        const from = layout.chunks[run.first]!;
+        const ends = run.until === count;
+        // A run that reaches the image's end also reads the tar end (checked); others stop at their last chunk.
+        const end = ends ? undefined : from.bundleOffset + layout.chunks.slice(run.first, run.until).reduce((sum, c) => sum + c.storedSize, 0);
+        await consume(readSegmented(source, from.bundleOffset, options.window, end), run.first, ends ? undefined : run.until);
+      }
+      // Nothing fetched reached the end: still check that the bundle ends as a bundle must (no extra bytes, not cut short).
+      if (runs.at(-1)?.until !== count) await consume(readSegmented(source, layout.imageEnd, options.window), count);
     }
     await checkpoint();
     if (!done.has(0)) {
       if (firstData === undefined) {
-        for await (const chunk of verifyChunks(source.read(first.bundleOffset, first.bundleOffset + first.size), manifest, { trailer: 'none', ...signal })) {
+        for await (const chunk of verifyChunks(source.read(first.bundleOffset, first.bundleOffset + first.storedSize), manifest, { untilChunk: 1, trailer: 'none', ...signal })) {
           firstData = Buffer.from(chunk.data);
           break;
         }
@@ -117,7 +189,7 @@ export async function writeChunks(options: WriteChunksOptions): Promise<number> 
       await checkpoint();
     }
     progress?.finish();
-    return written;
+    return { ...result, written };
   } catch (error) {
     // Keep what is safely written: the next run resumes after it.
     await checkpoint().catch(() => undefined);

@@ -22,6 +22,8 @@ export interface MetricCounters {
   bytesDownloaded: number;
   /** Chunks an install found already written and verified (a resumed install), not downloaded again. */
   chunksReused: number;
+  /** Image bytes a delta install copied from the host's own slots instead of downloading (absent in older files). */
+  bytesReused?: number;
   /**
    * Health-check runs by result, their total and last time, and every run's duration (the histogram
    * abupdate_health_check_duration_seconds is rebuilt from these in a fresh registry; post-boot, another process,
@@ -43,6 +45,7 @@ export function emptyCounters(): MetricCounters {
     failures: {},
     bytesDownloaded: 0,
     chunksReused: 0,
+    bytesReused: 0,
     healthChecks: { passed: 0, failed: 0, seconds: 0, lastSeconds: null, durations: [] },
     rebootLockWaits: { count: 0, seconds: 0 },
     lastCheckAt: null,

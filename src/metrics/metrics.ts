@@ -42,6 +42,7 @@ export async function renderMetrics(snapshot: MetricsSnapshot): Promise<string> 
 
   new Counter({ name: 'abupdate_downloaded_bytes_total', help: 'Bundle bytes received from update servers.', registers }).inc(c.bytesDownloaded);
   new Counter({ name: 'abupdate_reused_chunks_total', help: 'Chunks an install found already written and verified (not downloaded again).', registers }).inc(c.chunksReused);
+  new Counter({ name: 'abupdate_reused_bytes_total', help: 'Image bytes delta installs copied from this host\'s slots instead of downloading.', registers }).inc(c.bytesReused ?? 0);
   new Counter({ name: 'abupdate_installs_total', help: 'Installs that completed (the new slot boots next).', registers }).inc(c.installs);
   new Counter({ name: 'abupdate_rollbacks_total', help: 'New slots rolled back after failing their boot or health check.', registers }).inc(c.rollbacks);
   const failures = new Counter({ name: 'abupdate_failures_total', help: 'Failed update rounds, installs and health checks, by error code.', labelNames: ['code'], registers });

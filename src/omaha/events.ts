@@ -12,6 +12,9 @@ export const EVENT_RESULT = { error: 0, success: 1, successReboot: 2 } as const;
 export interface OmahaEvent {
   type: number;
   result: number;
+  /** Download finished (14): bytes received from the server and the bundle's size (Omaha v3's `downloaded`, `total`). */
+  downloaded?: number;
+  total?: number;
   /** Only with result 0 (error). */
   errorCode?: number;
   previousVersion?: string;
@@ -28,7 +31,7 @@ export function isFlatcarAppId(appId: string): boolean {
 /** What the daemon tells the update server about, in the order of an update. */
 export type UpdateEvent =
   | { kind: 'download-started'; version: string }
-  | { kind: 'download-finished'; version: string }
+  | { kind: 'download-finished'; version: string; downloaded?: number; total?: number }
   | { kind: 'installed'; version: string }
   | { kind: 'complete-after-reboot'; version: string; previousVersion: string }
   | { kind: 'error'; code: ErrorCode; version?: string; httpStatus?: number; message?: string };
@@ -60,6 +63,7 @@ export function actionCodeFor(code: ErrorCode, httpStatus?: number): number {
     case 'ERR_ABORTED':
       return ACTION_CODE.downloadTransferError;
     case 'ERR_CHUNK_HASH':
+    case 'ERR_INDEX_HASH':
     case 'ERR_IMAGE_HASH':
     case 'ERR_OMAHA_HASH':
       return ACTION_CODE.payloadHashMismatchError;
@@ -74,6 +78,8 @@ export function actionCodeFor(code: ErrorCode, httpStatus?: number): number {
     case 'ERR_MANIFEST_FIELD':
     case 'ERR_MANIFEST_CHUNKS':
     case 'ERR_MANIFEST_LIMIT':
+    case 'ERR_INDEX':
+    case 'ERR_CHUNK_INFLATE':
     case 'ERR_BUNDLE_MEMBER':
     case 'ERR_BUNDLE_ORDER':
     case 'ERR_BUNDLE_TAR':
@@ -119,7 +125,12 @@ export function omahaEventFor(event: UpdateEvent, appId: string): OmahaEvent {
     case 'download-started':
       return { type: EVENT_TYPE.downloadStarted, result: EVENT_RESULT.success };
     case 'download-finished':
-      return { type: EVENT_TYPE.downloadFinished, result: EVENT_RESULT.success };
+      return {
+        type: EVENT_TYPE.downloadFinished,
+        result: EVENT_RESULT.success,
+        ...(event.downloaded === undefined ? {} : { downloaded: event.downloaded }),
+        ...(event.total === undefined ? {} : { total: event.total }),
+      };
     case 'installed':
       return isFlatcarAppId(appId)
         ? { type: EVENT_TYPE.updateComplete, result: EVENT_RESULT.success }

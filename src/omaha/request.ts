@@ -46,6 +46,8 @@ function eventXml(event: OmahaEvent): string {
   ];
   if (event.errorCode !== undefined) pairs.push(['errorcode', String(event.errorCode)]);
   if (event.previousVersion !== undefined) pairs.push(['previousversion', event.previousVersion]);
+  if (event.downloaded !== undefined) pairs.push(['downloaded', String(event.downloaded)]);
+  if (event.total !== undefined) pairs.push(['total', String(event.total)]);
   return `        <event ${attrs(pairs)}></event>\n`;
 }
 
