@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 import { slotsCommand } from './slots-command.js';
 import { markActiveCommand, markBadCommand, markGoodCommand } from './mark-commands.js';
 import { bundleCreateCommand } from './bundle-create-command.js';
+import { bundleDiffCommand } from './bundle-diff-command.js';
 import { bundleIndexCommand } from './bundle-index-command.js';
 import { bundleInfoCommand } from './bundle-info-command.js';
 import { configCommand } from './config-command.js';
@@ -16,4 +17,4 @@ import { clearBadCommand, postBootCommand, rollbackCommand } from './lifecycle-c
 import { REBOOT_LOCK_COMMANDS } from './reboot-lock-command.js';
 import { FLEET_COMMANDS } from './fleet-command.js';
 
-export const COMMANDS: Command[] = [statusCommand, slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, installCommand, postBootCommand, rollbackCommand, clearBadCommand, checkCommand, updateCommand, daemonCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS, ...FLEET_COMMANDS];
+export const COMMANDS: Command[] = [statusCommand, slotsCommand, markGoodCommand, markBadCommand, markActiveCommand, installCommand, postBootCommand, rollbackCommand, clearBadCommand, checkCommand, updateCommand, daemonCommand, configCommand, keygenCommand, bundleCreateCommand, bundleInfoCommand, bundleDiffCommand, bundleIndexCommand, ...REBOOT_LOCK_COMMANDS, ...FLEET_COMMANDS];

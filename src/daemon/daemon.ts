@@ -84,9 +84,13 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     (async (_offer: Offer, stop: AbortSignal) => {
       const cfg = rebootConfigFromValues(v, { machineId: await readMachineId(v.MACHINE_ID_PATH) });
       const waitStarted = Date.now();
-      const outcome = await applyRebootStrategy(cfg, { signal: stop, log: (line) => logger.info(line) });
-      // The time between "installed" and "may reboot now": the reboot lock and the window (metrics).
-      if (v.REBOOT_STRATEGY !== 'off') await recordRebootWait(options.stateDir, Date.now() - waitStarted).catch(() => undefined);
+      const outcome = await applyRebootStrategy(cfg, {
+        signal: stop,
+        log: (line) => logger.info(line),
+        // The time between "installed" and "may reboot now": the reboot lock and the window (metrics). Recorded before
+        // the reboot command, which stops this daemon.
+        beforeReboot: async () => void (await recordRebootWait(options.stateDir, Date.now() - waitStarted)),
+      });
       if (outcome === 'pending') logger.info('reboot needed to start the new version (REBOOT_STRATEGY=off)');
     });
   const service = await createUpdateService({

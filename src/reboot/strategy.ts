@@ -46,6 +46,8 @@ export interface RebootOptions {
   backoff?: { initialMs: number; maxMs: number } | undefined;
   /** Per-request timeout for etcd and FleetLock (default 5 s). */
   requestTimeoutMs?: number | undefined;
+  /** Called once the host may reboot (window open, lock held), right before the reboot command: what is recorded here survives it. */
+  beforeReboot?: (() => Promise<void>) | undefined;
 }
 
 /** 'pending': strategy off, nothing done. 'rebooting': the reboot command ran and exited 0. */
@@ -193,6 +195,7 @@ export async function applyRebootStrategy(configured: RebootConfig, options: Reb
       delay = Math.min(delay * 2, max);
     }
   }
+  await options.beforeReboot?.().catch(() => undefined);
   const [file, ...args] = cfg.rebootCommand;
   log(`reboot: running ${cfg.rebootCommand.map((a) => JSON.stringify(a)).join(' ')}`);
   try {
