@@ -8,13 +8,19 @@ import { UpdaterError } from '../../common/errors.js';
 import { REPO_ROOT } from './cache.js';
 import { runTool } from './run-tool.js';
 
-/** Packages with a native addon (fs-ext: flock for the run lock): left out of the bundle, copied as files. */
-const EXTERNAL_PACKAGES = ['fs-ext'];
+/**
+ * Packages with a native addon, left out of the bundle and copied as files: fs-ext (flock for the run lock) and
+ * zstd-napi (format 2 bundles' per-chunk zstd; src/verify/zstd.ts requires its binding at first use).
+ */
+const EXTERNAL_PACKAGES: Record<string, string[]> = {
+  'fs-ext': ['package.json', 'fs-ext.js', 'build/Release/fs_ext.node'],
+  'zstd-napi': ['package.json', 'binding.js', 'build/Release/binding.node'],
+};
 
 /** The files of the external packages, guest path -> host path, to put beside the bundle (built by npm ci here). */
 export function externalPackageFiles(): { guestPath: string; hostPath: string }[] {
-  return EXTERNAL_PACKAGES.flatMap((name) =>
-    ['package.json', 'fs-ext.js', 'build/Release/fs_ext.node'].map((file) => ({
+  return Object.entries(EXTERNAL_PACKAGES).flatMap(([name, files]) =>
+    files.map((file) => ({
       guestPath: `/usr/lib/abupdate/node_modules/${name}/${file}`,
       hostPath: path.join(REPO_ROOT, 'node_modules', name, file),
     })),
@@ -46,7 +52,7 @@ export async function bundleAbupdateCli(): Promise<Buffer> {
         '--target=node20',
         '--log-level=error',
         // A native addon cannot be bundled: the guest gets its files under /usr/lib/abupdate/node_modules.
-        ...EXTERNAL_PACKAGES.map((name) => `--external:${name}`),
+        ...Object.keys(EXTERNAL_PACKAGES).map((name) => `--external:${name}`),
         // @particle/dbus-next requires the optional 'x11' package only to find a session bus through an X11 window
         // selection, which the system-bus service never does: left unresolved (the guest has no X11).
         '--external:x11',

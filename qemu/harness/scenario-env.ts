@@ -19,6 +19,8 @@ export interface ScenarioEnvOptions {
   bundles: string[];
   /** Publish this version as the static channel `channel/stable.json` (+ .sig) as well. */
   channel?: string;
+  /** The bundles' format (default 1); 2 makes them delta-installable (zstd level 3: squashfs is compressed already). */
+  bundleFormat?: 1 | 2;
 }
 
 export interface ScenarioEnv {
@@ -50,7 +52,8 @@ export async function prepareScenario(options: ScenarioEnvOptions): Promise<Scen
     for (const version of options.bundles) {
       const image = await buildVersionImage({ version, files: options.files(publicKey, version) });
       const name = `v${version}.bundle`;
-      const bundle = await makeBundle(dir, { image, version, compatible: GUEST_COMPATIBLE, key: keys, name });
+      const format = options.bundleFormat === 2 ? { format: 2 as const, zstdLevel: 3 } : {};
+      const bundle = await makeBundle(dir, { image, version, compatible: GUEST_COMPATIBLE, key: keys, name, ...format });
       served[name] = bundle.path;
       bundles[version] = bundle.path;
       served[`channel/${name}`] = bundle.path;
