@@ -21,6 +21,7 @@ import { brotliCompressSync, constants as zlibConstants } from 'node:zlib';
 import { build } from 'esbuild';
 import { execa } from 'execa';
 import type { ChunkChildResult, ChunkList } from './delta-chunk-child.js';
+import { measureInstalls, type InstallMeasure } from './delta-install.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -257,6 +258,7 @@ interface Column {
   rows: Map<string, number>;
   whole: number;
   perf: string[];
+  installs: InstallMeasure;
 }
 
 async function measure(name: string, v1: string, v2: string, script: string, work: string): Promise<Column> {
@@ -297,7 +299,12 @@ async function measure(name: string, v1: string, v2: string, script: string, wor
   rows.set('xdelta3 -9 -e -s v1 v2', await xdelta(v1, v2, work));
   const window = 2 ** Math.ceil(Math.log2((await stat(v1)).size));
   rows.set('xdelta3 -9 -B (v1 size rounded up to a power of 2)', await xdelta(v1, v2, work, window));
-  return { rows, whole, perf };
+  const installs = await measureInstalls(name, v1, v2, work);
+  rows.set('format 1 bundle (a host downloads it whole)', installs.format1Bytes);
+  rows.set('format 2 bundle, whole (a full install)', installs.format2Bytes);
+  const delta = installs.runs.find((r) => r.label.startsWith('delta'));
+  rows.set('format 2 delta install: bytes the server sent (measured, head and index included)', delta?.served ?? Number.NaN);
+  return { rows, whole, perf, installs };
 }
 
 async function main(): Promise<void> {
@@ -354,6 +361,16 @@ async function main(): Promise<void> {
     const table = (p: string[]): string[] => p.filter((l) => l.startsWith('|'));
     const notes = (p: string[]): string[] => p.filter((l) => !l.startsWith('|'));
     lines.push(...table(ext4.perf), ...table(squash.perf), '', ...notes(ext4.perf), ...notes(squash.perf));
+    lines.push('');
+    lines.push('installs of v2 by the engine over HTTP on 127.0.0.1 (node:http test server), into a sparse disk image, one run each:');
+    lines.push('');
+    lines.push('| image | install | wall | bytes served | reused from the host | wall / format 1 full |');
+    lines.push('|---|---|---|---|---|---|');
+    for (const [name, column] of [['ext4', ext4], ['squashfs', squash]] as const) {
+      const base = column.installs.runs[0]?.seconds ?? Number.NaN;
+      for (const r of column.installs.runs) lines.push(`| ${name} | ${r.label} | ${r.seconds.toFixed(2)} s | ${mb(r.served)} | ${mb(r.reused)} | ${(r.seconds / base).toFixed(2)} |`);
+      lines.push(`| ${name} | (bundle create: format 1 ${column.installs.createSeconds.format1.toFixed(1)} s, format 2 ${column.installs.createSeconds.format2.toFixed(1)} s) | | | | |`);
+    }
     process.stdout.write(`\n${lines.join('\n')}\n`);
     await writeFile(path.join(work, 'result.md'), `${lines.join('\n')}\n`);
   } finally {

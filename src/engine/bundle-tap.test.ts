@@ -73,8 +73,8 @@ test('installBundle() resumed after a dropped connection and after an abort stil
   const env = await makeInstallEnv(t, await makeTempDir(t));
   const expected = await stated(env);
   const imageSize = env.bundle.manifest.image.size;
-  // First run: the connection drops once mid-image (resumed with Range inside the run), then the run is aborted.
-  env.server.faults.destroyAfter = { bytes: 30 * 1024, times: 2 };
+  // First run: the connection drops twice mid-image (resumed with Range inside the run), then the run is aborted.
+  env.server.faults.destroyAfter = { bytes: 20 * 1024, times: 4 };
   const controller = new AbortController();
   const stopHalfway: ProgressReporter = {
     phase() {},
@@ -88,9 +88,10 @@ test('installBundle() resumed after a dropped connection and after an abort stil
     installBundle(await engineInstallOptions(env, { expectedBundle: expected, signal: controller.signal, progress: stopHalfway, checkpointBytes: 256 * 1024 })),
     (e: unknown) => isUpdaterError(e, 'ERR_ABORTED'),
   );
-  // The first window (bytes 0-65535) dropped twice, 30 KiB in: resumed from byte 30720, then 61440 (inside the image).
-  assert.ok(env.bundle.layout.imageOffset < 30 * 1024);
-  assert.deepEqual(env.server.requests.slice(0, 3).map((r) => r.range), ['bytes=0-65535', 'bytes=30720-65535', 'bytes=61440-65535']);
+  // The head in 4 and 8 KiB windows, then the first image-sized window (256 KiB) dropped twice, 20 KiB in each time:
+  // resumed from byte 32768, then 53248 (inside the image).
+  assert.ok(env.bundle.layout.imageOffset < 12288);
+  assert.deepEqual(env.server.requests.slice(0, 5).map((r) => r.range), ['bytes=0-4095', 'bytes=4096-12287', 'bytes=12288-274431', 'bytes=32768-274431', 'bytes=53248-274431']);
   const partial = await loadEngineState(env.stateDir);
   assert.equal(partial.install?.manifestSha256 !== undefined && partial.lastError?.code, 'ERR_ABORTED', 'the resume state is kept');
 

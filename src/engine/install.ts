@@ -209,7 +209,8 @@ class InstallJob {
   private baseBytes = 0;
   /** The Range window once the image size is known (0: the head's doubling windows). */
   private window = 0;
-  private headWindow = 64 * 1024;
+  /** Small at first: a format 2 head whose first window ran past it would fetch image bytes a delta install may have. */
+  private headWindow = 4 * 1024;
 
   private readonly options: InstallOptions;
   private readonly run: InstallRun;
@@ -261,7 +262,7 @@ class InstallJob {
   private headEnd = 0;
 
   /**
-   * Fetched in Range windows, so a crash wastes at most one window: 64 KiB doubling while the head is read, then sized
+   * Fetched in Range windows, so a crash wastes at most one window: 4 KiB doubling while the head is read, then sized
    * to the image. Format 2: once the manifest is known, the head's windows stop at the image member.
    */
   private readonly nextWindow = (at: number): number => {
