@@ -256,3 +256,32 @@ test('a delta install SIGKILLed mid-copy and mid-download resumes: v2 exactly, s
   const total = s.env.server.requests.filter((r) => r.path === 'v2.tar').reduce((sum, r) => sum + r.bytes, 0);
   assert.ok(total < s.bundle.layout.totalSize, `all the runs together downloaded ${total} bytes, less than the ${s.bundle.layout.totalSize}-byte bundle`);
 });
+
+test('a format 2 chunk that inflates past its declared size stops the install at that chunk: none of its bytes written, B never bootable, A untouched', async (t) => {
+  const s = await deltaScene(t);
+  const { readBundleParts, assembleBundle, signManifest } = await import('../../fixtures/hostile-tar.js');
+  const { encodeChunkIndex } = await import('../../verify/chunk-index.js');
+  const { createHash } = await import('node:crypto');
+  const parts = await readBundleParts(s.bundle.path);
+  const chunks = s.bundle.manifest.image.chunks.map((c) => ({ ...c, stored: { ...c.stored! } }));
+  const local = new Set([...(await chunkHashes(s.v1, s.bundle))]);
+  // A compressed chunk the host does not have, declared one byte smaller than its frame (the next one byte larger).
+  const k = chunks.findIndex((c, i) => i > 0 && c.stored!.size < c.size && !local.has(c.sha256) && chunks[i + 1] !== undefined && chunks[i + 1]!.stored!.size < chunks[i + 1]!.size);
+  assert.ok(k > 0, 'a missing compressed chunk to craft');
+  chunks[k]!.size -= 1;
+  chunks[k + 1]!.size += 1;
+  const index = encodeChunkIndex(chunks);
+  const packed = parts.manifest.image.packed!;
+  const manifest = { ...parts.manifest, image: { ...parts.manifest.image, packed: { ...packed, index: { ...packed.index, sha256: createHash('sha256').update(index).digest('hex') } } } };
+  const file = path.join(path.dirname(s.bundle.path), 'bomb.tar');
+  await writeFile(file, assembleBundle({ ...signManifest(manifest, s.env.keys.privateKey), index, image: parts.image }));
+  const before = await bootedSnapshot(s.env);
+  const at = chunks.slice(0, k).reduce((sum, c) => sum + c.size, 0);
+  const region = async (): Promise<string> => hashRange(s.env.disk.path, s.env.disk.slots.B.offset + at, chunks[k]!.size + 1);
+  const regionBefore = await region();
+  await assert.rejects(installBundle(await engineInstallOptions(s.env, { source: s.env.serve('bomb.tar', file) })), (e: unknown) => isUpdaterError(e, 'ERR_CHUNK_INFLATE'));
+  assert.equal(await region(), regionBefore, "no byte of the bomb chunk's range of slot B was written");
+  assert.deepEqual(await bootedSnapshot(s.env), before, 'slot A and its flags unchanged');
+  assert.equal((await cgptFlags(s.env.disk.path, s.env.disk.slots.B.partition)).priority, 0, 'slot B is not bootable');
+  assert.equal((await loadEngineState(s.env.stateDir)).lastError?.code, 'ERR_CHUNK_INFLATE');
+});
