@@ -241,7 +241,7 @@ async function main(): Promise<void> {
   out(`${new Date().toISOString()}  ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}, load average ${load}`);
   try {
     await build({ entryPoints: [path.join(ROOT, 'src/cli/main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: oneFile, logLevel: 'warning',
-      external: ['fs-ext', 'x11'],
+      external: ['fs-ext', 'x11', 'zstd-napi'],
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" } });
     const oneFileCli = [process.execPath, ...NODE_FLAGS, oneFile];
 

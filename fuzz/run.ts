@@ -57,6 +57,8 @@ async function buildTarget(target: FuzzTargetName): Promise<string> {
     target: 'node20',
     outfile,
     logLevel: 'error',
+    // A native addon cannot be bundled; the build is inside the project, so node_modules resolves it.
+    external: ['zstd-napi'],
   });
   return outfile;
 }

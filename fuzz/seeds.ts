@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { imageBytes, makeBundle, makeImage } from '../fixtures/bundle.js';
+import { imageBytes, layeredImage, makeBundle, makeImage } from '../fixtures/bundle.js';
 import { assembleBundle, readBundleParts, signManifest, tarMember, TAR_END } from '../fixtures/hostile-tar.js';
 import { PROJECT_ROOT } from '../fixtures/cli.js';
 import { openDisk } from '../partition/disk.js';
@@ -38,6 +38,12 @@ async function bundleSeeds(work: string): Promise<{ bundles: Seeds; manifests: S
     bundles[c.name] = await readFile(bundle.path);
     manifests[c.name] = (await readBundleParts(bundle.path)).manifestBytes;
   }
+  // format 2: content-defined chunks, the index member, zstd and raw chunks (a layered image compresses in parts)
+  const layered = path.join(work, 'format2.raw');
+  await writeFile(layered, layeredImage(24_000, 'fuzz'));
+  const v2 = await makeBundle(work, { image: layered, version: '1.2.3', compatible: 'abupdate-fuzz', key, format: 2, zstdLevel: 3, created: new Date('2026-01-01T00:00:00Z'), name: 'format2.tar' });
+  bundles['format2'] = await readFile(v2.path);
+  manifests['format2'] = (await readBundleParts(v2.path)).manifestBytes;
   // hostile framings made with the fixtures' tar helpers: a duplicate member, a trailer, a bad signature
   const parts = await readBundleParts(path.join(work, 'two-chunks.tar'));
   bundles['trailing-data'] = assembleBundle(parts, { trailer: Buffer.concat([TAR_END, Buffer.from('junk')]) });

@@ -119,7 +119,7 @@ export const DEFAULT_AVG_CHUNK = 16 * 1024;
 /** Format 2's pass 1: content-defined chunks, each compressed when that pays, the stored bytes written to STORED. */
 async function packImageChunks(imagePath: string, size: number, stored: string, options: CreateBundleOptions): Promise<{ chunks: ManifestChunk[]; sha256: string; storedSize: number; params: ReturnType<typeof cdcParams> }> {
   const params = cdcParams(options.avgChunk ?? DEFAULT_AVG_CHUNK);
-  const compressor = (options.compress ?? 'zstd') === 'zstd' ? new ChunkCompressor(options.zstdLevel ?? DEFAULT_ZSTD_LEVEL) : undefined;
+  const compressor = (options.compress ?? 'zstd') === 'zstd' ? await ChunkCompressor.create(options.zstdLevel ?? DEFAULT_ZSTD_LEVEL) : undefined;
   const whole = createHash('sha256');
   const chunks: ManifestChunk[] = [];
   let storedSize = 0;

@@ -102,7 +102,7 @@ export async function* verifyChunks(source: AsyncIterable<Uint8Array>, manifest:
     throw new UpdaterError('ERR_USAGE', `Cannot verify chunks ${fromChunk}..${untilChunk}: the image has ${chunks.length}`);
   }
   const imageHash: Hash | undefined = options.checkImageHash && fromChunk === 0 && !partial ? createHash('sha256') : undefined;
-  const inflater = manifest.image.packed ? new ChunkInflater() : undefined;
+  const inflater = manifest.image.packed ? await ChunkInflater.create() : undefined;
   const storedOf = (i: number): number => chunks[i]?.stored?.size ?? chunks[i]?.size ?? 0;
   let index = fromChunk;
   let imageOffset = chunkImageOffset(manifest, fromChunk);
