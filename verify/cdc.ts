@@ -118,10 +118,16 @@ export async function* chunkStream(source: AsyncIterable<Uint8Array>, params: Cd
   let start = 0; // first byte of the chunk being cut
   let end = 0; // end of the buffered bytes
   let offset = 0; // input offset of buffer[start]
+  // Zeros (free space, an empty slot) take the gear loop no time: a cut depends only on the bytes from the chunk's
+  // start, so `max` zero bytes always cut where they cut in a zero buffer, and that chunk's hash is always the same.
+  const zeros = Buffer.alloc(params.max);
+  const zeroCut = findCut(zeros, 0, params.max, params, masks);
+  const zeroSha256 = createHash('sha256').update(zeros.subarray(0, zeroCut)).digest('hex');
+  const cut = (): number => (buffer.compare(zeros, 0, params.max, start, start + params.max) === 0 ? zeroCut : findCut(buffer, start, end, params, masks));
   const emit = (size: number): CdcChunk => {
     const data = buffer.subarray(start, start + size);
-    const chunk = { offset, size, sha256: createHash('sha256').update(data).digest('hex'), data };
-    return chunk;
+    const zero = size === zeroCut && data.equals(zeros.subarray(0, size));
+    return { offset, size, sha256: zero ? zeroSha256 : createHash('sha256').update(data).digest('hex'), data };
   };
   for await (const raw of source) {
     const piece = toBuffer(raw);
@@ -137,7 +143,7 @@ export async function* chunkStream(source: AsyncIterable<Uint8Array>, params: Cd
       end += n;
       taken += n;
       while (end - start >= params.max) {
-        const size = findCut(buffer, start, end, params, masks);
+        const size = cut();
         yield emit(size);
         start += size;
         offset += size;

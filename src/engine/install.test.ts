@@ -28,6 +28,8 @@ test('installBundle() over HTTP writes the image into slot B, leaves slot A alon
   // Consecutive Range windows, each starting where the last one ended: no byte fetched twice.
   let next = 0;
   for (const r of env.server.requests) {
+    // A window that ended exactly at the file's end is followed by one empty ask from the end (416, nothing sent).
+    if (r.status === 416 && r.bytes === 0 && next === env.bundle.layout.totalSize) continue;
     assert.equal(r.status, 206);
     assert.equal(Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1]), next);
     next += r.bytes;

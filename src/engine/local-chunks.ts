@@ -94,7 +94,7 @@ export async function findLocalChunks(manifest: Manifest, done: ChunkBitmap, slo
     }
     plan.how[local.slot] = 'scanned';
     const { min, avg, max } = packed.chunking;
-    const source = bundleFileSource(local.path, local.offset, { end: local.offset + local.size, reuseBuffer: true, ...(options.signal ? { signal: options.signal } : {}) });
+    const source = bundleFileSource(local.path, local.offset, { end: local.offset + local.size, reuseBuffer: true, pieceSize: 4 * 1024 * 1024, ...(options.signal ? { signal: options.signal } : {}) });
     for await (const chunk of chunkStream(source, { min, avg, max })) {
       found(chunk.offset, chunk.sha256);
       scanned += chunk.size;
@@ -125,8 +125,11 @@ export class LocalChunkReader {
     return reader;
   }
 
-  /** The SIZE bytes at WHERE if their SHA-256 is SHA256, else undefined (changed on disk since it was indexed). */
-  async read(where: LocalChunk, size: number, sha256: string): Promise<Buffer | undefined> {
+  /**
+   * The SIZE bytes at WHERE (several adjacent chunks are read at once), or undefined past the slot's end. A view valid
+   * until the next read: hash each chunk in it (`matches`) before using it.
+   */
+  async read(where: LocalChunk, size: number): Promise<Buffer | undefined> {
     const open = this.#handles.get(where.slot);
     if (!open || where.offset + size > open.local.size) return undefined;
     if (this.#buffer.length < size) this.#buffer = Buffer.allocUnsafe(size);
@@ -137,7 +140,12 @@ export class LocalChunkReader {
       if (bytesRead === 0) return undefined;
       got += bytesRead;
     }
-    return createHash('sha256').update(data).digest('hex') === sha256 ? data : undefined;
+    return data;
+  }
+
+  /** Whether DATA (read from a slot) has the SHA-256 the new image's chunk must have. */
+  static matches(data: Buffer, sha256: string): boolean {
+    return createHash('sha256').update(data).digest('hex') === sha256;
   }
 
   async close(): Promise<void> {
