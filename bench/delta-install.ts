@@ -1,6 +1,7 @@
 // bench:delta's install part: real format 1 and format 2 bundles of v2, installed by the engine over HTTP on 127.0.0.1
 // (the project's node:http test server, which counts the bytes it sends) into a sparse two-slot disk image: a full
-// install of each format, and the delta install from a slot A holding v1. Wall times and bytes served, side by side.
+// install of each format, and the delta install from a slot A holding v1. Wall times and bytes served, side by side,
+// on loopback (the CPU decides) and over a paced 100 Mbit/s link (the server sends 64 KiB every 5.24 ms).
 
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -50,7 +51,7 @@ export async function measureInstalls(name: string, v1: string, v2: string, work
     const slotMiB = Math.ceil(Math.max(imageSize, (await stat(v1)).size) / MiB) + 8;
     const runs: InstallRun[] = [];
     try {
-      const run = async (label: string, file: string, slotA: string | undefined): Promise<void> => {
+      const run = async (label: string, file: string, slotA: string | undefined, paced = false): Promise<void> => {
         const scene = path.join(dir, label.replace(/\W+/g, '-'));
         await mkdir(scene, { recursive: true });
         const disk = await makeSlotDisk(scene, { sizeMiB: 2 * slotMiB + 16, slotSizeMiB: slotMiB, fresh: true });
@@ -62,6 +63,8 @@ export async function measureInstalls(name: string, v1: string, v2: string, work
         }
         const { control, slots } = await openGptprioBootControl(disk.path);
         const before = server.totalBytes();
+        if (paced) server.faults.throttle = { bytes: 64 * 1024, ms: ((64 * 1024 * 8) / 100e6) * 1000 };
+        else delete server.faults.throttle;
         process.stdout.write(`[${name}] install: ${label} ...\n`);
         const start = performance.now();
         const result = await installBundle({
@@ -81,6 +84,9 @@ export async function measureInstalls(name: string, v1: string, v2: string, work
       await run('full install, format 1 (slots empty)', 'f1.tar', undefined);
       await run('full install, format 2 (slots empty: both chunked, nothing found)', 'f2.tar', undefined);
       await run('delta install, format 2 (slot A holds v1, chunked read-only)', 'f2.tar', v1);
+      await run('100 Mbit/s: full install, format 1', 'f1.tar', undefined, true);
+      await run('100 Mbit/s: full install, format 2', 'f2.tar', undefined, true);
+      await run('100 Mbit/s: delta install, format 2', 'f2.tar', v1, true);
     } finally {
       await server.close();
     }
