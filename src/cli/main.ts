@@ -2,6 +2,7 @@
 // The abupdate command: finds the subcommand, parses its options, runs it, prints errors as data.
 
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
 import type { HostContext } from '../host/context.js';
 import type { InstallCheckpoint } from '../engine/install-points.js';
@@ -134,6 +135,11 @@ export function enteredAs(env: NodeJS.ProcessEnv, argv1: string | undefined): 'a
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isEntry || process.argv[1]?.endsWith('/abupdate') || process.argv[1]?.endsWith(`/${UPDATE_ENGINE_CLIENT_NAME}`)) {
+  // No optimizing compiler (TurboFan), set here so that every way of starting the program gets it (the `bin`, the
+  // wrapper, the units) with no flag to know: abupdate's heavy work is native (SHA-256, CRC32, reads and writes),
+  // and TurboFan's code and compile zones cost 13 MiB of peak RSS in an install and 4 MiB in `status` for no
+  // measurable speed (docs/engine.md "Memory"). The tests' in-process runs (runCli) keep V8's defaults.
+  setFlagsFromString('--no-opt');
   const program = enteredAs(process.env, process.argv[1]);
   // Not passed on to the commands' children (health checks, reboot command).
   delete process.env.ABUPDATE_PROGRAM;
