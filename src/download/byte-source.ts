@@ -3,7 +3,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UpdaterError } from '../../common/errors.js';
-import { createHttpSource, type HttpSourceOptions } from './http-range.js';
+import type { HttpSourceOptions } from './http-range.js';
 import type { ByteSource } from './source.js';
 
 export type { ByteSource, SourceEvent } from './source.js';
@@ -14,7 +14,24 @@ export function isUrl(location: string): boolean {
 
 /** A source for a path or an http(s) URL. */
 export function openByteSource(location: string, options: HttpSourceOptions = {}): ByteSource {
-  return isUrl(location) ? createHttpSource(location, options) : createFileSource(location, options.signal);
+  return isUrl(location) ? lazyHttpSource(location, options) : createFileSource(location, options.signal);
+}
+
+/**
+ * The HTTP source (http-range.ts), with got and its 30 modules imported at the first read: an install from a
+ * file never loads them (start-up time, peak RSS).
+ */
+function lazyHttpSource(url: string, options: HttpSourceOptions): ByteSource {
+  let http: ByteSource | undefined;
+  return {
+    name: url,
+    bytesReceived: () => http?.bytesReceived() ?? 0,
+    close: () => http?.close(),
+    async *read(start: number, end?: number): AsyncIterable<Buffer> {
+      http ??= (await import('./http-range.js')).createHttpSource(url, options);
+      yield* http.read(start, end);
+    },
+  };
 }
 
 /** Reads a bundle file from any offset, 1 MiB at a time (memory does not depend on the file's size). */
