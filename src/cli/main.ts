@@ -1,5 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The abupdate command: finds the subcommand, parses its options, runs it, prints errors as data.
+// The #! line carries scripts/node-flags (src/daemon/systemd-unit.test.ts checks they agree): package.json's `bin`
+// runs this file through it, so npm's `abupdate` gets the flags scripts/install.sh's wrapper passes.
 
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
