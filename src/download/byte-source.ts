@@ -34,7 +34,11 @@ function lazyHttpSource(url: string, options: HttpSourceOptions): ByteSource {
   };
 }
 
-/** Reads a bundle file from any offset, 1 MiB at a time (memory does not depend on the file's size). */
+/**
+ * Reads a bundle file from any offset, 256 KiB at a time (memory does not depend on the file's size). Each read is a
+ * new buffer that dies young: 1 MiB reads kept 3.5 MiB more resident in a 1 GiB install for no speed; 128 KiB cost
+ * CPU and saved nothing more (measured, docs/engine.md "Memory").
+ */
 export function createFileSource(file: string, signal?: AbortSignal): ByteSource {
   let received = 0;
   return {
@@ -51,7 +55,7 @@ export function createFileSource(file: string, signal?: AbortSignal): ByteSource
           hint: 'Check the path, or give an http(s):// URL.',
         });
       }
-      const options: Parameters<typeof createReadStream>[1] = { start, highWaterMark: 1024 * 1024 };
+      const options: Parameters<typeof createReadStream>[1] = { start, highWaterMark: 256 * 1024 };
       if (end !== undefined) options.end = end - 1;
       if (signal) options.signal = signal;
       for await (const piece of createReadStream(file, options)) {
