@@ -6,7 +6,7 @@ import { mkdir, open, readFile, stat, unlink, type FileHandle } from 'node:fs/pr
 import path from 'node:path';
 import { UpdaterError } from '../../common/errors.js';
 
-/** fs-ext (a native addon: ~7 MiB RSS), loaded when a lock is taken; reading who holds one does not need it. */
+/** fs-ext (a native addon, ~2.5 MiB RSS), loaded when a lock is taken; reading who holds one does not need it. */
 const flockSyncOf = async (): Promise<typeof import('fs-ext').flockSync> => (await import('fs-ext')).default.flockSync;
 
 export const LOCK_FILE = 'abupdate.lock';
