@@ -6,7 +6,8 @@
 //    `curl URL | tee >(openssl dgst -sha256) | dd of=SLOT conv=fsync` + `openssl dgst -sha256` of the slot (target <= 0.8);
 //  - from a local bundle file: `abupdate install FILE` vs RAUC 1.8 `rauc install` of a plain bundle of the same image
 //    (noop bootloader, `rauc service` on a dbus-daemon started here; RAUC does not read back) (target <= 1.0);
-//  - peak RSS (`/usr/bin/time -v`) at --size-mib and --rss-size-mib (target <= 64 MiB);
+//  - peak RSS (`/usr/bin/time -v`) at --size-mib and --rss-size-mib (target <= 64 MiB), also as package.json's `bin`
+//    starts it (dist/src/cli/main.js executed: its #! line, `env -S node FLAGS`);
 //  - start-up of `--version`, `--help`, `status` vs `node -e ''` (target: within 2x the wall time and 10 MiB);
 //  - the physical floor: SHA-256 of the image twice split over the cores (openssl speed), `dd conv=fsync` of the image;
 //  - the old figure: the CLI as one esbuild file, over the project's node:http test server (for continuity).
@@ -15,7 +16,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
-import { link, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +33,8 @@ const ROOT = path.join(HERE, '..');
 /** What scripts/install.sh puts in front of the CLI on a host. */
 const NODE_FLAGS = (await readFile(path.join(ROOT, 'scripts/node-flags'), 'utf8')).split(/\s+/).filter(Boolean);
 const INSTALLED = [process.execPath, ...NODE_FLAGS, path.join(ROOT, 'dist/src/cli/main.js')];
+/** package.json's `bin` as npm links it: the file executed, so its #! line (the `node` first in PATH) starts it. */
+const BIN = [path.join(ROOT, 'dist/src/cli/main.js')];
 const USR_TYPE = '5DFBF5F4-2848-4BAC-AA5E-0D9A20B745A6';
 
 function median(values: number[]): number {
@@ -232,6 +235,7 @@ async function main(): Promise<void> {
     out('npm run build (the installed entry point runs dist/) ...');
     await execa('npm', ['run', 'build'], { cwd: ROOT });
   }
+  await chmod(BIN[0] as string, 0o755); // what npm does to a bin when it installs the package
   const dir = await mkdtemp(path.join(tmpdir(), 'abupdate-bench-install-'));
   // The old figure's CLI: one esbuild file inside the project (gitignored .cache/), so fs-ext (native) resolves.
   const cliDir = path.join(ROOT, '.cache/bench-cli');
@@ -251,7 +255,7 @@ async function main(): Promise<void> {
     const nodeServer = await startHttpServer({ 'bundle.tar': scene.bundlePath });
     await startRauc(rauc);
     const url = nginx.url(path.basename(scene.bundlePath));
-    const rows: Record<string, Array<{ seconds: number; rssMiB: number }>> = { raw: [], http: [], local: [], rauc: [], oldBase: [], oldOurs: [] };
+    const rows: Record<string, Array<{ seconds: number; rssMiB: number }>> = { raw: [], http: [], local: [], rauc: [], oldBase: [], oldOurs: [], binHttp: [], binLocal: [] };
     try {
       await execa('bash', ['-c', `cat '${scene.bundlePath}' '${rauc.bundle}' > /dev/null`]); // all read their bundle from the page cache
       for (let round = 0; round < rounds; round++) {
@@ -261,6 +265,10 @@ async function main(): Promise<void> {
         rows.rauc?.push({ ...(await timed(['rauc', `--conf=${rauc.conf}`, 'install', rauc.bundle], rauc.env)), rssMiB: await raucServiceRss(rauc) });
         rows.oldBase?.push(await timed(rawPipeline(scene, nodeServer.url('bundle.tar'))));
         rows.oldOurs?.push(await timed([...oneFileCli, ...installArgs(scene, nodeServer.url('bundle.tar'), `o${round}`)]));
+        if (round === 0) {
+          rows.binHttp?.push(await timed([...BIN, ...installArgs(scene, url, `bh${round}`)]));
+          rows.binLocal?.push(await timed([...BIN, ...installArgs(scene, scene.bundlePath, `bl${round}`)]));
+        }
         const last = (k: string) => rows[k]?.at(-1)?.seconds ?? Number.NaN;
         out(`round ${round + 1}: nginx raw ${f2(last('raw'))} s, install ${f2(last('http'))} s | local install ${f2(last('local'))} s, rauc ${f2(last('rauc'))} s | node-server raw ${f2(last('oldBase'))} s, one-file install ${f2(last('oldOurs'))} s`);
       }
@@ -295,7 +303,8 @@ async function main(): Promise<void> {
     await rm(scene.disk, { force: true });
     await rm(rauc.dir, { recursive: true, force: true });
 
-    let big: { http: { seconds: number; rssMiB: number }; local: { seconds: number; rssMiB: number } } | undefined;
+    type Run = { seconds: number; rssMiB: number };
+    let big: { http: Run; local: Run; binLocal: Run } | undefined;
     if (rssSizeMiB > 0) {
       const scene4 = await makeScene(dir, rssSizeMiB, chunkSize, false);
       const nginx4 = await startNginx(path.join(dir, 'nginx4'), scene4.dir);
@@ -303,6 +312,7 @@ async function main(): Promise<void> {
         big = {
           http: await timed([...INSTALLED, ...installArgs(scene4, nginx4.url(path.basename(scene4.bundlePath)), 'big-h')]),
           local: await timed([...INSTALLED, ...installArgs(scene4, scene4.bundlePath, 'big-l')]),
+          binLocal: await timed([...BIN, ...installArgs(scene4, scene4.bundlePath, 'big-bl')]),
         };
       } finally {
         await nginx4.close();
@@ -316,9 +326,9 @@ async function main(): Promise<void> {
     out(`node-server (old figure): one-file install ${f2(sec('oldOurs'))} s (peak RSS ${f1(rss('oldOurs'))} MiB) vs raw pipeline ${f2(sec('oldBase'))} s: ratio ${(sec('oldOurs') / sec('oldBase')).toFixed(3)}`);
     out(`floor: SHA-256 ${(shaRate / MiB).toFixed(0)} MiB/s per core (openssl speed), the image hashed twice over ${cores} cores ${f2(hashTwice)} s; dd conv=fsync of ${sizeMiB} MiB ${f2(ddSeconds)} s`);
     if (big) {
-      out(`${rssSizeMiB} MiB image: install over HTTP ${f2(big.http.seconds)} s, peak RSS ${f1(big.http.rssMiB)} MiB; local ${f2(big.local.seconds)} s, peak RSS ${f1(big.local.rssMiB)} MiB (target <= 64)`);
+      out(`${rssSizeMiB} MiB image: install over HTTP ${f2(big.http.seconds)} s, peak RSS ${f1(big.http.rssMiB)} MiB; local ${f2(big.local.seconds)} s, peak RSS ${f1(big.local.rssMiB)} MiB; local as bin (#! line) ${f2(big.binLocal.seconds)} s, peak RSS ${f1(big.binLocal.rssMiB)} MiB (target <= 64)`);
     }
-    out(`peak RSS at ${sizeMiB} MiB: over HTTP ${f1(rss('http'))} MiB, local ${f1(rss('local'))} MiB (target <= 64)`);
+    out(`peak RSS at ${sizeMiB} MiB: over HTTP ${f1(rss('http'))} MiB, local ${f1(rss('local'))} MiB; as bin (#! line, 1 run each) over HTTP ${f1(rss('binHttp'))} MiB, local ${f1(rss('binLocal'))} MiB (target <= 64)`);
     const su = (name: string, r: { seconds: number; rssMiB: number }) =>
       `${name} ${f2(r.seconds)} s (${(r.seconds / bare.seconds).toFixed(2)}x), ${f1(r.rssMiB)} MiB (+${f1(r.rssMiB - bare.rssMiB)})`;
     out(`start-up (medians of 5) vs node -e '' ${f2(bare.seconds)} s, ${f1(bare.rssMiB)} MiB: ${su('--version', version)}; ${su('--help', help)}; ${su('status', status)} (target <= 2x, +10 MiB)`);

@@ -2,9 +2,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { makeTempDir } from '../fixtures/tmp.js';
-import { detectBootedSlot, parseCmdline } from './booted.js';
+import { detectBootedSlot, mountedRootSource, parseCmdline } from './booted.js';
 import type { Slot, Slots } from './slots.js';
 import { isUpdaterError } from '../common/errors.js';
 
@@ -194,4 +196,24 @@ test('parseCmdline() splits words as the kernel does: quotes may hold spaces, qu
     ['d', 'e f'],
     ['g', 'h"i"'],
   ]);
+});
+
+test('mountedRootSource() takes the source of the last mount on / from mountinfo, optional fields and escapes included', () => {
+  const mountinfo = [
+    '1 1 0:2 / / rw - rootfs rootfs rw',
+    '22 1 8:4 / / ro,relatime shared:1 master:2 - ext4 /dev/sda4 ro',
+    '23 22 0:21 / /proc rw,nosuid shared:12 - proc proc rw',
+    '24 22 8:9 / /media/a\\040b rw - ext4 /dev/sda9 rw',
+    '',
+  ].join('\n');
+  assert.equal(mountedRootSource(mountinfo), '/dev/sda4');
+  assert.equal(mountedRootSource('30 1 8:1 / / rw - ext4 /dev/disk\\040x rw\n'), '/dev/disk x');
+  assert.equal(mountedRootSource('23 22 0:21 / /proc rw - proc proc rw\n'), undefined);
+  assert.equal(mountedRootSource(''), undefined);
+});
+
+test('mountedRootSource() of this machine\'s /proc/self/mountinfo names what df says is mounted at /', async () => {
+  const df = await execa('df', ['-P', '/']);
+  const line = df.stdout.split('\n')[1] ?? '';
+  assert.equal(mountedRootSource(readFileSync('/proc/self/mountinfo', 'utf8')), line.split(/\s+/)[0]);
 });

@@ -1,9 +1,9 @@
 // Finds the booted slot as the kernel says it: the last abupdate.slot=/verity.usr=/mount.usr=/usr=/root= of
 // /proc/cmdline and the device mounted at / (through /dev, sysfs and device-mapper); --booted is checked against it.
 
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { getDiskInfoSync } from 'node-disk-info';
 import { UpdaterError } from '../common/errors.js';
 import { sameGuid } from './guid.js';
 import { lastValue, SLOT_KEYS, splitCmdline } from './kernel-cmdline.js';
@@ -27,7 +27,7 @@ export interface DetectBootedOptions {
   devRoot?: string;
   /** Default /sys. */
   sysfsRoot?: string;
-  /** The device mounted at /; default from node-disk-info (df). */
+  /** The device mounted at /; default from /proc/self/mountinfo (mountedRootSource). */
   rootDevice?: () => string | undefined;
   /** The disk holding the slots (--disk): a root partition on another disk is not a slot. */
   diskPath?: string;
@@ -54,9 +54,28 @@ export function slotFromDeviceSpec(spec: string, slots: Slots): SlotName | undef
   return undefined;
 }
 
+/**
+ * The source of the filesystem mounted at / as MOUNTINFO (/proc/self/mountinfo's text) gives it: the last line whose
+ * mount point is `/` (the one on top, which df shows too), its source field after the ` - ` separator, octal escapes
+ * (`\040` for a blank) undone. Undefined when no line mounts `/`.
+ */
+export function mountedRootSource(mountinfo: string): string | undefined {
+  let source: string | undefined;
+  for (const line of mountinfo.split('\n')) {
+    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS (proc(5))
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-', 6);
+    if (fields[4] !== '/' || separator < 0) continue;
+    const raw = fields[separator + 2];
+    if (raw !== undefined) source = raw.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  }
+  return source;
+}
+
+/** The device mounted at /: read from the kernel's mount table (no `df` child: it costs a process, and hangs on a dead NFS mount). */
 function defaultRootDevice(): string | undefined {
   try {
-    return getDiskInfoSync().find((d) => d.mounted === '/')?.filesystem;
+    return mountedRootSource(readFileSync('/proc/self/mountinfo', 'utf8'));
   } catch {
     return undefined;
   }

@@ -1,6 +1,5 @@
 // GPT GUIDs: the mixed-endian 16-byte on-disk form and the text form, plus the type GUIDs abupdate knows.
 
-import { randomBytes } from 'node:crypto';
 import { UpdaterError } from '../common/errors.js';
 
 /** CoreOS/Flatcar usr partition type (GRUB's GRUB_GPT_PARTITION_TYPE_USR_X86_64). */
@@ -36,7 +35,8 @@ export function isZeroGuid(bytes: Uint8Array, offset = 0): boolean {
 
 /** A random version-4 GUID in text form. */
 export function randomGuid(): string {
-  const b = randomBytes(16);
+  // WebCrypto's global, not node:crypto: that module is loaded when a GUID is made, not by every command reading a GPT.
+  const b = Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(16)));
   b[6] = ((b[6] ?? 0) & 0x0f) | 0x40;
   b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
   const h = b.toString('hex');

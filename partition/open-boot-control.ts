@@ -3,8 +3,6 @@
 import { UpdaterError } from '../common/errors.js';
 import type { BootControl, BootloaderKind } from './boot-control.js';
 import { openGptprioBootControl, type GptprioOptions } from './gptprio.js';
-import { openGrubenvBootControl } from './grubenv-boot-control.js';
-import { openGrubenvRaucBootControl } from './grubenv-rauc-boot-control.js';
 import type { Slots } from './slots.js';
 
 export interface OpenBootControlOptions extends GptprioOptions {
@@ -27,6 +25,7 @@ export async function openBootControl(options: OpenBootControlOptions): Promise<
   if (options.grubenvPath === undefined) {
     throw new UpdaterError('ERR_USAGE', 'Cannot open the grubenv boot control: no grubenv path given', { hint: 'Pass --grubenv PATH or set GRUBENV in update.conf.' });
   }
-  const open = bootloader === 'grubenv' ? openGrubenvBootControl : openGrubenvRaucBootControl;
+  // The grubenv backends are imported by the hosts that use them only (start-up time of every command on gptprio).
+  const open = bootloader === 'grubenv' ? (await import('./grubenv-boot-control.js')).openGrubenvBootControl : (await import('./grubenv-rauc-boot-control.js')).openGrubenvRaucBootControl;
   return { control: open(options.grubenvPath, gpt.slots), slots: gpt.slots, bootloader };
 }

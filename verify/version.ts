@@ -1,7 +1,10 @@
 // Semantic versions (semver 2.0.0) through the `semver` package: strict parsing and precedence, prerelease
 // included, build metadata ignored. The anti-rollback rules (policy.ts) compare with these.
 
-import semver, { SemVer } from 'semver';
+// The two functions, not the package's index: that loads all of semver (40 files, ~5 MiB RSS) for every command.
+import parseSemver from 'semver/functions/parse.js';
+import compareSemver from 'semver/functions/compare.js';
+import type { SemVer } from 'semver';
 import { UpdaterError } from '../common/errors.js';
 
 export interface Version {
@@ -19,7 +22,7 @@ const MAX_VERSION_LENGTH = 256;
 /** Strict semver: `semver` also accepts a leading "v" or "=" and surrounding blanks, which a manifest must not carry. */
 function tryParseSemver(text: string): SemVer | undefined {
   if (text.length > MAX_VERSION_LENGTH || !/^\d/.test(text) || text.trim() !== text) return undefined;
-  return semver.parse(text, { loose: false }) ?? undefined;
+  return parseSemver(text, { loose: false }) ?? undefined;
 }
 
 export function isVersion(text: unknown): text is string {
@@ -42,5 +45,5 @@ export function parseVersion(text: string, what = 'version'): Version {
 export function compareVersions(a: string | Version, b: string | Version): number {
   const x = typeof a === 'string' ? parseVersion(a) : a;
   const y = typeof b === 'string' ? parseVersion(b) : b;
-  return semver.compare(x.text, y.text);
+  return compareSemver(x.text, y.text);
 }

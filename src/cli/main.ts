@@ -1,15 +1,22 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The abupdate command: finds the subcommand, parses its options, runs it, prints errors as data.
+// The #! line carries scripts/node-flags (src/daemon/systemd-unit.test.ts checks they agree): package.json's `bin`
+// runs this file through it, so npm's `abupdate` gets the flags scripts/install.sh's wrapper passes.
 
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { UpdaterError, toUpdaterError } from '../../common/errors.js';
-import { createHostContext, type HostContext } from '../host/context.js';
+import type { HostContext } from '../host/context.js';
 import type { InstallCheckpoint } from '../engine/install-points.js';
-import { acceptedOptions, commandHelp, type Command, type CommandContext } from './command.js';
-import { COMMANDS } from './commands.js';
+import { acceptedOptions, commandHelp, type CommandContext } from './command.js';
+import { COMMANDS, type CommandEntry } from './commands.js';
 import { hostSettingsFromOptions, parseSpec } from './options.js';
 import { readPackageVersion } from './package-version.js';
-import { UPDATE_ENGINE_CLIENT, updateEngineClientMain } from './update-engine-client.js';
+// Types only: a command's modules, the host context and update_engine_client are imported when they are needed
+// (src/cli/commands.ts says why).
+import type { UPDATE_ENGINE_CLIENT } from './update-engine-client.js';
+
+const UPDATE_ENGINE_CLIENT_NAME: typeof UPDATE_ENGINE_CLIENT = 'update_engine_client';
 
 const VERSION = readPackageVersion() ?? 'unknown';
 
@@ -30,14 +37,14 @@ function topHelp(): string {
   ].join('\n');
 }
 
-function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+function findCommand(argv: string[]): { entry: CommandEntry; rest: string[] } | undefined {
   const [first, second] = argv;
   if (second !== undefined) {
     const two = COMMANDS.find((c) => c.name === `${first} ${second}`);
-    if (two) return { command: two, rest: argv.slice(2) };
+    if (two) return { entry: two, rest: argv.slice(2) };
   }
   const one = COMMANDS.find((c) => c.name === first);
-  if (one) return { command: one, rest: argv.slice(1) };
+  if (one) return { entry: one, rest: argv.slice(1) };
   return undefined;
 }
 
@@ -72,7 +79,8 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
         hint: 'Run "abupdate --help" for the list of commands.',
       });
     }
-    const { command, rest } = found;
+    const { entry, rest } = found;
+    const command = await entry.load();
     if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(`${commandHelp(command)}\n`);
       return 0;
@@ -102,7 +110,7 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
       env: io.env,
       signal: io.signal,
       ...(io.checkpoint ? { checkpoint: io.checkpoint } : {}),
-      host: () => (host ??= createHostContext(hostSettingsFromOptions(values), io.env)),
+      host: () => (host ??= import('../host/context.js').then((m) => m.createHostContext(hostSettingsFromOptions(values), io.env))),
     };
     return await command.run(ctx);
   } catch (caught) {
@@ -124,15 +132,24 @@ export function printError(error: UpdaterError, json: boolean, io: Pick<MainIo, 
 /** The program as entered: `update_engine_client` (its wrapper sets ABUPDATE_PROGRAM, or a link by that name), else abupdate. */
 export function enteredAs(env: NodeJS.ProcessEnv, argv1: string | undefined): 'abupdate' | typeof UPDATE_ENGINE_CLIENT {
   const name = env.ABUPDATE_PROGRAM ?? argv1?.split('/').pop() ?? '';
-  return name === UPDATE_ENGINE_CLIENT ? UPDATE_ENGINE_CLIENT : 'abupdate';
+  return name === UPDATE_ENGINE_CLIENT_NAME ? UPDATE_ENGINE_CLIENT_NAME : 'abupdate';
 }
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry || process.argv[1]?.endsWith('/abupdate') || process.argv[1]?.endsWith(`/${UPDATE_ENGINE_CLIENT}`)) {
+if (isEntry || process.argv[1]?.endsWith('/abupdate') || process.argv[1]?.endsWith(`/${UPDATE_ENGINE_CLIENT_NAME}`)) {
+  // The optimizing compiler (TurboFan) only for the content-defined chunker's inner loop (verify/cdc.ts findCut), set
+  // here so that every way of starting the program gets it (the `bin`, the wrapper, the units) with no flag to know:
+  // the rest of abupdate's heavy work is native (SHA-256, zstd, CRC32, reads and writes), and TurboFan's code and
+  // compile zones cost 13 MiB of peak RSS in an install and 4 MiB in `status` for no measurable speed
+  // (docs/engine.md "Memory"). findCut is the one hot loop in JavaScript: without TurboFan it chunks at 22 MiB/s
+  // instead of 360 (a delta install's read-only scan of a slot, bundle create --format 2). --turbo-filter keeps that
+  // one function optimized. The tests' in-process runs (runCli) keep V8's defaults.
+  setFlagsFromString('--turbo-filter=findCut');
   const program = enteredAs(process.env, process.argv[1]);
   // Not passed on to the commands' children (health checks, reboot command).
   delete process.env.ABUPDATE_PROGRAM;
-  const run = program === UPDATE_ENGINE_CLIENT ? updateEngineClientMain : main;
+  const run: typeof main =
+    program === UPDATE_ENGINE_CLIENT_NAME ? async (args, io) => (await import('./update-engine-client.js')).updateEngineClientMain(args, io) : main;
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => controller.abort(new UpdaterError('ERR_ABORTED', `Cannot continue: stopped by ${signal}`, { data: { signal } }));
   process.once('SIGTERM', onSignal);

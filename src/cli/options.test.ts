@@ -42,7 +42,8 @@ test('every command accepts the full set of common options: none answers "Unknow
 });
 
 test('every option a command accepts appears in its --help, and every option its --help names is accepted', async () => {
-  for (const command of COMMANDS) {
+  for (const entry of COMMANDS) {
+    const command = await entry.load();
     const accepted = Object.keys(parseSpec(acceptedOptions(command)));
     const result = await runCli([...command.name.split(' '), '--help']);
     assert.equal(result.code, 0, command.name);

@@ -1,9 +1,8 @@
 // The CLI's side of the control API: talks JSON over HTTP to the daemon's Unix socket, if a daemon runs.
 
-import { request } from 'node:http';
 import { access } from 'node:fs/promises';
 import { UpdaterError, type UpdaterErrorJson } from '../../common/errors.js';
-import { controlSocketPath } from './control.js';
+import { controlSocketPath } from './control-socket.js';
 
 export interface ControlRequestOptions {
   signal?: AbortSignal;
@@ -11,9 +10,13 @@ export interface ControlRequestOptions {
   timeoutMs?: number;
 }
 
+/** node:http, imported at the first request: `abupdate status` with no daemon never loads it (start-up time, RSS). */
+const http = (): Promise<typeof import('node:http')> => import('node:http');
+
 /** One request; resolves with the parsed JSON body. Errors the daemon reports come back as UpdaterError. */
-export function controlRequest<T = unknown>(runDir: string, method: 'GET' | 'POST', path: string, options: ControlRequestOptions = {}): Promise<T> {
+export async function controlRequest<T = unknown>(runDir: string, method: 'GET' | 'POST', path: string, options: ControlRequestOptions = {}): Promise<T> {
   const socketPath = controlSocketPath(runDir);
+  const { request } = await http();
   return new Promise<T>((resolve, reject) => {
     const req = request({ socketPath, method, path, headers: { accept: 'application/json' }, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
       const parts: Buffer[] = [];
@@ -61,7 +64,8 @@ export async function isDaemonRunning(runDir: string): Promise<boolean> {
 }
 
 /** Follows GET /events, calling `onEvent` for each JSON line, until `signal` aborts or the daemon closes it. */
-export function followControlEvents(runDir: string, onEvent: (event: Record<string, unknown>) => void, signal: AbortSignal): Promise<void> {
+export async function followControlEvents(runDir: string, onEvent: (event: Record<string, unknown>) => void, signal: AbortSignal): Promise<void> {
+  const { request } = await http();
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: controlSocketPath(runDir), method: 'GET', path: '/events', signal }, (res) => {
       let buffered = '';

@@ -13,11 +13,9 @@ import path from 'node:path';
 import { UpdaterError } from '../../common/errors.js';
 import type { Logger } from '../log.js';
 
-export const CONTROL_SOCKET_NAME = 'control.sock';
+import { CONTROL_SOCKET_NAME, controlSocketPath } from './control-socket.js';
 
-export function controlSocketPath(runDir: string): string {
-  return path.join(runDir, CONTROL_SOCKET_NAME);
-}
+export { CONTROL_SOCKET_NAME, controlSocketPath } from './control-socket.js';
 
 export interface ControlHandlers {
   status(): unknown | Promise<unknown>;

@@ -63,6 +63,14 @@ test('scripts/install.sh stages code, command, unit, vendor config and key dirs,
   assert.equal(await readFile(path.join(dest, 'etc/abupdate/update.conf'), 'utf8'), 'SERVER=https://mine.example/v1/update/\n');
 });
 
+test("src/cli/main.ts's #! line runs node with scripts/node-flags: package.json's bin gets what the wrapper passes", async () => {
+  const flags = (await readFile(path.join(PROJECT_ROOT, 'scripts/node-flags'), 'utf8')).trim();
+  const [first] = (await readFile(path.join(PROJECT_ROOT, 'src/cli/main.ts'), 'utf8')).split('\n');
+  assert.equal(first, `#!/usr/bin/env -S node ${flags}`);
+  const pkg = JSON.parse(await readFile(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  assert.equal(pkg.bin.abupdate, 'dist/src/cli/main.js');
+});
+
 test('scripts/install.sh refuses to run without a build (dist/ missing)', async (t) => {
   const { src, run } = await stage(t);
   await execa('rm', ['-rf', path.join(src, 'dist')]);

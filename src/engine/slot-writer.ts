@@ -1,7 +1,6 @@
 // Positional, bounds-checked writes into one slot: a partition's byte range of a disk image, or the partition's own node.
 
 import { stat, type FileHandle } from 'node:fs/promises';
-import { execa } from 'execa';
 import { UpdaterError } from '../../common/errors.js';
 import { nodeFileSystem, type FileSystem } from '../../common/file-system.js';
 import { checkSlotNotInUse, openSlotExclusive, partitionNode } from '../../partition/slot-in-use.js';
@@ -87,6 +86,8 @@ export class SlotWriter {
 /** On a block device, drops the page cache (`blockdev --flushbufs`) so a read-back reads the media. */
 export async function flushDeviceBuffers(target: SlotTarget, signal?: AbortSignal): Promise<void> {
   if (!target.isBlockDevice) return;
+  // execa (100 modules) imported here: an install into an image file never loads it.
+  const { execa } = await import('execa');
   const result = await execa('blockdev', ['--flushbufs', target.path], { reject: false, ...(signal ? { cancelSignal: signal } : {}) });
   if (result.exitCode !== 0) {
     throw new UpdaterError('ERR_TOOL_FAILED', `Cannot flush the buffers of "${target.path}": blockdev exited with ${result.exitCode}: ${result.stderr}`, {

@@ -6,7 +6,7 @@ import type { BootControl, BootloaderKind } from '../../partition/boot-control.j
 import { detectBootedSlot, findRootDisk, type BootedSlot } from '../../partition/booted.js';
 import { openBootControl } from '../../partition/open-boot-control.js';
 import type { SlotName, Slots } from '../../partition/slots.js';
-import { loadKeyring, type Keyring } from '../../verify/keyring.js';
+import type { Keyring } from '../../verify/keyring.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 
 /**
@@ -128,7 +128,8 @@ export function hostContextFromConfig(config: LoadedConfig, settings: HostSettin
   const keyringDirs = settings.keyringDirs !== undefined && settings.keyringDirs.length > 0 ? [...settings.keyringDirs] : [...v.KEYRING_DIRS];
   const compatible = settings.compatible ?? (v.COMPATIBLE || undefined);
   const disk = memo(() => openHostDisk(settings, config));
-  const keyring = memo(() => loadKeyring(keyringDirs));
+  // Imported at the first call (tweetnacl and the key parsers): a command that never checks a signature never loads them.
+  const keyring = memo(async () => (await import('../../verify/keyring.js')).loadKeyring(keyringDirs));
   return {
     config,
     stateDir: settings.stateDir ?? v.STATE_DIR,
