@@ -26,6 +26,7 @@ function lazyHttpSource(url: string, options: HttpSourceOptions): ByteSource {
   return {
     name: url,
     bytesReceived: () => http?.bytesReceived() ?? 0,
+    ignoresRange: () => http?.ignoresRange?.() ?? false,
     close: () => http?.close(),
     async *read(start: number, end?: number): AsyncIterable<Buffer> {
       http ??= (await import('./http-range.js')).createHttpSource(url, options);
