@@ -416,8 +416,10 @@ class InstallJob {
     const slots: LocalSlot[] = [];
     for (const name of [options.booted, target]) {
       const where = name === target ? device : await resolveSlotTarget(options.diskPath, options.slots[name]);
+      // The state as this run found it: the target's record exists only if no install into it began since it was
+      // recorded (disarming drops it), so a recorded index still describes what the slot holds. Either way every
+      // chunk is hashed again when it is copied.
       const record = this.state.slots[name];
-      // An install into the target has begun, so its record is gone: its bytes are still chunked, and hashed when copied.
       const recorded = await loadSlotIndex(options.stateDir, name, record, packed);
       const size = Math.min(where.size, record?.chunkIndex?.imageSize ?? where.size);
       slots.push({ slot: name, path: where.path, offset: where.offset, size, ...(recorded ? { recorded } : {}) });
