@@ -87,6 +87,13 @@ class WriteStage {
   }
 }
 
+/**
+ * A delta install whose missing chunks add up to at most this many image bytes fetches and verifies all of them before
+ * its first write: a hostile chunk (stored bytes that do not match the signed index, a frame that inflates past its
+ * size) is then refused with the slot as it was. Larger ones are verified chunk by chunk as they stream in.
+ */
+const PREFETCH_BYTES = 16 * 1024 * 1024;
+
 /** Runs of consecutive chunks to fetch, [first, until): one bounded read each. */
 function missingRuns(count: number, missing: (k: number) => boolean): Array<{ first: number; until: number }> {
   const runs: Array<{ first: number; until: number }> = [];
@@ -185,9 +192,13 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
     }
   };
 
-  const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number, untilChunk?: number): Promise<void> => {
+  const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number, untilChunk?: number, take?: (index: number, data: Buffer) => void): Promise<void> => {
     // One reused chunk buffer (no allocation per chunk): each chunk is written (or copied) before the next arrives.
     for await (const chunk of verifyChunks(stream, manifest, { fromChunk, ...(untilChunk === undefined ? {} : { untilChunk }), trailer: 'tar', reuseBuffer: true, ...signal })) {
+      if (take) {
+        take(chunk.index, Buffer.from(chunk.data));
+        continue;
+      }
       if (chunk.index === 0) {
         firstData ??= Buffer.from(chunk.data); // held back: the first chunk is written last
         continue;
@@ -198,8 +209,35 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
     }
   };
 
+  /** RUNS fetched with one bounded read each (a run that reaches the image's end also reads and checks the tar end). */
+  let tarEndChecked = false;
+  const fetchRuns = async (runs: Array<{ first: number; until: number }>, take?: (index: number, data: Buffer) => void): Promise<void> => {
+    for (const run of runs) {
+      const from = layout.chunks[run.first]!;
+      const ends = run.until === count;
+      const end = ends ? undefined : from.bundleOffset + layout.chunks.slice(run.first, run.until).reduce((sum, c) => sum + c.storedSize, 0);
+      await consume(readSegmented(source, from.bundleOffset, options.window, end), run.first, ends ? undefined : run.until, take);
+      if (ends) tarEndChecked = true;
+    }
+  };
+
   progress?.phase('download', manifest.image.size, doneBytes);
   try {
+    // A small delta: the chunks no slot has are fetched and verified before anything is written (see PREFETCH_BYTES).
+    let prefetched: Map<number, Buffer> | undefined;
+    let headOpen = true;
+    if (options.local && source.ignoresRange?.() !== true) {
+      const plan = options.local.plan;
+      const runs = missingRuns(count, (k) => !done.has(k) && !plan.chunks.has(k));
+      const bytes = runs.reduce((sum, r) => sum + chunks.slice(r.first, r.until).reduce((s, c) => s + c.size, 0), 0);
+      if (runs.length > 0 && bytes <= PREFETCH_BYTES) {
+        headOpen = false;
+        await options.head.return(undefined);
+        const held = new Map<number, Buffer>();
+        await fetchRuns(runs, (index, data) => void held.set(index, data));
+        prefetched = held;
+      }
+    }
     if (!done.has(0)) {
       // Whatever filesystem the slot held stops being one before any other byte changes.
       await writer.write(0, Buffer.alloc(first.size));
@@ -209,23 +247,26 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
       await copyLocal(options.local);
       await checkpoint();
     }
+    for (const [index, data] of prefetched ?? []) {
+      if (index === 0) firstData ??= data;
+      else if (!done.has(index)) {
+        await stage.put(layout.chunks[index]!.imageOffset, data);
+        await wrote(index, data.length);
+      }
+    }
+    prefetched?.clear();
+    await checkpoint();
     const runs = missingRuns(count, (k) => !done.has(k) && !(k === 0 && firstData !== undefined));
     const whole = runs.length === 1 && runs[0]!.until === count;
-    if ((whole && runs[0]!.first === 0) || (runs.length > 0 && source.ignoresRange?.() === true)) {
+    if (headOpen && ((whole && runs[0]!.first === 0) || (runs.length > 0 && source.ignoresRange?.() === true))) {
       // Continue the head's own request: a full install is one stream, and so is any install from a server that
       // ignores Range (every request would be answered from byte 0); chunks the slot has already are skipped.
       await consume(options.rest, 0);
     } else {
       await options.head.return(undefined);
-      for (const run of runs) {
-        const from = layout.chunks[run.first]!;
-        const ends = run.until === count;
-        // A run that reaches the image's end also reads the tar end (checked); others stop at their last chunk.
-        const end = ends ? undefined : from.bundleOffset + layout.chunks.slice(run.first, run.until).reduce((sum, c) => sum + c.storedSize, 0);
-        await consume(readSegmented(source, from.bundleOffset, options.window, end), run.first, ends ? undefined : run.until);
-      }
+      await fetchRuns(runs);
       // Nothing fetched reached the end: still check that the bundle ends as a bundle must (no extra bytes, not cut short).
-      if (runs.at(-1)?.until !== count) await consume(readSegmented(source, layout.imageEnd, options.window), count);
+      if (!tarEndChecked) await consume(readSegmented(source, layout.imageEnd, options.window), count);
     }
     await checkpoint();
     if (!done.has(0)) {
