@@ -16,7 +16,7 @@ export const bundleCreateCommand: Command = {
   usage: [
     'abupdate bundle create --image FILE --version V --key PREFIX.key --out FILE --compatible S',
     '                              [--expires WHEN] [--min-version V] [--chunk-size N] [--json]',
-    '                              [--format 2 [--avg-chunk N] [--compress zstd|none] [--zstd-level N]]',
+    '                              [--format 2 [--chunking cdc] [--avg-chunk N] [--compress zstd|none] [--zstd-level N]]',
   ].join('\n'),
   description: [
     'Reads the image twice (chunk hashes first, then the tar), never holding it in memory, and writes',
@@ -36,6 +36,7 @@ export const bundleCreateCommand: Command = {
     'min-version': { type: 'string', value: 'V', help: 'the oldest installed version that may update to this one' },
     'chunk-size': { type: 'string', value: 'N', help: `format 1: bytes per verified chunk (default ${DEFAULT_CHUNK_SIZE}; ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE})` },
     format: { type: 'string', value: '1|2', help: 'the bundle format (default 1; 2 allows delta installs, docs/bundle-format.md)' },
+    chunking: { type: 'string', value: 'cdc', help: 'format 2: how the image is cut; cdc (FastCDC, content-defined) is the one kind' },
     'avg-chunk': { type: 'string', value: 'N', help: `format 2: the average content-defined chunk, a power of two (default ${DEFAULT_AVG_CHUNK}; min N/4, max 4N)` },
     compress: { type: 'string', value: 'zstd|none', help: 'format 2: compress each chunk (default zstd)' },
     'zstd-level': { type: 'string', value: 'N', help: `format 2: the zstd level, 1 to 22 (default ${DEFAULT_ZSTD_LEVEL}; 3 is about 20x faster, 9 % larger)` },
@@ -59,8 +60,10 @@ export const bundleCreateCommand: Command = {
     if (compress !== 'zstd' && compress !== 'none') throw new UpdaterError('ERR_USAGE', `bundle create: --compress must be zstd or none, not "${compress}"`);
     const avgChunk = intOption(ctx.values, 'avg-chunk', 4 * MIN_CHUNK_SIZE, MAX_CHUNK_SIZE / 4) ?? DEFAULT_AVG_CHUNK;
     const zstdLevel = intOption(ctx.values, 'zstd-level', 1, 22) ?? DEFAULT_ZSTD_LEVEL;
+    const chunking = stringOption(ctx.values, 'chunking') ?? 'cdc';
+    if (chunking !== 'cdc') throw new UpdaterError('ERR_USAGE', `bundle create: --chunking must be cdc, not "${chunking}"`, { hint: 'Fixed chunks are format 1: leave out --format 2 and give --chunk-size.' });
     if (format === 1) {
-      for (const name of ['avg-chunk', 'compress', 'zstd-level']) {
+      for (const name of ['chunking', 'avg-chunk', 'compress', 'zstd-level']) {
         if (ctx.values[name] !== undefined) throw new UpdaterError('ERR_USAGE', `bundle create: --${name} needs --format 2`, { hint: 'Add --format 2, or leave the option out.' });
       }
     } else if (ctx.values['chunk-size'] !== undefined) {
