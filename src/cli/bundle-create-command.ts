@@ -27,7 +27,7 @@ export const bundleCreateCommand: Command = {
     'The file appears under its name only when complete (written to FILE.partial, then renamed).',
   ].join('\n'),
   options: {
-    image: { type: 'string', value: 'FILE', help: 'the raw root image (squashfs, erofs, ext4); at most 8 GiB - 1' },
+    image: { type: 'string', value: 'FILE', help: 'the raw root image (squashfs, erofs, ext4); at most 8 GiB - 1 (format 2: 64 GiB, stored in at most 8 GiB - 1)' },
     version: { type: 'string', value: 'V', help: 'semantic version of the image, e.g. 1.4.0 or 2.0.0-rc.1' },
     key: signingKeyOption('the bundle'),
     out: { type: 'string', value: 'FILE', help: 'the bundle to write' },
