@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { bytesSource, layeredImage, makeBundle, makeKeys } from '../fixtures/bundle.js';
-import { assembleBundle, readBundleParts, signManifest, type BundleParts } from '../fixtures/hostile-tar.js';
+import { assembleBundle, readBundleParts, withChunkIndex, type BundleParts } from '../fixtures/hostile-tar.js';
 import { readBundle, bundleFileSource } from './bundle-reader.js';
 import type { VerifiedChunk } from './chunk-verifier.js';
 import { encodeChunkIndex, parseChunkIndex } from './chunk-index.js';
@@ -51,11 +51,8 @@ async function attempt(bytes: Buffer, keyring: Keyring): Promise<{ code: string 
 }
 
 /** The bundle re-signed with a new index (as a hostile publisher holding the key could make it). */
-function withIndex(s: Setup, chunks: ManifestChunk[], change: (m: Manifest) => Manifest = (m) => m): Buffer {
-  const index = encodeChunkIndex(chunks);
-  const packed = s.parts.manifest.image.packed!;
-  const manifest = change({ ...s.parts.manifest, image: { ...s.parts.manifest.image, packed: { ...packed, index: { ...packed.index, sha256: createHash('sha256').update(index).digest('hex') } } } });
-  return assembleBundle({ ...signManifest(manifest, s.key), index, image: s.parts.image });
+function withIndex(s: Setup, chunks: ManifestChunk[], change?: (m: Manifest) => Manifest): Buffer {
+  return withChunkIndex(s.parts, chunks, s.key, change);
 }
 
 test('format 2 round trip: content-defined chunks within bounds, some stored compressed, readBundle yields the image byte for byte', async (t) => {
