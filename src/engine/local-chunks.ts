@@ -62,28 +62,35 @@ export async function findLocalChunks(manifest: Manifest, done: ChunkBitmap, slo
   const packed = manifest.image.packed;
   const plan: LocalPlan = { chunks: new Map(), slots, how: {} };
   if (!packed) return plan;
+  const chunks = manifest.image.chunks;
+  /** The missing chunks by hash (the same bytes may be needed at several places: zeros), and by image offset. */
   const wanted = new Map<string, number[]>();
-  const imageOffsets: number[] = [];
+  const byOffset = new Map<number, number>();
   let at = 0;
-  manifest.image.chunks.forEach((chunk, k) => {
-    imageOffsets.push(at);
+  chunks.forEach((chunk, k) => {
+    if (!done.has(k)) {
+      const list = wanted.get(chunk.sha256);
+      if (list) list.push(k);
+      else wanted.set(chunk.sha256, [k]);
+      byOffset.set(at, k);
+    }
     at += chunk.size;
-    if (done.has(k)) return;
-    const list = wanted.get(chunk.sha256);
-    if (list) list.push(k);
-    else wanted.set(chunk.sha256, [k]);
   });
   if (wanted.size === 0) return plan;
+  /** Hashes whose every chunk has a place already: a later match of them costs nothing (a slot of zeros has thousands). */
+  const placed = new Set<string>();
   let scanned = 0;
   for (const local of slots) {
     const found = (offset: number, sha256: string): void => {
       const ks = wanted.get(sha256);
       if (!ks) return;
-      for (const k of ks) {
-        const known = plan.chunks.get(k);
-        const inPlace = local.slot === target && offset === imageOffsets[k];
-        if (known === undefined || inPlace) plan.chunks.set(k, { slot: local.slot, offset });
+      if (local.slot === target) {
+        const k = byOffset.get(offset);
+        if (k !== undefined && chunks[k]?.sha256 === sha256) plan.chunks.set(k, { slot: local.slot, offset }); // in place: no copy
       }
+      if (placed.has(sha256)) return;
+      for (const k of ks) if (!plan.chunks.has(k)) plan.chunks.set(k, { slot: local.slot, offset });
+      placed.add(sha256);
     };
     if (local.recorded) {
       plan.how[local.slot] = 'recorded';
