@@ -56,13 +56,13 @@ async function showTool(tool: string, ...args: string[]): Promise<void> {
   process.stdout.write(`${stdout}\n`);
 }
 
-/** A small root filesystem image (squashfs) whose os-release names VERSION. */
-async function makeRootImage(dir: string, version: string, sizeMiB: number): Promise<string> {
+/** A small root filesystem image (squashfs) whose os-release names VERSION; PAYLOAD stands in for the OS's files. */
+async function makeRootImage(dir: string, version: string, payload: Buffer): Promise<string> {
   const root = path.join(dir, `root-${version}`);
   await mkdir(path.join(root, 'etc'), { recursive: true });
   await mkdir(path.join(root, 'usr/lib'), { recursive: true });
   await writeFile(path.join(root, 'etc/os-release'), `NAME="Demo OS"\nVERSION_ID=${version}\n`);
-  await writeFile(path.join(root, 'usr/lib/payload.bin'), randomBytes(sizeMiB * MiB)); // stands in for the OS
+  await writeFile(path.join(root, 'usr/lib/payload.bin'), payload);
   if (await have('mksquashfs')) {
     const image = `demo-os-${version}.squashfs`;
     await run('mksquashfs', `root-${version}`, image, '-noappend', '-quiet', '-no-progress');
@@ -91,7 +91,8 @@ async function main_(): Promise<void> {
   const engine = ['--state-dir', 'state', '--run-dir', 'run'];
 
   step('Version 1.0.0 is running from slot A', 'The factory image goes into USR-A; the engine records what it holds.');
-  const v1 = await makeRootImage(dir, '1.0.0', 24);
+  const v1Payload = randomBytes(24 * MiB);
+  const v1 = await makeRootImage(dir, '1.0.0', v1Payload);
   const { control, slots } = await openBootControl({ diskPath: 'disk.img' });
   const image = await open(v1, 'r');
   const target = await open('disk.img', 'r+');
@@ -106,19 +107,30 @@ async function main_(): Promise<void> {
   });
   await abupdate('slots', ...disk, '--booted', 'A');
 
-  step('The vendor signs version 2.0.0', 'A key pair; hosts trust the public half (keys.d). The bundle is a tar: manifest, signature, image.');
+  step(
+    'The vendor signs version 2.0.0',
+    'A key pair; hosts trust the public half (keys.d). The bundle is a tar: manifest, signature, chunk index, image.',
+    'Format 2 cuts the image into content-defined chunks named by their SHA-256 in the signed index, so a host',
+    'fetches only the chunks it does not have. Version 2.0.0 keeps 1.0.0\'s files and adds 24 MiB of new ones.',
+  );
   await mkdir('keys.d');
   await abupdate('keygen', '--out', 'release');
   await copyFile('release.pub', 'keys.d/release.pub');
-  const v2 = await makeRootImage(dir, '2.0.0', 48);
-  await abupdate('bundle', 'create', '--image', path.basename(v2), '--version', '2.0.0', '--compatible', COMPATIBLE, '--key', 'release.key', '--out', 'demo-os-2.0.0.bundle');
+  const v2 = await makeRootImage(dir, '2.0.0', Buffer.concat([v1Payload, randomBytes(24 * MiB)]));
+  await abupdate('bundle', 'create', '--image', path.basename(v2), '--version', '2.0.0', '--compatible', COMPATIBLE, '--key', 'release.key', '--out', 'demo-os-2.0.0.bundle', '--format', '2', '--zstd-level', '3');
+  await abupdate('bundle', 'diff', '--from', path.basename(v1), 'demo-os-2.0.0.bundle', '--keyring', 'keys.d');
 
   step('An update server', 'Any static HTTP server will do: the engine fetches the bundle with Range requests, so it can resume.');
   const server = await startBundleServer({ 'demo-os-2.0.0.bundle': path.join(dir, 'demo-os-2.0.0.bundle') });
   const url = server.url('demo-os-2.0.0.bundle');
   process.stdout.write(`\n   serving ${url}\n`);
 
-  step('Install into the other slot', 'Signature and policy are checked before a byte is written; every chunk is verified as it', 'arrives, the slot is read back, and only then does B become the next boot, with one try.');
+  step(
+    'Install into the other slot',
+    'Signature and policy are checked before a byte is written. The chunks slot A already has are copied (each hashed',
+    'again as it is read); only the rest is downloaded, each verified as it arrives. The slot is read back, and only',
+    'then does B become the next boot, with one try.',
+  );
   try {
     await abupdate('install', url, ...disk, '--booted', 'A', '--keyring', 'keys.d', '--compatible', COMPATIBLE, ...engine);
   } finally {

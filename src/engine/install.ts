@@ -438,7 +438,6 @@ class InstallJob {
   async stream(head: VerifiedHead, writer: SlotWriter, record: InstallRecord, plan: LocalPlan | undefined): Promise<WriteChunksResult> {
     const { options } = this;
     const reader = plan && plan.chunks.size > 0 ? await LocalChunkReader.open(plan) : undefined;
-    const before = this.source.bytesReceived();
     try {
       const filled = await this.fill(head, writer, record, plan && reader ? { plan, reader } : undefined);
       if (filled.copied > 0 || plan) {
@@ -448,7 +447,7 @@ class InstallJob {
         record.reusedFrom = from;
         const mismatches = filled.localMismatches > 0 ? ` (${filled.localMismatches} local chunks had changed on disk and were downloaded)` : '';
         const slots = Object.entries(filled.copiedFrom).map(([slot, bytes]) => `${formatBytes(bytes)} from slot ${slot}`).join(', ');
-        options.progress?.message(`reused ${slots || '0 B'}, downloaded ${formatBytes(this.source.bytesReceived() - before)}${mismatches}`);
+        options.progress?.message(`reused ${slots || '0 B'}, downloaded ${formatBytes(this.source.bytesReceived())}${mismatches}`);
       }
       return filled;
     } finally {
