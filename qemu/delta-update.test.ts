@@ -55,7 +55,8 @@ describe('QEMU scenario 8: delta update from the running slot', { timeout: 20 * 
       t.diagnostic(`bundle ${predicted.bundleSize} bytes; served ${sent} bytes in ${served.length} requests; the guest reused ${reused} bytes of slot A and reports ${downloaded} downloaded; bundle diff from v1's image predicted ${predicted.download.total}`);
       assert.equal(downloaded, sent, 'what the guest says it downloaded is what the server sent');
       assert.ok(sent < predicted.bundleSize / 2, `a delta: ${sent} of ${predicted.bundleSize} bytes`);
-      assert.ok(sent >= predicted.download.chunks && sent <= predicted.download.total + 64 * 1024, `the server sent the chunks bundle diff predicts (${predicted.download.total}), give or take the head's first window`);
+      // At most what bundle diff predicts from v1's image: the slots may hold a little more (slot B's zeros).
+      assert.ok(sent >= predicted.download.head && sent <= predicted.download.total, `the server sent at most what bundle diff predicts (${predicted.download.total})`);
       assert.ok(reused >= predicted.localBytes, `reused ${reused} bytes, at least what v1's image has (${predicted.localBytes})`);
 
       const second = await machine.boot({ run: `${POST_BOOT}/sbin/reboot\n`, timeoutMs: 5 * 60_000 });
