@@ -7,8 +7,6 @@ import { formatBytes } from '../engine/progress.js';
 import { loadEngineState } from '../engine/state-store.js';
 import { loadSlotIndex } from '../engine/slot-index.js';
 import { resolveSlotTarget } from '../engine/slot-writer.js';
-import { inspectBundleHead } from '../../verify/bundle-head.js';
-import { openByteSource } from '../download/byte-source.js';
 import { diffBundle, type DiffFrom } from '../usecases/bundle-diff.js';
 import { report, requireOption, type Command } from './command.js';
 import { resolveSlotArgument } from './slot-context.js';
@@ -57,14 +55,9 @@ export const bundleDiffCommand: Command = {
       const slot = resolveSlotArgument(disk, fromArg, 'bundle diff');
       const where = await resolveSlotTarget(disk.diskPath, disk.slots[slot]);
       const record = (await loadEngineState(host.stateDir)).slots[slot];
-      // The slot's recorded index is usable only with NEW's chunking: read NEW's manifest for it.
-      const stream = openByteSource(location, { signal: ctx.signal }).read(0)[Symbol.asyncIterator]();
-      const head = await inspectBundleHead({ [Symbol.asyncIterator]: () => stream }, { keyring });
-      await stream.return?.();
-      const packed = head.manifest.image.packed;
-      const recorded = packed ? await loadSlotIndex(host.stateDir, slot, record, packed) : undefined;
       const size = Math.min(where.size, record?.chunkIndex?.imageSize ?? where.size);
-      from = { kind: 'slot', slot, local: { path: where.path, offset: where.offset, size, ...(recorded ? { recorded } : {}) } };
+      // The slot's recorded index is usable only with NEW's chunking, which diffBundle knows once it read NEW's head.
+      from = { kind: 'slot', slot, local: { path: where.path, offset: where.offset, size }, recorded: (packed) => loadSlotIndex(host.stateDir, slot, record, packed) };
     } else if (isUrl(fromArg) || (await isBundleFile(fromArg))) {
       from = { kind: 'bundle', location: fromArg };
     } else {

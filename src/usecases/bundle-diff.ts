@@ -7,13 +7,22 @@ import type { SlotName } from '../../partition/slots.js';
 import { inspectBundleHead } from '../../verify/bundle-head.js';
 import type { Keyring } from '../../verify/keyring.js';
 import { padToBlock, TAR_END_BYTES, type BundleLayout } from '../../verify/layout.js';
-import type { Manifest } from '../../verify/manifest.js';
+import type { Manifest, PackedImage } from '../../verify/manifest.js';
 import { isUrl, openByteSource } from '../download/byte-source.js';
 import { ChunkBitmap } from '../engine/chunk-bitmap.js';
 import { findLocalChunks, type LocalSlot } from '../engine/local-chunks.js';
 
 /** Where the old chunks are: a slot of this host, an image file, or a bundle (file, or URL of a format 2 bundle). */
-export type DiffFrom = { kind: 'slot'; slot: SlotName; local: Omit<LocalSlot, 'slot'> } | { kind: 'image'; path: string } | { kind: 'bundle'; location: string };
+export type DiffFrom =
+  | {
+      kind: 'slot';
+      slot: SlotName;
+      local: Omit<LocalSlot, 'slot' | 'recorded'>;
+      /** The slot's recorded index, if it is usable with NEW's chunking (asked once NEW's head is read). */
+      recorded?: (packed: PackedImage) => Promise<Buffer | undefined>;
+    }
+  | { kind: 'image'; path: string }
+  | { kind: 'bundle'; location: string };
 
 export interface BundleDiff {
   version: string;
@@ -49,7 +58,10 @@ export async function diffBundle(from: DiffFrom, newLocation: string, keyring: K
     return { ...base, localChunks: 0, localBytes: 0, download: { head: layout.imageOffset, chunks: layout.storedSize, tail, total: layout.totalSize }, how: 'none' };
   }
   let local: LocalSlot;
-  if (from.kind === 'slot') local = { slot: from.slot, ...from.local };
+  if (from.kind === 'slot') {
+    const recorded = await from.recorded?.(manifest.image.packed);
+    local = { slot: from.slot, ...from.local, ...(recorded ? { recorded } : {}) };
+  }
   else if (from.kind === 'image') local = { slot: 'A', path: from.path, offset: 0, size: (await stat(from.path)).size };
   else {
     const old = await headOf(from.location, keyring, signal);
