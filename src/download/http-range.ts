@@ -1,11 +1,11 @@
-// Streams a URL from a byte offset with got: Range requests, per-phase, stall and speed-limit timeouts, retries with
-// backoff, and one 200 stream kept between windows when the server ignores Range.
+// Streams a URL from a byte offset on node:http(s) (http-get.ts): Range requests, per-phase, stall and speed-limit
+// timeouts, retries with backoff, and one 200 stream kept between windows when the server ignores Range.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import got, { type Request } from 'got';
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
-import { gotTlsOptions, type TlsMaterial } from '../net/tls.js';
+import type { TlsMaterial } from '../net/tls.js';
 import { gotErrorToUpdaterError } from './got-error.js';
+import { httpGet, type GetResponse } from './http-get.js';
 import type { ByteSource, SourceEvent } from './source.js';
 
 export interface HttpTimeouts {
@@ -52,7 +52,7 @@ export const DEFAULT_TIMEOUTS: HttpTimeouts = { lookup: 10_000, connect: 10_000,
 
 /** A 200 stream kept between reads (see createHttpSource). */
 interface Parked {
-  stream: Request;
+  response: GetResponse;
   iterator: AsyncIterator<Buffer>;
   /** Resource offset of the next byte: of `leftover` if there is one, else of the stream's next piece. */
   position: number;
@@ -125,7 +125,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
   const unpark = (): void => {
     if (parked === undefined) return;
     clearTimeout(parked.idle);
-    parked.stream.destroy();
+    parked.response.destroy();
     parked = undefined;
   };
 
@@ -137,21 +137,18 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
       parked = undefined;
     } else unpark();
     if (!resumed) options.onEvent?.({ type: 'request', start: position, end, attempt: attemptNo });
-    const stream: Request = resumed?.stream ?? requestFrom(position, end);
-    let keep = false; // the stream is parked for the next read: do not destroy it
+    let response: GetResponse | undefined = resumed?.response;
+    let keep = false; // the response is parked for the next read: do not destroy it
     try {
       if (resumed) {
         const promised = resumed.total === undefined ? undefined : resumed.total - position;
-        yield* readBody(stream, resumed.iterator, resumed.leftover, position - resumed.position, resumed.position, end, promised, true, outcome, (p) => {
+        yield* readBody(resumed.response, resumed.iterator, resumed.leftover, position - resumed.position, resumed.position, end, promised, true, outcome, (p) => {
           keep = true;
           park({ ...p, total: resumed.total });
         });
         return;
       }
-      const response = await new Promise<{ statusCode: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
-        stream.once('response', resolve);
-        stream.once('error', reject);
-      });
+      response = await requestFrom(position, end);
       const status = response.statusCode;
       let skip = 0;
       let promised: number | undefined; // body bytes after `skip` the server said it would send
@@ -187,35 +184,28 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
           hint: status === 404 ? 'Check the URL.' : status >= 500 ? 'The server failed; try again later.' : 'Check the URL and the server.',
         });
       }
-      const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
       const total = promised === undefined ? undefined : position + promised;
       const parkThis = (p: Omit<Parked, 'idle' | 'total'>): void => {
         keep = true;
         park({ ...p, total });
       };
       // A 206 starts at POSITION; a 200 at byte 0, its first POSITION bytes skipped.
-      yield* readBody(stream, iterator, undefined, skip, status === 200 ? 0 : position, end, promised, resourceEnd, outcome, status === 200 && end !== undefined ? parkThis : undefined);
+      yield* readBody(response, iterator, undefined, skip, status === 200 ? 0 : position, end, promised, resourceEnd, outcome, status === 200 && end !== undefined ? parkThis : undefined);
     } finally {
-      if (!keep) stream.destroy();
+      if (!keep) response?.destroy();
     }
   }
 
-  function requestFrom(position: number, end: number | undefined): Request {
-    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+  /** The response headers of a GET from POSITION; the body is not decompressed (identity asked, nothing decoded). */
+  function requestFrom(position: number, end: number | undefined): Promise<GetResponse> {
+    const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'abupdate' };
     if (position > 0 || end !== undefined) headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
     if (options.auth !== undefined) headers.authorization = `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`;
-    return got.stream(url, {
-      ...gotTlsOptions(options.tls),
-      headers,
-      decompress: false,
-      throwHttpErrors: false,
-      retry: { limit: 0 },
-      timeout: { lookup: timeouts.lookup, connect: timeouts.connect, secureConnect: timeouts.connect, response: timeouts.response },
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    return httpGet(url, { headers, timeouts, tls: options.tls, signal: options.signal });
   }
 
-  /** Keeps a 200 stream for the next read; dropped if nobody continues it within the stall timeout. */
+  /** Keeps a 200 response for the next read; dropped if nobody continues it within the stall timeout. */
   function park(p: Omit<Parked, 'idle'>): void {
     const idle = setTimeout(unpark, timeouts.stall);
     idle.unref();
@@ -228,7 +218,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
    * PARK is given, the stream goes to PARK for the next read instead of ending.
    */
   async function* readBody(
-    stream: Request,
+    response: GetResponse,
     iterator: AsyncIterator<Buffer>,
     leftover: Buffer | undefined,
     skipBytes: number,
@@ -253,7 +243,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
       } else {
         const waitStarted = Date.now();
         const next = await withStallTimeout(iterator.next(), timeouts.stall, () => {
-          stream.destroy();
+          response.destroy();
           return new UpdaterError('ERR_TIMEOUT', `Cannot download "${url}": no data for ${timeouts.stall} ms`, { data: { url, position: position + delivered } });
         });
         if (next.done) break;
@@ -286,7 +276,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
       throw new UpdaterError('ERR_NETWORK', `Cannot download "${url}": the body ended ${promised - delivered} bytes early`, { data: { url, position: position + delivered } });
     }
     outcome.atEnd = remaining > 0 && resourceEnd;
-    if (remaining === 0 && park) park({ stream, iterator, position: at, leftover: pending });
+    if (remaining === 0 && park) park({ response, iterator, position: at, leftover: pending });
   }
 
   return {

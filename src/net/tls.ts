@@ -1,5 +1,6 @@
 // TLS and credentials for every HTTP client abupdate runs (update server, payload, etcd, FleetLock): the CA bundle
-// and client certificate files as got's `https` options, certificate failures as ERR_TLS, no https -> http downgrade.
+// and client certificate files as got's `https` options or node:https's, certificate failures as ERR_TLS, no https ->
+// http downgrade.
 
 import { readFile } from 'node:fs/promises';
 import type { OptionsInit } from 'got';
@@ -14,7 +15,7 @@ export interface TlsFiles {
   keyFile?: string | undefined;
 }
 
-/** What got needs: `https` with the file contents. */
+/** The file contents: got's `https` options as they are, node:https's through tlsRequestOptions. */
 export interface TlsMaterial {
   certificateAuthority?: Buffer;
   certificate?: Buffer;
@@ -47,10 +48,29 @@ export async function loadTlsMaterial(files: TlsFiles, settings: { ca: string; c
   return material;
 }
 
+/** The TLS material as node:https request options (`ca`, `cert`, `key`), for the download (src/download/http-get.ts). */
+export function tlsRequestOptions(material: TlsMaterial | undefined): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const options: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  if (material?.certificateAuthority !== undefined) options.ca = material.certificateAuthority;
+  if (material?.certificate !== undefined) options.cert = material.certificate;
+  if (material?.key !== undefined) options.key = material.key;
+  return options;
+}
+
 /**
- * got options for one request: the TLS material, and a redirect hook that refuses to leave https for plain http
- * (a certificate or policy problem must never be "solved" by a server sending us elsewhere without TLS).
+ * Throws ERR_TLS for a redirect that leaves https for plain http (a certificate or policy problem must never be
+ * "solved" by a server sending us elsewhere without TLS). Every client's redirects go through it.
  */
+export function refuseDowngrade(from: URL | undefined, to: URL | undefined): void {
+  if (from?.protocol === 'https:' && to?.protocol === 'http:') {
+    throw new UpdaterError('ERR_TLS', `Cannot follow the redirect from ${from.origin} to ${to.origin}: it leaves https for plain http`, {
+      data: { from: from.href, to: to.href },
+      hint: 'Fix the server\'s redirect; abupdate never downgrades to plain HTTP.',
+    });
+  }
+}
+
+/** got options for one request: the TLS material, and a redirect hook that refuses to leave https (refuseDowngrade). */
 export function gotTlsOptions(material: TlsMaterial | undefined): Pick<OptionsInit, 'https' | 'hooks'> {
   return {
     ...(material === undefined || Object.keys(material).length === 0 ? {} : { https: { ...material } }),
@@ -59,12 +79,7 @@ export function gotTlsOptions(material: TlsMaterial | undefined): Pick<OptionsIn
         (options, response) => {
           const from = response.url === undefined ? undefined : new URL(response.url);
           const to = options.url instanceof URL ? options.url : options.url === undefined ? undefined : new URL(String(options.url));
-          if (from?.protocol === 'https:' && to?.protocol === 'http:') {
-            throw new UpdaterError('ERR_TLS', `Cannot follow the redirect from ${from.origin} to ${to.origin}: it leaves https for plain http`, {
-              data: { from: from.href, to: to.href },
-              hint: 'Fix the server\'s redirect; abupdate never downgrades to plain HTTP.',
-            });
-          }
+          refuseDowngrade(from, to);
         },
       ],
     },
