@@ -1,4 +1,5 @@
-// The one mapping from got's errors (and the network errors under them) to ours: aborted, timed out, or a network error.
+// The one mapping from got's errors and node's own (the download's node:http, http-get.ts) to ours: aborted, a
+// certificate failure, timed out, or a network error. It reads only name, code and message, which both share.
 
 import { isUpdaterError, UpdaterError } from '../../common/errors.js';
 import { tlsErrorFor } from '../net/tls.js';
@@ -7,7 +8,7 @@ export interface GotErrorContext {
   /** What was being done, for "Cannot <what>: ...": `download "URL"`, `check for updates at URL`. */
   what: string;
   url: string;
-  /** The caller's signal: when it fired, the error is ERR_ABORTED whatever got says. */
+  /** The caller's signal: when it fired, the error is ERR_ABORTED whatever the client says. */
   signal?: AbortSignal | undefined;
   /** The request's time limit, when the caller set one: the timeout message names it. */
   timeoutMs?: number | undefined;
@@ -17,7 +18,11 @@ export interface GotErrorContext {
   networkHint: string;
 }
 
-/** ERR_ABORTED, ERR_TIMEOUT or ERR_NETWORK for an error got threw; an UpdaterError passes through unchanged. */
+/**
+ * ERR_ABORTED, ERR_TLS, ERR_TIMEOUT or ERR_NETWORK for an error got or node:http threw (node's AbortError, ECONNREFUSED,
+ * ECONNRESET "socket hang up", a certificate code; http-get.ts names its phase timeouts TimeoutError/ETIMEDOUT as got
+ * does); an UpdaterError passes through unchanged.
+ */
 export function gotErrorToUpdaterError(error: unknown, context: GotErrorContext): UpdaterError {
   if (isUpdaterError(error)) return error;
   const { what, url } = context;
