@@ -18,8 +18,8 @@ export function openByteSource(location: string, options: HttpSourceOptions = {}
 }
 
 /**
- * The HTTP source (http-range.ts), with got and its 30 modules imported at the first read: an install from a
- * file never loads them (start-up time, peak RSS).
+ * The HTTP source (http-range.ts, on node:http) imported at the first read: an install from a file never loads it
+ * or node's HTTP stack (start-up time, peak RSS).
  */
 function lazyHttpSource(url: string, options: HttpSourceOptions): ByteSource {
   let http: ByteSource | undefined;
