@@ -1,11 +1,12 @@
 // Read-back verification: hashes a slot's bytes chunk by chunk against the manifest and names the chunks that differ.
 
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, webcrypto, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { read as readFd } from 'node:fs';
 import { promisify } from 'node:util';
 import { UpdaterError } from '../common/errors.js';
 import { chunkImageOffset } from './layout.js';
+import type { ChunkPool } from './chunk-pool.js';
 import { MAX_CHUNK_SIZE, type Manifest } from './manifest.js';
 
 const readAsync = promisify(readFd);
@@ -17,8 +18,18 @@ export interface ReadbackOptions {
   hashInto?: Hash;
   /** Called after each chunk with the bytes read back so far (for a progress bar over a long read-back). */
   onProgress?: (bytesDone: number) => void;
+  /**
+   * Read with several reads outstanding into buffers of POOL, and hash each chunk off the main thread (WebCrypto's
+   * digest, in libuv's pool) while the next are read; `hashInto` still gets every byte in order. Chunks larger than
+   * the pool's buffers are read one at a time as without it.
+   */
+  pool?: ChunkPool;
   signal?: AbortSignal;
 }
+
+/** Reads outstanding and chunk hashes in flight at once with a pool. */
+const READS_AHEAD = 2;
+const HASHES_AHEAD = 2;
 
 export interface ReadbackResult {
   badChunks: number[];
@@ -77,29 +88,90 @@ export async function verifySlotReadback(device: SlotBytes, manifest: Manifest, 
     offsets.push(at);
     at += chunk.size;
   }
-  const buffer = Buffer.allocUnsafe(Math.min(MAX_CHUNK_SIZE, Math.max(...indexes.map((i) => all[i]?.size ?? 0), 0)));
+  const sorted = [...indexes].sort((a, b) => a - b);
+  const largest = Math.max(...indexes.map((i) => all[i]?.size ?? 0), 0);
+  const readChunk = async (index: number, buffer: Buffer): Promise<Buffer> => {
+    const chunk = all[index] as { size: number };
+    const position = slotOffset + (offsets[index] ?? chunkImageOffset(manifest, index));
+    try {
+      await readFully(reader, buffer, chunk.size, position, where);
+    } catch (error) {
+      if (error instanceof UpdaterError) throw error;
+      throw new UpdaterError('ERR_READBACK', `Cannot read back chunk ${index} of ${where}: ${(error as Error).message}`, { cause: error, data: { index } });
+    }
+    return buffer.subarray(0, chunk.size);
+  };
   const badChunks: number[] = [];
   let bytesDone = 0;
+  const checked = (index: number, digest: string): void => {
+    const chunk = all[index] as { size: number; sha256: string };
+    if (digest !== chunk.sha256) badChunks.push(index);
+    bytesDone += chunk.size;
+    options.onProgress?.(bytesDone);
+  };
+  const pool = options.pool && largest <= options.pool.size ? options.pool : undefined;
   try {
-    for (const index of [...indexes].sort((a, b) => a - b)) {
-      options.signal?.throwIfAborted();
-      const chunk = all[index] as { size: number; sha256: string };
-      const position = slotOffset + (offsets[index] ?? chunkImageOffset(manifest, index));
-      try {
-        await readFully(reader, buffer, chunk.size, position, where);
-      } catch (error) {
-        if (error instanceof UpdaterError) throw error;
-        throw new UpdaterError('ERR_READBACK', `Cannot read back chunk ${index} of ${where}: ${(error as Error).message}`, { cause: error, data: { index } });
+    if (pool) await readPooled(pool, sorted, readChunk, checked, options);
+    else {
+      const buffer = Buffer.allocUnsafe(Math.min(MAX_CHUNK_SIZE, largest));
+      for (const index of sorted) {
+        options.signal?.throwIfAborted();
+        const data = await readChunk(index, buffer);
+        options.hashInto?.update(data);
+        checked(index, createHash('sha256').update(data).digest('hex'));
       }
-      const data = buffer.subarray(0, chunk.size);
-      options.hashInto?.update(data);
-      const digest = createHash('sha256').update(data).digest('hex');
-      if (digest !== chunk.sha256) badChunks.push(index);
-      bytesDone += chunk.size;
-      options.onProgress?.(bytesDone);
     }
   } finally {
     await handle?.close();
   }
   return { badChunks, checked: indexes.length };
+}
+
+/**
+ * The chunks INDEXES read READS_AHEAD at a time into POOL's buffers, in order; each one's bytes go to `hashInto` and
+ * to a WebCrypto digest (which copies them), and its buffer is read into again while up to HASHES_AHEAD digests run.
+ * Returns once every read has ended (none outlives the call: the file is closed after it).
+ */
+async function readPooled(
+  pool: ChunkPool,
+  indexes: number[],
+  readChunk: (index: number, buffer: Buffer) => Promise<Buffer>,
+  checked: (index: number, digest: string) => void,
+  options: ReadbackOptions,
+): Promise<void> {
+  const reads: Array<{ index: number; buffer: Buffer; data: Promise<Buffer> }> = [];
+  const hashing: Array<{ index: number; digest: Promise<ArrayBuffer> }> = [];
+  let next = 0;
+  const launch = async (): Promise<void> => {
+    const index = indexes[next++] as number;
+    const buffer = await pool.take();
+    const data = readChunk(index, buffer);
+    data.catch(() => undefined); // awaited in order below
+    reads.push({ index, buffer, data });
+  };
+  const settle = async (keep: number): Promise<void> => {
+    while (hashing.length > keep) {
+      const { index, digest } = hashing.shift() as { index: number; digest: Promise<ArrayBuffer> };
+      checked(index, Buffer.from(await digest).toString('hex'));
+    }
+  };
+  try {
+    while (reads.length < READS_AHEAD && next < indexes.length) await launch();
+    while (reads.length > 0) {
+      options.signal?.throwIfAborted();
+      const read = reads[0] as { index: number; buffer: Buffer; data: Promise<Buffer> };
+      const data = await read.data;
+      reads.shift();
+      options.hashInto?.update(data);
+      hashing.push({ index: read.index, digest: webcrypto.subtle.digest('SHA-256', data) });
+      pool.give(read.buffer);
+      if (next < indexes.length) await launch();
+      await settle(HASHES_AHEAD);
+    }
+    await settle(0);
+  } finally {
+    const left = reads.splice(0);
+    await Promise.allSettled(left.map((r) => r.data));
+    for (const r of left) pool.give(r.buffer);
+  }
 }

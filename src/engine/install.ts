@@ -12,6 +12,7 @@ import { verifyChunks } from '../../verify/chunk-verifier.js';
 import type { Keyring } from '../../verify/keyring.js';
 import type { BundleLayout } from '../../verify/layout.js';
 import type { Manifest } from '../../verify/manifest.js';
+import { chunkPoolFor, type ChunkPool } from '../../verify/chunk-pool.js';
 import { verifySlotReadback } from '../../verify/readback.js';
 import { openByteSource, readSegmented, type ByteSource, type SourceEvent } from '../download/byte-source.js';
 import type { HttpSourceOptions } from '../download/http-range.js';
@@ -211,6 +212,8 @@ class InstallJob {
   private window = 0;
   /** Small at first: a format 2 head whose first window ran past it would fetch image bytes a delta install may have. */
   private headWindow = 4 * 1024;
+  /** Chunk buffers shared by the recheck, the write and the read-back (format 1 only; see chunkPoolFor). */
+  private chunkPool: { pool: ChunkPool | undefined } | undefined;
 
   private readonly options: InstallOptions;
   private readonly run: InstallRun;
@@ -374,6 +377,12 @@ class InstallJob {
     return record;
   }
 
+  /** `{ pool }` for MANIFEST's chunks, made once per install, or `{}`. */
+  private pooled(manifest: Manifest): { pool?: ChunkPool } {
+    this.chunkPool ??= { pool: chunkPoolFor(manifest) };
+    return this.chunkPool.pool ? { pool: this.chunkPool.pool } : {};
+  }
+
   private bitmap(): ChunkBitmap {
     if (this.done === undefined) throw new Error('InstallJob: the target is not disarmed');
     return this.done;
@@ -395,7 +404,7 @@ class InstallJob {
     const chunks = head.manifest.image.chunks;
     const marked = [...Array(head.count).keys()].filter((i) => done.has(i));
     options.progress?.phase('recheck', marked.reduce((sum, i) => sum + (chunks[i]?.size ?? 0), 0));
-    const { badChunks } = await verifySlotReadback(device, head.manifest, { chunks: marked, ...signalOption(options), ...progressOption(options.progress) });
+    const { badChunks } = await verifySlotReadback(device, head.manifest, { chunks: marked, ...this.pooled(head.manifest), ...signalOption(options), ...progressOption(options.progress) });
     options.progress?.finish();
     for (const i of badChunks) done.set(i, false);
     const reused = done.size();
@@ -466,6 +475,7 @@ class InstallJob {
       window: this.nextWindow,
       done: this.bitmap(),
       writer,
+      ...this.pooled(head.manifest),
       save: () => this.save(record),
       ...(options.progress ? { progress: options.progress } : {}),
       ...signalOption(options),
@@ -485,7 +495,7 @@ class InstallJob {
     await flushDeviceBuffers(device, options.signal);
     options.progress?.phase('readback', manifest.image.size);
     const whole = tap?.beginDigest();
-    const readback = await verifySlotReadback(device, manifest, { ...signalOption(options), ...(whole ? { hashInto: whole } : {}), ...progressOption(options.progress) });
+    const readback = await verifySlotReadback(device, manifest, { ...this.pooled(manifest), ...signalOption(options), ...(whole ? { hashInto: whole } : {}), ...progressOption(options.progress) });
     options.progress?.finish();
     if (readback.badChunks.length > 0) {
       for (const i of readback.badChunks) this.bitmap().set(i, false);

@@ -6,6 +6,7 @@
 import { readSegmented, type ByteSource } from '../download/byte-source.js';
 import type { BundleLayout } from '../../verify/layout.js';
 import type { Manifest } from '../../verify/manifest.js';
+import type { ChunkPool } from '../../verify/chunk-pool.js';
 import { verifyChunks } from '../../verify/chunk-verifier.js';
 import type { SlotName } from '../../partition/slots.js';
 import type { ChunkBitmap } from './chunk-bitmap.js';
@@ -36,6 +37,8 @@ export interface WriteChunksOptions {
   checkpointMs: number;
   /** Called at each named point (install-points.ts); tests only. */
   at?: InstallCheckpoint;
+  /** Buffers for format 1 chunks hashed off the main thread and written in the background (chunkPoolFor). */
+  pool?: ChunkPool;
   /** A delta install: the chunks found on the host, and the reader that fetches (and re-hashes) them. */
   local?: { plan: LocalPlan; reader: LocalChunkReader };
 }
@@ -56,10 +59,16 @@ const STAGE_BYTES = 1024 * 1024;
 /** Chunks from this size on are written as they come (format 1's 1 MiB; a 64 KiB write is cheap enough). */
 const STAGE_BELOW = 64 * 1024;
 
-/** Adjacent small chunks gathered into one positional write (format 2's 16 KiB chunks would each be a write). */
+/**
+ * Adjacent small chunks gathered into one positional write (format 2's 16 KiB chunks would each be a write); a large
+ * chunk whose buffer is handed over (RELEASE given) is written in the background while the next ones arrive, its
+ * buffer released when the write is done. The chunk pool bounds how many are in flight.
+ */
 class WriteStage {
   readonly #writer: SlotWriter;
   readonly #buffer = Buffer.allocUnsafe(STAGE_BYTES);
+  readonly #inFlight = new Set<Promise<void>>();
+  #failed: { error: unknown } | undefined;
   #start = 0;
   #length = 0;
 
@@ -67,19 +76,48 @@ class WriteStage {
     this.#writer = writer;
   }
 
-  async put(offset: number, data: Buffer): Promise<void> {
-    if (this.#length > 0 && (offset !== this.#start + this.#length || this.#length + data.length > STAGE_BYTES)) await this.flush();
+  /** Writes DATA at OFFSET (now, gathered, or in the background when RELEASE hands its buffer over). */
+  async put(offset: number, data: Buffer, release?: () => void): Promise<void> {
+    if (this.#failed) throw this.#failed.error;
+    if (this.#length > 0 && (offset !== this.#start + this.#length || this.#length + data.length > STAGE_BYTES)) await this.#flushGathered();
     if (data.length >= STAGE_BELOW) {
-      await this.#writer.write(offset, data);
+      if (!release) {
+        await this.#writer.write(offset, data);
+        return;
+      }
+      const write = this.#writer.write(offset, data).then(
+        () => {
+          this.#inFlight.delete(write);
+          release();
+        },
+        (error: unknown) => {
+          this.#inFlight.delete(write);
+          this.#failed ??= { error };
+          release();
+        },
+      );
+      this.#inFlight.add(write);
       return;
     }
     if (this.#length === 0) this.#start = offset;
     data.copy(this.#buffer, this.#length);
     this.#length += data.length;
+    release?.();
   }
 
-  /** Writes what is gathered; called before every fsync, so a checkpoint covers every chunk handed over. */
+  /** Writes what is gathered and waits for every write in flight; called before every fsync, so a checkpoint covers every chunk handed over. */
   async flush(): Promise<void> {
+    await this.#flushGathered();
+    await this.settle();
+  }
+
+  /** Waits for the writes in flight; throws the first that failed. */
+  async settle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    if (this.#failed) throw this.#failed.error;
+  }
+
+  async #flushGathered(): Promise<void> {
     if (this.#length === 0) return;
     const length = this.#length;
     this.#length = 0;
@@ -124,17 +162,34 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
   const pace = createGcPacer();
   const stage = new WriteStage(writer);
 
-  const checkpoint = async (): Promise<void> => {
+  // A checkpoint's fsync runs in the background while the next chunks are written (one at a time): its chunks are
+  // marked done, and the bitmap saved, only once the fsync that began after their writes has returned.
+  let syncing: Promise<void> | undefined;
+  const startCheckpoint = async (): Promise<void> => {
+    if (syncing) await syncing;
+    syncing = undefined;
     if (pending.length === 0) return;
     await stage.flush();
-    await writer.sync();
-    options.at?.('synced');
-    for (const i of pending) done.set(i);
+    const covered = pending;
     pending = [];
     pendingBytes = 0;
     lastCheckpoint = Date.now();
-    await options.save();
-    options.at?.('progress-saved');
+    const sync = (async () => {
+      await writer.sync();
+      options.at?.('synced');
+      for (const i of covered) done.set(i);
+      await options.save();
+      options.at?.('progress-saved');
+    })();
+    sync.catch(() => undefined); // awaited by the next checkpoint, which throws its error
+    syncing = sync;
+  };
+  /** Every chunk handed over so far is synced and recorded. */
+  const checkpoint = async (): Promise<void> => {
+    await startCheckpoint();
+    const sync = syncing;
+    syncing = undefined;
+    await sync;
   };
 
   const wrote = async (index: number, bytes: number): Promise<void> => {
@@ -145,7 +200,7 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
     doneBytes += bytes;
     progress?.update(doneBytes);
     pace(bytes);
-    if (pendingBytes >= options.checkpointBytes || Date.now() - lastCheckpoint >= options.checkpointMs) await checkpoint();
+    if (pendingBytes >= options.checkpointBytes || Date.now() - lastCheckpoint >= options.checkpointMs) await startCheckpoint();
   };
 
   /** The chunks the host has: each read and hashed again; in place in the target it is only marked, else copied. */
@@ -192,19 +247,20 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
     }
   };
 
+  // With a pool, chunks are hashed off the main thread and written in the background; without, one reused buffer,
+  // each chunk written before the next is read.
+  const pool = options.pool;
+
   const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number, untilChunk?: number, take?: (index: number, data: Buffer) => void): Promise<void> => {
-    // One reused chunk buffer (no allocation per chunk): each chunk is written (or copied) before the next arrives.
-    for await (const chunk of verifyChunks(stream, manifest, { fromChunk, ...(untilChunk === undefined ? {} : { untilChunk }), trailer: 'tar', reuseBuffer: true, ...signal })) {
-      if (take) {
-        take(chunk.index, Buffer.from(chunk.data));
+    const range = { fromChunk, ...(untilChunk === undefined ? {} : { untilChunk }), trailer: 'tar' as const, ...signal };
+    for await (const chunk of verifyChunks(stream, manifest, pool ? { ...range, pool } : { ...range, reuseBuffer: true })) {
+      if (take || chunk.index === 0 || done.has(chunk.index)) {
+        if (take) take(chunk.index, Buffer.from(chunk.data));
+        else if (chunk.index === 0) firstData ??= Buffer.from(chunk.data); // held back: the first chunk is written last
+        chunk.release?.();
         continue;
       }
-      if (chunk.index === 0) {
-        firstData ??= Buffer.from(chunk.data); // held back: the first chunk is written last
-        continue;
-      }
-      if (done.has(chunk.index)) continue;
-      await stage.put(chunk.imageOffset, chunk.data);
+      await stage.put(chunk.imageOffset, chunk.data, chunk.release);
       await wrote(chunk.index, chunk.data.length);
     }
   };
@@ -288,7 +344,9 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
     progress?.finish();
     return { ...result, written };
   } catch (error) {
-    // Keep what is safely written: the next run resumes after it.
+    // No write may outlive this call (the slot is closed after it); then keep what is safely written: the next run
+    // resumes after it.
+    await stage.settle().catch(() => undefined);
     await checkpoint().catch(() => undefined);
     throw error;
   }
