@@ -1,5 +1,6 @@
-// Chunk buffers lent out and given back: the bounded memory of chunks being received, hashed off the main thread and
-// written at the same time (issue 17). The pool never holds more than `count` buffers; a taker waits for one.
+// Chunk buffers lent out and given back: the bounded memory of chunks being received and hashed while the one before
+// is written, or read back while the one before is hashed (issue 17). The pool never makes more than `count` buffers;
+// a taker waits for one.
 
 export class ChunkPool {
   readonly size: number;
@@ -34,10 +35,14 @@ export class ChunkPool {
   }
 }
 
-/** Format 1 chunks of at most this size are received, hashed and written (and read back) through a pool. */
+/** Format 1 chunks of at most this size are received and written (and read back) through a pool. */
 export const POOLED_CHUNK_MAX = 1024 * 1024;
-/** Buffers of an install's pool: one being filled, up to two being hashed, one being written. */
-export const POOL_BUFFERS = 4;
+/**
+ * Buffers of an install's pool: one chunk received (and hashed) while the one before is written; in the read-back,
+ * two reads outstanding. More buffers, and WebCrypto digests of the received chunks, were faster over HTTP and cost
+ * 1 MiB of peak RSS each (docs/engine.md, "Both cores").
+ */
+export const POOL_BUFFERS = 2;
 
 /** The pool an install of MANIFEST uses, or undefined when its chunks take one reused buffer (format 2, large chunks). */
 export function chunkPoolFor(manifest: { image: { chunks: Array<{ size: number }>; packed?: unknown } }): ChunkPool | undefined {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { bytesSource, imageBytes, makeBundle, makeImage, makeKeys } from '../fixtures/bundle.js';
 import { bundleFileSource } from './bundle-reader.js';
+import { ChunkPool } from './chunk-pool.js';
 import { verifyChunks, type VerifiedChunk } from './chunk-verifier.js';
 import type { Manifest } from './manifest.js';
 
@@ -120,4 +121,34 @@ test('verifyChunks() with reuseBuffer hands out one buffer: each chunk is right 
   }
   assert.equal(count, 11);
   assert.equal(seen.size, 1, 'one buffer for every chunk');
+});
+
+test('verifyChunks() with a pool: each chunk in a pool buffer until released, buffers reused, none lost when a chunk is refused', async (t) => {
+  const { bundle, image } = await small(t);
+  const pool = new ChunkPool(2, 8192);
+  const seen = new Set<ArrayBufferLike>();
+  const held: VerifiedChunk[] = [];
+  let count = 0;
+  for await (const chunk of verifyChunks(bundleFileSource(bundle.path, bundle.layout.imageOffset, { pieceSize: 3000 }), bundle.manifest, { pool })) {
+    held.push(chunk);
+    seen.add(chunk.data.buffer);
+    count++;
+    // Held one chunk back: it must still be right while the next one was received into the other buffer.
+    if (held.length === 2) {
+      const older = held.shift() as VerifiedChunk;
+      assert.ok(older.data.equals(image.subarray(older.imageOffset, older.imageOffset + older.data.length)), `chunk ${older.index} intact while the next arrived`);
+      older.release?.();
+    }
+  }
+  held.shift()?.release?.();
+  assert.equal(count, 11);
+  assert.ok(seen.size <= 2, `at most the pool's 2 buffers (saw ${seen.size})`);
+  // A refused chunk: nothing of it comes out, and its buffer went back (both can be taken without waiting).
+  const start = (bundle.layout.chunks[2]?.bundleOffset ?? 0) + 1;
+  const refused = await collect(verifyChunks(bundleFileSource(bundle.path, start), bundle.manifest, { fromChunk: 2, pool }));
+  assert.equal(refused.code, 'ERR_CHUNK_HASH');
+  assert.equal(refused.released.length, 0);
+  const timeout = new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 200));
+  assert.notEqual(await Promise.race([Promise.all([pool.take(), pool.take()]), timeout]), 'waited');
+  assert.throws(() => new ChunkPool(1, 8192), /at least 2/);
 });

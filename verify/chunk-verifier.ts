@@ -2,7 +2,7 @@
 // Format 2: a chunk's stored bytes are checked against the signed index before zstd sees them, then decompressed
 // into a buffer of exactly the chunk's size, then the result is checked like a format 1 chunk.
 
-import { createHash, webcrypto, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { UpdaterError } from '../common/errors.js';
 import { chunkImageOffset, chunkStoredOffset, padToBlock, TAR_BLOCK, TAR_END_BYTES, TAR_MAX_EXTRA_ZEROS } from './layout.js';
 import type { Manifest } from './manifest.js';
@@ -37,24 +37,12 @@ export interface VerifyChunksOptions {
    */
   reuseBuffer?: boolean;
   /**
-   * Format 1 only: each chunk is received into a buffer taken from POOL and hashed off the main thread (WebCrypto's
-   * digest runs in libuv's thread pool) while the next chunks arrive; up to `hashAhead` chunks are hashed at once. A
-   * chunk is still yielded only after its hash matched, in order; its `data` stays valid until its `release()`.
+   * Format 1 only: each chunk is received into a buffer taken from POOL (waiting for one when all are lent out), and
+   * its `data` stays valid until its `release()`: the caller may write it in the background while the next chunk
+   * arrives. Without it, `reuseBuffer` decides.
    */
   pool?: ChunkPool;
-  /** With `pool`: chunks hashed at once (default 2). */
-  hashAhead?: number;
   signal?: AbortSignal;
-}
-
-/** A received chunk whose SHA-256 is being computed off the main thread. */
-interface Hashing {
-  index: number;
-  imageOffset: number;
-  buffer: Buffer;
-  size: number;
-  sha256: string;
-  digest: Promise<ArrayBuffer>;
 }
 
 function chunkHashError(index: number, imageOffset: number, chunk: { size: number; sha256: string; stored?: { size: number; sha256: string } }, digest: string): UpdaterError {
@@ -145,44 +133,24 @@ export async function* verifyChunks(source: AsyncIterable<Uint8Array>, manifest:
   const maxChunk = inRange.reduce((max, c) => Math.max(max, c.size), 0);
   const pool = options.pool;
   if (pool && (inflater || pool.size < maxStored)) throw new Error(`verifyChunks: a pool is for format 1 chunks of at most ${pool.size} bytes`);
-  const hashAhead = pool ? Math.max(1, Math.min(options.hashAhead ?? 2, pool.count - 1)) : 0;
-  const ahead: Hashing[] = [];
   const shared = options.reuseBuffer && !pool ? Buffer.allocUnsafe(maxStored) : undefined;
   const sharedOut = options.reuseBuffer && inflater ? Buffer.allocUnsafe(maxChunk) : undefined;
-  let chunkBuffer: Buffer | undefined = pool ? (need > 0 ? await pool.take() : undefined) : (shared ?? Buffer.allocUnsafe(need));
+  const nextBuffer = async (): Promise<Buffer> => (pool ? pool.take() : (shared ?? Buffer.allocUnsafe(need)));
+  let chunkBuffer: Buffer | undefined = need > 0 ? await nextBuffer() : undefined;
   let filled = 0;
   const trailerParts: Buffer[] = [];
   let trailerBytes = 0;
   const trailerCap = padToBlock(storedTotal) - storedTotal + TAR_END_BYTES + TAR_MAX_EXTRA_ZEROS + TAR_BLOCK;
-
-  /** Yields the chunks hashed ahead, oldest first, until at most KEEP are left; each only once its hash matched. */
-  async function* settle(keep: number): AsyncGenerator<VerifiedChunk> {
-    while (ahead.length > keep && pool) {
-      const hashing = ahead[0] as Hashing;
-      const digest = Buffer.from(await hashing.digest).toString('hex');
-      if (digest !== hashing.sha256) throw chunkHashError(hashing.index, hashing.imageOffset, chunks[hashing.index] as { size: number; sha256: string }, digest);
-      ahead.shift();
-      const data = hashing.buffer.subarray(0, hashing.size);
-      imageHash?.update(data);
-      let given = false;
-      const release = (): void => {
-        if (given) return;
-        given = true;
-        pool.give(hashing.buffer);
-      };
-      yield { index: hashing.index, imageOffset: hashing.imageOffset, data, release };
-    }
-  }
 
   try {
     for await (const raw of source) {
       options.signal?.throwIfAborted();
       let piece = toBuffer(raw);
       while (piece.length > 0 && index < untilChunk) {
+        const into = chunkBuffer as Buffer;
         const take = Math.min(need, piece.length);
         const part = piece.subarray(0, take);
-        const into = chunkBuffer as Buffer;
-        if (!pool) hash.update(part);
+        hash.update(part);
         part.copy(into, filled);
         filled += take;
         need -= take;
@@ -190,36 +158,38 @@ export async function* verifyChunks(source: AsyncIterable<Uint8Array>, manifest:
         if (need > 0) break;
         const chunk = chunks[index] as { size: number; sha256: string; stored?: { size: number; sha256: string } };
         const stored = chunk.stored ?? { size: chunk.size, sha256: chunk.sha256 };
-        if (pool) {
-          // Hashed in libuv's pool (WebCrypto copies the bytes when called); yielded by settle() once it matched.
-          ahead.push({ index, imageOffset, buffer: into, size: chunk.size, sha256: chunk.sha256, digest: webcrypto.subtle.digest('SHA-256', into.subarray(0, chunk.size)) });
-          chunkBuffer = undefined;
-          yield* settle(index + 1 === untilChunk ? 0 : hashAhead);
-        } else {
-          const digest = hash.digest('hex');
-          if (digest !== stored.sha256) throw chunkHashError(index, imageOffset, chunk, digest);
-          let data: Buffer = into.subarray(0, stored.size);
-          if (stored.size < chunk.size && inflater) {
-            // Verified above, so zstd only ever sees signed bytes; the output buffer is the declared size and no larger.
-            data = inflater.inflate(data, sharedOut ? sharedOut.subarray(0, chunk.size) : Buffer.allocUnsafe(chunk.size), index);
-            const decoded = createHash('sha256').update(data).digest('hex');
-            if (decoded !== chunk.sha256) {
-              throw new UpdaterError('ERR_CHUNK_HASH', `Cannot accept chunk ${index} (image bytes ${imageOffset}..${imageOffset + chunk.size}): its SHA-256 after decompression is ${decoded}, the signed index says ${chunk.sha256}`, {
-                data: { index, imageOffset, size: chunk.size, expected: chunk.sha256, actual: decoded },
-                hint: 'The bundle was made wrong; get it again from its publisher.',
-              });
-            }
+        const digest = hash.digest('hex');
+        if (digest !== stored.sha256) throw chunkHashError(index, imageOffset, chunk, digest);
+        let data: Buffer = into.subarray(0, stored.size);
+        if (stored.size < chunk.size && inflater) {
+          // Verified above, so zstd only ever sees signed bytes; the output buffer is the declared size and no larger.
+          data = inflater.inflate(data, sharedOut ? sharedOut.subarray(0, chunk.size) : Buffer.allocUnsafe(chunk.size), index);
+          const decoded = createHash('sha256').update(data).digest('hex');
+          if (decoded !== chunk.sha256) {
+            throw new UpdaterError('ERR_CHUNK_HASH', `Cannot accept chunk ${index} (image bytes ${imageOffset}..${imageOffset + chunk.size}): its SHA-256 after decompression is ${decoded}, the signed index says ${chunk.sha256}`, {
+              data: { index, imageOffset, size: chunk.size, expected: chunk.sha256, actual: decoded },
+              hint: 'The bundle was made wrong; get it again from its publisher.',
+            });
           }
-          imageHash?.update(data);
-          yield { index, imageOffset, data };
-          hash = createHash('sha256');
         }
+        imageHash?.update(data);
+        if (pool) {
+          chunkBuffer = undefined; // the caller's until released
+          let given = false;
+          const release = (): void => {
+            if (given) return;
+            given = true;
+            pool.give(into);
+          };
+          yield { index, imageOffset, data, release };
+        } else yield { index, imageOffset, data };
         imageOffset += chunk.size;
         storedOffset += stored.size;
         index++;
         need = index < untilChunk ? storedOf(index) : 0;
         filled = 0;
-        if (need > 0) chunkBuffer = pool ? await pool.take() : (shared ?? Buffer.allocUnsafe(need));
+        if (need > 0 && (chunkBuffer === undefined || shared === undefined)) chunkBuffer = await nextBuffer();
+        hash = createHash('sha256');
       }
       if (piece.length === 0) continue;
       if (trailerMode === 'none') {
@@ -231,14 +201,9 @@ export async function* verifyChunks(source: AsyncIterable<Uint8Array>, manifest:
       trailerBytes += piece.length;
       if (trailerBytes > trailerCap) checkTarTrailer(Buffer.concat(trailerParts, trailerBytes), storedTotal, storedTotal, false);
     }
-    // A chunk hashed ahead that does not match is reported before the stream's own end is judged, as it is without a pool.
-    yield* settle(0);
   } finally {
-    // Buffers never handed out go back (a pool is shared by successive reads of one install).
-    if (pool) {
-      if (chunkBuffer) pool.give(chunkBuffer);
-      for (const hashing of ahead.splice(0)) pool.give(hashing.buffer);
-    }
+    // A pool buffer never handed out goes back (one pool serves every read of an install).
+    if (pool && chunkBuffer) pool.give(chunkBuffer);
   }
   if (index < untilChunk) {
     throw new UpdaterError('ERR_BUNDLE_TRUNCATED', `Cannot read bundle: the stream ends inside chunk ${index}, at image offset ${imageOffset} (stored byte ${storedOffset + storedOf(index) - need} of the image member)`, {

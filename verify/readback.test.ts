@@ -2,10 +2,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTempDir } from '../fixtures/tmp.js';
 import { imageBytes, makeBundle, makeImage, makeKeys } from '../fixtures/bundle.js';
+import { ChunkPool } from './chunk-pool.js';
 import { verifySlotReadback } from './readback.js';
 
 const SLOT_OFFSET = 1024 * 1024;
@@ -63,4 +65,25 @@ test('verifySlotReadback() reports the bytes read back after each chunk, ending 
   const some: number[] = [];
   await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest, { chunks: [6, 2], onProgress: (bytes) => some.push(bytes) });
   assert.deepEqual(some, [65536, 65536 + 777]);
+});
+
+test('verifySlotReadback() with a pool (reads outstanding, chunk hashes in libuv\'s pool) names the same bad chunks and feeds hashInto the same bytes', async (t) => {
+  const { manifest, disk } = await setup(t);
+  await flipByte(disk, SLOT_OFFSET + 65536 + 5);
+  await flipByte(disk, SLOT_OFFSET + 5 * 65536);
+  const serialHash = createHash('sha256');
+  const serial = await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest, { hashInto: serialHash });
+  const pooledHash = createHash('sha256');
+  const progress: number[] = [];
+  const pool = new ChunkPool(2, 65536);
+  const pooled = await verifySlotReadback({ path: disk, offset: SLOT_OFFSET }, manifest, { hashInto: pooledHash, pool, onProgress: (bytes) => progress.push(bytes) });
+  assert.deepEqual(serial, { badChunks: [1, 5], checked: 7 });
+  assert.deepEqual(pooled, serial);
+  assert.equal(pooledHash.digest('hex'), serialHash.digest('hex'));
+  assert.deepEqual(progress, [1, 2, 3, 4, 5, 6].map((k) => k * 65536).concat([SIZE]));
+  // A slot cut short fails as without a pool, and the pool gets both buffers back.
+  const short = await verifySlotReadback({ path: disk, offset: SLOT_OFFSET + 8192 }, manifest, { pool }).catch((error: { code?: string }) => error.code);
+  assert.equal(short, 'ERR_READBACK');
+  const timeout = new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 200));
+  assert.notEqual(await Promise.race([Promise.all([pool.take(), pool.take()]), timeout]), 'waited');
 });

@@ -29,7 +29,7 @@ export interface ReadbackOptions {
 
 /** Reads outstanding and chunk hashes in flight at once with a pool. */
 const READS_AHEAD = 2;
-const HASHES_AHEAD = 2;
+const HASHES_AHEAD = 1;
 
 export interface ReadbackResult {
   badChunks: number[];

@@ -37,7 +37,7 @@ export interface WriteChunksOptions {
   checkpointMs: number;
   /** Called at each named point (install-points.ts); tests only. */
   at?: InstallCheckpoint;
-  /** Buffers for format 1 chunks hashed off the main thread and written in the background (chunkPoolFor). */
+  /** Buffers for format 1 chunks, each written in the background while the next one arrives (chunkPoolFor). */
   pool?: ChunkPool;
   /** A delta install: the chunks found on the host, and the reader that fetches (and re-hashes) them. */
   local?: { plan: LocalPlan; reader: LocalChunkReader };
@@ -247,8 +247,8 @@ export async function writeChunks(options: WriteChunksOptions): Promise<WriteChu
     }
   };
 
-  // With a pool, chunks are hashed off the main thread and written in the background; without, one reused buffer,
-  // each chunk written before the next is read.
+  // With a pool, a chunk is written in the background while the next one arrives and is hashed; without, one reused
+  // buffer, each chunk written before the next is read.
   const pool = options.pool;
 
   const consume = async (stream: AsyncIterable<Uint8Array>, fromChunk: number, untilChunk?: number, take?: (index: number, data: Buffer) => void): Promise<void> => {
