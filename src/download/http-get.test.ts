@@ -3,15 +3,12 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { startHttpServer } from '../../fixtures/http-server.js';
+import { readAll, serveRandomBlob } from '../../fixtures/http-server.js';
 import { startHttpsProxy } from '../../fixtures/https-proxy.js';
 import { makeTestPki } from '../../fixtures/tls.js';
-import { makeTempDir } from '../../fixtures/tmp.js';
 import { isUpdaterError } from '../../common/errors.js';
 import { openByteSource, type ByteSource, type SourceEvent } from './byte-source.js';
 
@@ -19,21 +16,7 @@ const pki = await makeTestPki({ after });
 const SIZE = 512 * 1024 + 7;
 const fast = { backoff: { baseMs: 5, maxMs: 20 }, timeouts: { stall: 300, response: 2000 } };
 
-async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const dir = await makeTempDir(t);
-  const data = randomBytes(SIZE);
-  const file = path.join(dir, 'blob');
-  await writeFile(file, data);
-  const server = await startHttpServer({ blob: file });
-  t.after(() => server.close());
-  return { data, server };
-}
-
-async function readAll(source: ByteSource, start: number, end?: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const piece of source.read(start, end)) parts.push(piece);
-  return Buffer.concat(parts);
-}
+const setup = (t: Parameters<typeof serveRandomBlob>[0]) => serveRandomBlob(t, SIZE);
 
 /** A server that answers every request with `answer` and records what it was sent. */
 async function startRecorder(t: { after(fn: () => Promise<void>): void }, answer: (req: http.IncomingMessage, res: http.ServerResponse) => void) {

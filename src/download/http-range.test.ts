@@ -2,11 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { makeTempDir } from '../../fixtures/tmp.js';
-import { startHttpServer } from '../../fixtures/http-server.js';
+import { readAll, serveRandomBlob } from '../../fixtures/http-server.js';
 import { isUpdaterError } from '../../common/errors.js';
 import { createFileSource, openByteSource, readSegmented, type ByteSource, type SourceEvent } from './byte-source.js';
 import { backoffDelay, parseContentRange } from './http-range.js';
@@ -14,21 +10,7 @@ import { backoffDelay, parseContentRange } from './http-range.js';
 const SIZE = 3 * 1024 * 1024 + 123;
 const fast = { backoff: { baseMs: 5, maxMs: 20 }, timeouts: { stall: 300, response: 2000 } };
 
-async function setup(t: Parameters<typeof makeTempDir>[0]) {
-  const dir = await makeTempDir(t);
-  const data = randomBytes(SIZE);
-  const file = path.join(dir, 'blob');
-  await writeFile(file, data);
-  const server = await startHttpServer({ blob: file });
-  t.after(() => server.close());
-  return { data, file, server };
-}
-
-async function readAll(source: ByteSource, start: number, end?: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const piece of source.read(start, end)) parts.push(piece);
-  return Buffer.concat(parts);
-}
+const setup = (t: Parameters<typeof serveRandomBlob>[0]) => serveRandomBlob(t, SIZE);
 
 test('http source reads from an offset with a Range request and the server sends only those bytes', async (t) => {
   const { data, server } = await setup(t);
