@@ -160,6 +160,49 @@ function channelSeeds(): Seeds {
   return seeds;
 }
 
+/**
+ * What node's own HTTP server puts on the wire (a Content-Length body, a chunked one, a 206, a redirect, a 100
+ * Continue before a 200), read off a socket, and a chunked body with extensions and a trailer; each after one byte
+ * that picks how the fuzz target cuts it into reads.
+ */
+async function httpResponseSeeds(): Promise<Seeds> {
+  const { createServer } = await import('node:http');
+  const { connect } = await import('node:net');
+  const server = createServer((req, res) => {
+    if (req.url === '/length') res.writeHead(200, { 'content-length': '11' }).end('hello world');
+    else if (req.url === '/chunked') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(Buffer.alloc(300, 1));
+      res.end(Buffer.alloc(5, 2));
+    } else if (req.url === '/range') res.writeHead(206, { 'content-range': 'bytes 10-19/100', 'content-length': '10' }).end('0123456789');
+    else if (req.url === '/continue') {
+      res.writeContinue();
+      res.writeHead(200, { 'content-length': '2' }).end('ok');
+    } else res.writeHead(302, { location: '/length', 'content-length': '0' }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const raw = (path: string): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const parts: Buffer[] = [];
+      const socket = connect(port, '127.0.0.1', () => socket.end(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+      socket.on('data', (part: Buffer) => parts.push(part));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(parts)));
+    });
+  const seeds: Seeds = {};
+  try {
+    for (const [i, path] of ['/length', '/chunked', '/range', '/continue', '/redirect'].entries()) {
+      seeds[path.slice(1)] = Buffer.concat([Buffer.from([i * 7]), await raw(path)]);
+    }
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+  seeds['chunked-trailer'] = Buffer.from('\x03HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1A\r\n\r\n0\r\n\r\n0123456789abcdefghi\r\n0\r\nX-Sum: 1\r\n\r\n', 'latin1');
+  seeds['to-close'] = Buffer.from('\x05HTTP/1.0 200 OK\r\nServer: x\r\n\r\nbody until the close', 'latin1');
+  return seeds;
+}
+
 /** Writes the seeds of TARGET into DIR (one file per seed, named by content hash like libFuzzer's). Returns the count. */
 export async function writeSeedCorpus(target: FuzzTargetName, dir: string, work: string): Promise<number> {
   await mkdir(dir, { recursive: true });
@@ -173,6 +216,7 @@ export async function writeSeedCorpus(target: FuzzTargetName, dir: string, work:
     case 'omaha-response': seeds = await omahaSeeds(); break;
     case 'update-conf': seeds = await updateConfSeeds(); break;
     case 'channel-index': seeds = channelSeeds(); break;
+    case 'http-response': seeds = await httpResponseSeeds(); break;
   }
   for (const bytes of Object.values(seeds)) {
     await writeFile(path.join(dir, createHash('sha1').update(bytes).digest('hex')), bytes);

@@ -1,11 +1,11 @@
-// Streams a URL from a byte offset on node:http(s) (http-get.ts): Range requests, per-phase, stall and speed-limit
+// Streams a URL from a byte offset over HTTP(S) (http-get.ts): Range requests, per-phase, stall and speed-limit
 // timeouts, retries with backoff, and one 200 stream kept between windows when the server ignores Range.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpdaterError, isUpdaterError } from '../../common/errors.js';
 import type { TlsMaterial } from '../net/tls.js';
 import { gotErrorToUpdaterError } from './got-error.js';
-import { httpGet, type GetResponse } from './http-get.js';
+import { httpGet, ReadBuffers, type GetResponse } from './http-get.js';
 import type { ByteSource, SourceEvent } from './source.js';
 
 export interface HttpTimeouts {
@@ -44,6 +44,11 @@ export interface HttpSourceOptions {
   onDiscard?: (bytes: number) => void;
   /** CA bundle and client certificate for https (SERVER_CAFILE, SERVER_CERTFILE, SERVER_KEYFILE). */
   tls?: TlsMaterial;
+  /**
+   * Pieces are views into a reused read buffer, valid until the next piece is asked for: for a reader that copies
+   * what it keeps (the install engine: into its chunk buffers). Default: each piece is the reader's own.
+   */
+  lendPieces?: boolean;
   /** HTTP basic auth on the payload (DOWNLOAD_USER, DOWNLOAD_PASSWORD); never logged or put in errors. */
   auth?: { username: string; password: string };
 }
@@ -96,6 +101,8 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
   const retries = options.retries ?? 5;
   const backoff = options.backoff ?? { baseMs: 250, maxMs: 10_000 };
   let received = 0;
+  // One read buffer serves this source's requests in turn (a second only while two are open).
+  const buffers = new ReadBuffers();
   const speed = options.speedLimit ?? DEFAULT_SPEED_LIMIT;
   // Time spent waiting for body bytes and the bytes that came, since the last period that was fast enough. Only
   // waiting counts (the engine's own pauses between windows, an fsync, are not the server being slow), and it spans
@@ -202,7 +209,7 @@ export function createHttpSource(url: string, options: HttpSourceOptions = {}): 
     const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'abupdate' };
     if (position > 0 || end !== undefined) headers.range = `bytes=${position}-${end === undefined ? '' : end - 1}`;
     if (options.auth !== undefined) headers.authorization = `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`;
-    return httpGet(url, { headers, timeouts, tls: options.tls, signal: options.signal });
+    return httpGet(url, { headers, timeouts, tls: options.tls, signal: options.signal, buffers, lend: options.lendPieces });
   }
 
   /** Keeps a 200 response for the next read; dropped if nobody continues it within the stall timeout. */

@@ -246,6 +246,9 @@ class InstallJob {
     const raw = openByteSource(options.source, {
       ...options.http,
       ...signalOption(options),
+      // Every piece is copied where it is kept (ByteReader for the head, the chunk verifier into its chunk buffers, the
+      // bundle tap), so the HTTP source may hand out views into its one read buffer.
+      lendPieces: true,
       // Bytes skipped in a whole-file answer (Range ignored) are garbage as fast as the network brings them.
       onDiscard: createGcPacer(),
       onEvent: (event) => {
