@@ -177,7 +177,9 @@ async function getOnce(url: URL, fields: Record<string, string>, options: GetOpt
         resolve({ statusCode: head.statusCode, headers: head.headers, body, destroy });
       },
       onBody: (bytes) => {
-        if (bytes.length > 0) ready.push(bytes);
+        // node:tls may hand over several decrypted records in a row, the socket paused or not, each into the same
+        // buffer: over https every piece is copied as it comes (plain TCP stops reading at once when paused).
+        if (bytes.length > 0) ready.push(https ? Buffer.from(bytes) : bytes);
       },
       onEnd: () => {
         ended = true;
