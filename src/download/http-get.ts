@@ -5,7 +5,7 @@
 
 import { isIP, type Socket } from 'node:net';
 import { refuseDowngrade, tlsRequestOptions, type TlsMaterial } from '../net/tls.js';
-import { HttpWireError, ResponseParser, type ResponseHead } from './http-wire.js';
+import { HttpWireError, ResponseParser, TOKEN, type ResponseHead } from './http-wire.js';
 
 export interface GetTimeouts {
   lookup: number;
@@ -119,7 +119,7 @@ function requestHead(url: URL, fields: Record<string, string>): string {
   }
   const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`];
   for (const [name, value] of Object.entries(all)) {
-    if (/[\r\n\0]/.test(name + value) || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw Object.assign(new TypeError(`Invalid character in the request header "${name}"`), { code: 'ERR_INVALID_CHAR' });
+    if (/[\r\n\0]/.test(name + value) || !TOKEN.test(name)) throw Object.assign(new TypeError(`Invalid character in the request header "${name}"`), { code: 'ERR_INVALID_CHAR' });
     lines.push(`${name}: ${value}`);
   }
   lines.push('connection: close', '', '');
@@ -143,7 +143,7 @@ async function getOnce(url: URL, fields: Record<string, string>, options: GetOpt
     given = true;
     buffers.give(buffer);
   };
-  /** Body bytes read and not yet handed out: views into `buffer`, which is read into again only when this is empty. */
+  /** Body bytes read and not yet handed out: views into `buffer` (copies over https), read into again only when this is empty. */
   const ready: Buffer[] = [];
   let ended = false;
   let failure: Error | undefined;
@@ -222,7 +222,8 @@ async function getOnce(url: URL, fields: Record<string, string>, options: GetOpt
           for (;;) {
             if (failure !== undefined) throw failure;
             const piece = ready.shift();
-            if (piece !== undefined) return { done: false, value: options.lend === true ? piece : Buffer.from(piece) };
+            // Over https the piece is a copy already.
+            if (piece !== undefined) return { done: false, value: https || options.lend === true ? piece : Buffer.from(piece) };
             if (ended) {
               giveBack();
               return { done: true, value: undefined };

@@ -20,7 +20,8 @@ export interface ResponseHead {
   headers: Record<string, string>;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A field name (RFC 9110 token). */
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Field values: visible characters, spaces, tabs and obs-text; never NUL, CR or LF.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
